@@ -1,0 +1,76 @@
+"""environment.yml and pyproject.toml must name the same packages, part by part."""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _name(requirement: str) -> str:
+    return re.split(r"[<>=!~;\[ ]", requirement.strip(), maxsplit=1)[0].lower().replace("_", "-")
+
+
+def pyproject_parts() -> dict[str, set[str]]:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    parts = {"kit": {_name(r) for r in project["dependencies"]}}
+    for extra, requirements in project["optional-dependencies"].items():
+        parts[extra] = {_name(r) for r in requirements}
+    return parts
+
+
+def environment_parts() -> dict[str, set[str]]:
+    """Packages under each `# part: NAME` comment of environment.yml's dependencies."""
+    parts: dict[str, set[str]] = {}
+    current = None
+    for line in (ROOT / "environment.yml").read_text().splitlines():
+        marker = re.match(r"\s*#\s*part:\s*(\S+)", line)
+        if marker:
+            current = parts.setdefault(marker.group(1), set())
+            continue
+        if re.match(r"\s+-\s+pip:", line):
+            break  # pip's own list installs the kit itself, not a dependency
+        item = re.match(r"\s+-\s+([A-Za-z0-9_.\-]+)", line)
+        if item and current is not None:
+            current.add(_name(item.group(1)))
+    return parts
+
+
+def test_environment_yml_and_pyproject_name_the_same_packages():
+    assert environment_parts() == pyproject_parts()
+
+
+def test_the_parser_sees_every_part():
+    parts = environment_parts()
+    assert {"kit", "lessons", "tests", "dev"} <= set(parts)
+    assert "jupyterlab" in parts["lessons"] and "jupyterlab" not in parts["tests"]
+    assert "nbval" in parts["tests"]
+
+
+def _readme_commands() -> list[str]:
+    """The shell commands in the README's quick start section."""
+    readme = (ROOT / "README.md").read_text()
+    quick_start = readme.split("## Quick start", 1)[1].split("\n## ", 1)[0]
+    return re.findall(r"```bash\n(.+?)\n```", quick_start)
+
+
+def test_the_quick_start_has_exactly_two_commands_that_make_a_virtualenv():
+    commands = _readme_commands()
+    assert len(commands) == 2
+    lessons, tests = commands
+    assert all(c.startswith("python3 -m venv .venv && ") for c in commands)
+    assert '".[lessons]"' in lessons and "jupyter lab" in lessons
+    assert "--allow-root" not in lessons
+    assert '".[tests]"' in tests and tests.endswith("-m pytest")
+
+
+def test_ci_runs_the_readme_test_command_verbatim():
+    ci = (ROOT / ".ci" / "run").read_text().splitlines()
+    assert _readme_commands()[1] in ci
