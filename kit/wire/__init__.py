@@ -1,0 +1,129 @@
+"""kit.wire: the wire formats, as pure codecs (no I/O, no asyncio, no threads).
+
+Bytes go in, Python objects come out, and back; nothing here opens a socket, so every
+function can be tried in a notebook cell with literal bytes::
+
+    >>> from kit.wire import Frame, accept_key
+    >>> accept_key("dGhlIHNhbXBsZSBub25jZQ==")
+    's3pPLMBiTxaQ9kYGzzhZRbK+xOo='
+    >>> str(Frame.parse(bytes.fromhex("810548656c6c6f")))
+    "TEXT 'Hello' [5 bytes]"
+
+The modules follow the layers of a connection (DESIGN.md), bottom up:
+
+- :mod:`kit.wire.handshake`: the HTTP/1.1 upgrade that opens a WebSocket (RFC 6455 section 4).
+- :mod:`kit.wire.frames`: WebSocket frames and the stream reader (RFC 6455 section 5).
+- :mod:`kit.wire.messages`: fragmented frames put back together into messages.
+- :mod:`kit.wire.errors`: one exception tree; every decoding failure is a
+  :exc:`ProtocolError` that says what was wrong, where, and what to answer.
+
+kit.runtime does the I/O with these codecs; kit.widgets shows what they decode.
+"""
+
+from __future__ import annotations
+
+from kit.wire.errors import (
+    CloseReasonTooLong,
+    ControlFrameTooLong,
+    ForbiddenOrigin,
+    FragmentedControlFrame,
+    HandshakeError,
+    HeadTooLarge,
+    IncompleteHead,
+    InvalidAccept,
+    InvalidCloseCode,
+    InvalidClosePayload,
+    InvalidConnection,
+    InvalidHTTPVersion,
+    InvalidKey,
+    InvalidLength,
+    InvalidMethod,
+    InvalidOpcode,
+    InvalidStatus,
+    InvalidUpgrade,
+    InvalidUTF8,
+    InvalidVersion,
+    MalformedHTTP,
+    MaskingError,
+    MessageTooBig,
+    ProtocolError,
+    ReservedBitsSet,
+    TrailingData,
+    TruncatedFrame,
+    UnexpectedContinuation,
+    UnexpectedProtocol,
+    UnfinishedMessage,
+    WebSocketProtocolError,
+)
+from kit.wire.frames import (
+    Close,
+    CloseCode,
+    Frame,
+    FrameReader,
+    Opcode,
+    apply_mask,
+)
+from kit.wire.handshake import (
+    GUID,
+    RequestReader,
+    ResponseReader,
+    UpgradeRequest,
+    UpgradeResponse,
+    accept_key,
+    check_request,
+    error_response,
+    generate_key,
+)
+from kit.wire.messages import Message, MessageAssembler, MessageReader
+
+__all__ = [
+    "GUID",
+    "Close",
+    "CloseCode",
+    "CloseReasonTooLong",
+    "ControlFrameTooLong",
+    "ForbiddenOrigin",
+    "FragmentedControlFrame",
+    "Frame",
+    "FrameReader",
+    "HandshakeError",
+    "HeadTooLarge",
+    "IncompleteHead",
+    "InvalidAccept",
+    "InvalidCloseCode",
+    "InvalidClosePayload",
+    "InvalidConnection",
+    "InvalidHTTPVersion",
+    "InvalidKey",
+    "InvalidLength",
+    "InvalidMethod",
+    "InvalidOpcode",
+    "InvalidStatus",
+    "InvalidUTF8",
+    "InvalidUpgrade",
+    "InvalidVersion",
+    "MalformedHTTP",
+    "MaskingError",
+    "Message",
+    "MessageAssembler",
+    "MessageReader",
+    "MessageTooBig",
+    "Opcode",
+    "ProtocolError",
+    "RequestReader",
+    "ReservedBitsSet",
+    "ResponseReader",
+    "TrailingData",
+    "TruncatedFrame",
+    "UnexpectedContinuation",
+    "UnexpectedProtocol",
+    "UnfinishedMessage",
+    "UpgradeRequest",
+    "UpgradeResponse",
+    "WebSocketProtocolError",
+    "accept_key",
+    "apply_mask",
+    "check_request",
+    "error_response",
+    "generate_key",
+]

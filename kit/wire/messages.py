@@ -1,0 +1,203 @@
+"""From frames to messages: put fragmented messages back together (RFC 6455 section 5.4).
+
+A sender may cut one message into fragments: ``01 03 48 65 6c`` (TEXT, FIN = 0,
+``Hel``) then ``80 02 6c 6f`` (CONT, FIN = 1, ``lo``) is the one text message
+``"Hello"``. Control frames (PING, PONG, CLOSE) may arrive between fragments, but
+two messages never interleave.
+
+:class:`MessageAssembler` turns data frames into :class:`Message` objects;
+:class:`MessageReader` goes from raw bytes to messages and control frames.
+"""
+
+from __future__ import annotations
+
+import codecs
+import dataclasses
+from collections.abc import Iterator
+
+from kit.wire.errors import (
+    InvalidUTF8,
+    MessageTooBig,
+    ProtocolError,
+    UnexpectedContinuation,
+    UnfinishedMessage,
+)
+from kit.wire.frames import CONTROL_OPCODES, Frame, FrameReader, Opcode
+
+__all__ = ["Message", "MessageAssembler", "MessageReader"]
+
+DEFAULT_MAX_SIZE = 2**20
+"""A MessageReader refuses messages over 1 MiB unless told otherwise (like websockets)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Message:
+    """A complete data message: ``Message("Hello", fragments=2)`` from TEXT + CONT.
+
+    ``data`` is ``str`` for a text message and ``bytes`` for a binary one;
+    ``fragments`` counts the frames it arrived in.
+    """
+
+    data: str | bytes
+    fragments: int = 1
+
+    @property
+    def opcode(self) -> Opcode:
+        """TEXT for a str message, BINARY for bytes: the opcode of its first frame."""
+        return Opcode.TEXT if isinstance(self.data, str) else Opcode.BINARY
+
+
+class MessageAssembler:
+    """Collect data frames (TEXT/BINARY, then CONT...) into messages.
+
+    ::
+
+        assembler = MessageAssembler()
+        assembler.add(Frame(Opcode.TEXT, b"Hel", fin=False))  # -> None: more to come
+        assembler.add(Frame(Opcode.CONT, b"lo"))  # -> Message("Hello", fragments=2)
+
+    Text is validated as UTF-8 fragment by fragment, so bad bytes are refused as soon
+    as they arrive (:class:`InvalidUTF8`, close code 1007).
+
+    Args:
+        max_size: the largest message accepted, in bytes, or None for no limit.
+    """
+
+    def __init__(self, *, max_size: int | None = None) -> None:
+        self.max_size = max_size
+        self._opcode: Opcode | None = None
+        self._parts: list[bytes] | list[str] = []
+        self._size = 0
+        self._fragments = 0
+        self._decoder = codecs.getincrementaldecoder("utf-8")()
+
+    @property
+    def opcode(self) -> Opcode | None:
+        """The opcode of the message being assembled, or None between messages."""
+        return self._opcode
+
+    @property
+    def size(self) -> int:
+        """Bytes received so far for the message being assembled."""
+        return self._size
+
+    @property
+    def remaining(self) -> int | None:
+        """Bytes the open message may still grow by before ``max_size``, or None."""
+        if self.max_size is None:
+            return None
+        return self.max_size - self._size
+
+    def add(self, frame: Frame) -> Message | None:
+        """Add a data frame; return the message it completes, or None.
+
+        Raises:
+            UnexpectedContinuation: CONT with no message open (1002).
+            UnfinishedMessage: TEXT/BINARY while a message is open (1002).
+            MessageTooBig: the message outgrew ``max_size`` (1009).
+            InvalidUTF8: a text message that is not UTF-8 (1007).
+        """
+        if frame.opcode in CONTROL_OPCODES:
+            raise ValueError(f"{frame.opcode.name} is a control frame, not part of a message")
+        if frame.opcode == Opcode.CONT:
+            if self._opcode is None:
+                raise UnexpectedContinuation()
+        elif self._opcode is not None:
+            raise UnfinishedMessage(frame.opcode, self._opcode)
+        else:
+            self._opcode = Opcode(frame.opcode)
+            self._decoder.reset()
+
+        self._size += len(frame.payload)
+        self._fragments += 1
+        if self.max_size is not None and self._size > self.max_size:
+            raise MessageTooBig(self._size, self.max_size)
+
+        if self._opcode == Opcode.TEXT:
+            try:
+                text = self._decoder.decode(frame.payload, final=frame.fin)
+            except UnicodeDecodeError as exc:
+                raise InvalidUTF8("text message", str(exc)) from exc
+            self._parts.append(text)  # type: ignore[arg-type]
+        else:
+            self._parts.append(bytes(frame.payload))  # type: ignore[arg-type]
+
+        if not frame.fin:
+            return None
+        empty: str | bytes = "" if self._opcode == Opcode.TEXT else b""
+        message = Message(empty.join(self._parts), self._fragments)  # type: ignore[arg-type]
+        self._opcode, self._parts, self._size, self._fragments = None, [], 0, 0
+        return message
+
+
+class MessageReader:
+    """Turn a byte stream into complete messages and control frames.
+
+    What a WebSocket endpoint reads after the handshake::
+
+        reader = MessageReader(mask_required=False)  # a client: server frames unmasked
+        reader.feed(bytes.fromhex("0103 48656c 8905 48656c6c6f 8002 6c6f"))
+        list(reader)  # -> [Frame(Opcode.PING, b'Hello'), Message('Hello', fragments=2)]
+
+    Control frames are returned as soon as they arrive, even between the fragments of
+    a message, so the caller can answer a PING or a CLOSE at once. ``max_size``
+    bounds the whole message and is checked from each frame's head, before its
+    payload is buffered.
+
+    Args:
+        mask_required: True on a server, False on a client, None to accept both.
+        max_size: the largest message accepted, in bytes (default 1 MiB), or None.
+        allow_rsv: True when a negotiated extension gives RSV1-3 a meaning.
+    """
+
+    def __init__(
+        self,
+        *,
+        mask_required: bool | None = None,
+        max_size: int | None = DEFAULT_MAX_SIZE,
+        allow_rsv: bool = False,
+    ) -> None:
+        self.max_size = max_size
+        self._frames = FrameReader(mask_required=mask_required, allow_rsv=allow_rsv)
+        self._assembler = MessageAssembler(max_size=max_size)
+        self._error: ProtocolError | None = None
+
+    def feed(self, data: bytes) -> None:
+        """Add bytes received from the socket."""
+        self._frames.feed(data)
+
+    def next_event(self) -> Message | Frame | None:
+        """Return the next message or control frame, or None until more bytes arrive.
+
+        Raises:
+            WebSocketProtocolError: the stream broke a rule; close with its close_code.
+        """
+        if self._error is not None:
+            raise self._error
+        try:
+            while True:
+                frame = self._next_frame()
+                if frame is None or frame.opcode in CONTROL_OPCODES:
+                    return frame
+                message = self._assembler.add(frame)
+                if message is not None:
+                    return message
+        except ProtocolError as exc:
+            self._error = exc
+            raise
+
+    def _next_frame(self) -> Frame | None:
+        # A data frame may only fill what is left of the message's budget.
+        self._frames.max_size = self._assembler.remaining
+        try:
+            return self._frames.next_frame()
+        except MessageTooBig as exc:
+            if self.max_size is None or self._assembler.opcode is None:
+                raise
+            # Report the size of the whole message, not just of this frame.
+            raise MessageTooBig(self._assembler.size + exc.size, self.max_size) from exc
+
+    def __iter__(self) -> Iterator[Message | Frame]:
+        """Yield every message and control frame complete so far."""
+        while (event := self.next_event()) is not None:
+            yield event
