@@ -1,0 +1,57 @@
+"""wire-to-room: from the WebSocket wire to socket.io chat rooms, one lesson at a time.
+
+The top-level names are all a lesson needs:
+
+- ``kit.serve(app, name=...)`` starts a real server inside the kernel (socket.io,
+  aiohttp or a websockets handler) and returns a :class:`Server` with ``.url``;
+  ``kit.stop_all()`` stops everything the kit started.
+- ``kit.WebSocket(url)`` is the browser's WebSocket API in Python.
+- ``kit.settle()`` waits until every event your actions caused has been delivered.
+- ``kit.ChatPanel(server, user=...)`` is a chat window you can type into.
+- ``kit.wire`` holds the pure codecs: handshake, frames, and later engine.io and socket.io.
+
+Layers, each importing only the ones below it: ``kit.widgets`` -> ``kit.runtime`` ->
+``kit.wire``.
+"""
+
+from __future__ import annotations
+
+from kit import wire
+from kit.runtime import (
+    ChatClient,
+    ChatMessage,
+    CloseEvent,
+    Event,
+    MessageEvent,
+    PortInUseError,
+    Server,
+    WebSocket,
+    running_servers,
+    serve,
+    serve_async,
+    settle,
+    stop,
+    stop_all,
+)
+from kit.widgets import ChatPanel
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ChatClient",
+    "ChatMessage",
+    "ChatPanel",
+    "CloseEvent",
+    "Event",
+    "MessageEvent",
+    "PortInUseError",
+    "Server",
+    "WebSocket",
+    "running_servers",
+    "serve",
+    "serve_async",
+    "settle",
+    "stop",
+    "stop_all",
+    "wire",
+]

@@ -1,0 +1,51 @@
+"""The kit's I/O layer: one runtime thread, the servers on it, and clients of them.
+
+- :mod:`~kit.runtime.loop` - the background event-loop thread every server and client shares
+- :mod:`~kit.runtime.cells` - output from that thread lands in the cell it belongs to
+- :mod:`~kit.runtime.servers` - ``serve()``: start, replace and stop servers safely
+- :mod:`~kit.runtime.apps` - how each kind of app (socket.io, aiohttp, websockets) is run
+- :mod:`~kit.runtime.events` - browser-style events and ``settle()``
+- :mod:`~kit.runtime.websocket` - ``WebSocket``, the browser API mirror
+- :mod:`~kit.runtime.chat` - ``ChatClient``, the connection behind a chat panel
+"""
+
+from __future__ import annotations
+
+from kit.runtime.chat import ChatClient, ChatMessage
+from kit.runtime.errors import (
+    InvalidAccessError,
+    InvalidStateError,
+    PortInUseError,
+    ServeError,
+    UnsafeHostError,
+    UnsupportedAppError,
+    WebSocketAPIError,
+    WebSocketSyntaxError,
+)
+from kit.runtime.events import CloseEvent, Event, MessageEvent, settle
+from kit.runtime.servers import Server, running_servers, serve, serve_async, stop, stop_all
+from kit.runtime.websocket import WebSocket
+
+__all__ = [
+    "ChatClient",
+    "ChatMessage",
+    "CloseEvent",
+    "Event",
+    "InvalidAccessError",
+    "InvalidStateError",
+    "MessageEvent",
+    "PortInUseError",
+    "ServeError",
+    "Server",
+    "UnsafeHostError",
+    "UnsupportedAppError",
+    "WebSocket",
+    "WebSocketAPIError",
+    "WebSocketSyntaxError",
+    "running_servers",
+    "serve",
+    "serve_async",
+    "settle",
+    "stop",
+    "stop_all",
+]

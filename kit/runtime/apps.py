@@ -1,0 +1,212 @@
+"""How ``kit.serve`` runs each kind of app on a socket the kit has already bound.
+
+Each adapter turns one kind of object into a running server and back:
+
+==========================================  ==================  =========================
+app                                          served by           stopped by
+==========================================  ==================  =========================
+``socketio.AsyncServer`` (aiohttp mode)      aiohttp AppRunner   ``shutdown()``, close all
+                                                                 engine.io sockets, cleanup
+``aiohttp.web.Application``                  aiohttp AppRunner   ``runner.cleanup()``
+``async def handler(websocket)``             websockets.serve    close (1001), wait closed
+==========================================  ==================  =========================
+
+aiohttp's runner starts and stops in about a millisecond inside a thread, never calls
+``sys.exit`` and never installs signal handlers (``handle_signals=False``), which is why
+the kit uses it rather than uvicorn.
+"""
+
+from __future__ import annotations
+
+import inspect
+import socket
+import sys
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from kit.runtime.errors import UnsupportedAppError
+
+__all__ = ["AppAdapter", "adapter_for", "register_adapter"]
+
+# aiohttp waits this long for open requests (long-polls, websockets) before cancelling them.
+SHUTDOWN_GRACE = 0.5
+
+
+class AppAdapter(Protocol):
+    """Runs one app on a bound, listening socket."""
+
+    kind: str
+
+    async def start(self, sock: socket.socket) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+class AiohttpAdapter:
+    """An ``aiohttp.web.Application``."""
+
+    kind = "aiohttp"
+
+    def __init__(self, app: Any, options: dict[str, Any]) -> None:
+        _no_options(app, options)
+        self.app = app
+        self._runner: Any = None
+
+    async def start(self, sock: socket.socket) -> None:
+        from aiohttp import web
+
+        self._runner = web.AppRunner(
+            self.app, handle_signals=False, access_log=None, shutdown_timeout=SHUTDOWN_GRACE
+        )
+        await self._runner.setup()
+        await web.SockSite(self._runner, sock).start()
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            runner, self._runner = self._runner, None
+            await runner.cleanup()
+
+
+class SocketIOAdapter(AiohttpAdapter):
+    """A python-socketio ``AsyncServer``, attached to a fresh aiohttp app each time."""
+
+    kind = "socketio"
+
+    def __init__(self, sio: Any, options: dict[str, Any]) -> None:
+        from aiohttp import web
+
+        _no_options(sio, options)
+        mode = getattr(sio, "async_mode", None)
+        if mode != "aiohttp":
+            raise UnsupportedAppError(
+                sio,
+                f"this AsyncServer uses async_mode={mode!r}; the kit serves it with aiohttp, "
+                "so create it as socketio.AsyncServer(async_mode='aiohttp')",
+            )
+        app = web.Application()
+        sio.attach(app)
+        super().__init__(app, {})
+        self.sio = sio
+
+    async def stop(self) -> None:
+        sio, eio = self.sio, self.sio.eio
+        try:
+            await sio.shutdown()  # stops the ping/timeout service task
+            # Every client gets an engine.io CLOSE packet. Not eio.disconnect(): it waits
+            # until each client has *fetched* that packet, forever for a polling client
+            # that stopped polling.
+            reason = getattr(getattr(eio, "reason", None), "SERVER_DISCONNECT", None)
+            for client in list(eio.sockets.values()):
+                await client.close(wait=False, reason=reason)
+            eio.sockets = {}
+        finally:
+            await super().stop()
+            # Let the same AsyncServer be served again after a re-run: python-engineio
+            # starts its service task on the first request only while this flag is set.
+            eio.start_service_task = True
+
+
+class WebSocketsAdapter:
+    """A ``websockets`` connection handler: ``async def handler(websocket)``."""
+
+    kind = "websockets"
+
+    def __init__(self, handler: Callable[..., Any], options: dict[str, Any]) -> None:
+        self.handler, self.options = handler, options
+        self._server: Any = None
+
+    async def start(self, sock: socket.socket) -> None:
+        from websockets.asyncio.server import serve
+
+        self._server = await serve(self.handler, sock=sock, **self.options)
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            server, self._server = self._server, None
+            server.close()  # closes every connection with 1001 (going away)
+            await server.wait_closed()
+
+
+def _no_options(app: object, options: dict[str, Any]) -> None:
+    if options:
+        names = ", ".join(sorted(options))
+        raise UnsupportedAppError(
+            app,
+            f"server options ({names}) apply to websockets handlers only; configure "
+            "this app itself instead",
+        )
+
+
+def _is_instance(app: object, module: str, qualname: str) -> bool:
+    # Only look at libraries already imported: an app of a library nobody imported
+    # cannot exist, and `import kit` stays fast.
+    if module not in sys.modules:
+        return False
+    target: Any = sys.modules[module]
+    for part in qualname.split("."):
+        target = getattr(target, part, None)
+        if target is None:
+            return False
+    return isinstance(app, target)
+
+
+def _is_handler(app: object) -> bool:
+    # A coroutine function, or an object whose class defines `async def __call__`.
+    return inspect.iscoroutinefunction(app) or (
+        callable(app) and inspect.iscoroutinefunction(type(app).__call__)
+    )
+
+
+def _check_handler_signature(app: Callable[..., Any]) -> None:
+    try:
+        params = inspect.signature(app).parameters.values()
+    except (TypeError, ValueError):  # pragma: no cover - builtins have no signature
+        return
+    required = [
+        p
+        for p in params
+        if p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+    ]
+    if len(required) != 1:
+        names = ", ".join(p.name for p in required) or "nothing"
+        raise UnsupportedAppError(
+            app,
+            f"a websockets handler takes exactly one argument, the connection, but this one "
+            f"needs {names}; (websocket, path) is the legacy form: drop path and read "
+            "websocket.request.path",
+        )
+
+
+Matcher = Callable[[object], bool]
+Factory = Callable[[Any, dict[str, Any]], AppAdapter]
+
+_ADAPTERS: list[tuple[Matcher, Factory]] = [
+    (lambda app: _is_instance(app, "socketio", "AsyncServer"), SocketIOAdapter),
+    (lambda app: _is_instance(app, "aiohttp.web", "Application"), AiohttpAdapter),
+]
+
+
+def register_adapter(matcher: Matcher, factory: Factory) -> None:
+    """Teach ``kit.serve`` a new kind of app (checked before the built-in kinds)."""
+    _ADAPTERS.insert(0, (matcher, factory))
+
+
+def adapter_for(app: object, options: dict[str, Any]) -> AppAdapter:
+    """Pick the adapter for ``app``, or raise :class:`UnsupportedAppError` saying why."""
+    for matcher, factory in _ADAPTERS:
+        if matcher(app):
+            return factory(app, options)
+    if _is_instance(app, "socketio", "Server"):
+        raise UnsupportedAppError(
+            app,
+            "this is the synchronous socketio.Server; the kit runs "
+            "socketio.AsyncServer(async_mode='aiohttp')",
+        )
+    if _is_handler(app):
+        _check_handler_signature(app)  # type: ignore[arg-type]
+        return WebSocketsAdapter(app, options)  # type: ignore[arg-type]
+    if callable(app):
+        raise UnsupportedAppError(
+            app, "a websockets handler must be a coroutine function: `async def handler(ws)`"
+        )
+    raise UnsupportedAppError(app)

@@ -1,0 +1,233 @@
+"""The kit's own event loop, running in one background thread per process.
+
+Why a thread of our own? A Jupyter cell may block (``time.sleep(1)``, a synchronous
+client waiting for an answer). If the servers ran on the kernel's loop, a blocked cell
+would freeze them, and a synchronous client talking to an in-kernel server would wait
+forever for an answer that can never be computed. Here every server and async client
+lives on the loop of the ``kit-runtime`` thread, and cells talk to it through blocking,
+time-limited calls:
+
+>>> from kit.runtime.loop import runtime
+>>> async def add(a, b):
+...     return a + b
+>>> runtime.run(add(1, 2), timeout=1)
+3
+
+The thread starts on first use and is stopped by :func:`kit.stop_all` and at interpreter
+exit; the next use starts a fresh one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import concurrent.futures
+import contextlib
+import contextvars
+import logging
+import threading
+import weakref
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, TypeVar
+
+from kit.runtime import cells
+
+__all__ = ["TASK_OWNER", "RuntimeLoop", "runtime"]
+
+T = TypeVar("T")
+
+log = logging.getLogger("kit.runtime")
+
+THREAD_NAME = "kit-runtime"
+
+TASK_OWNER: contextvars.ContextVar[object | None] = contextvars.ContextVar(
+    "kit_task_owner", default=None
+)
+"""Who a task belongs to. Set it before starting a server: every task created for that
+server (connection handlers, heartbeats...) inherits it, so stopping the server can cancel
+exactly its own leftovers and leave no pending task behind."""
+
+
+class RuntimeLoop:
+    """One asyncio loop in one daemon thread, started lazily, stopped on request.
+
+    Every public method is safe to call from any thread except the loop's own
+    (blocking there would deadlock: the loop would wait for itself).
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._stop_hooks: list[tuple[int, Callable[[], Awaitable[None]]]] = []
+        self._owned: weakref.WeakKeyDictionary[Any, weakref.WeakSet[asyncio.Task[Any]]] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    # -- lifecycle -----------------------------------------------------------------
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        """The running loop, starting the thread if needed."""
+        with self._lock:
+            if self._loop is None or not self._loop.is_running():
+                self._start_locked()
+            assert self._loop is not None
+            return self._loop
+
+    @property
+    def is_running(self) -> bool:
+        """True while the runtime thread is alive."""
+        return self._thread is not None and self._thread.is_alive()
+
+    def _start_locked(self) -> None:
+        loop = asyncio.new_event_loop()
+        loop.set_exception_handler(_log_loop_exception)
+        loop.set_task_factory(self._make_task)
+        started = threading.Event()
+
+        def main() -> None:
+            asyncio.set_event_loop(loop)
+            loop.call_soon(started.set)
+            loop.run_forever()
+
+        thread = threading.Thread(target=main, name=THREAD_NAME, daemon=True)
+        thread.start()
+        if not started.wait(timeout=10):  # pragma: no cover - a machine this slow is broken
+            raise RuntimeError("the kit runtime thread did not start within 10 s")
+        self._loop, self._thread = loop, thread
+
+    def _make_task(
+        self, loop: asyncio.AbstractEventLoop, coro: Any, **kwargs: Any
+    ) -> asyncio.Task[Any]:
+        task: asyncio.Task[Any] = asyncio.Task(coro, loop=loop, **kwargs)
+        context = kwargs.get("context")
+        owner = context.get(TASK_OWNER) if context is not None else TASK_OWNER.get()
+        if owner is not None:
+            self._owned.setdefault(owner, weakref.WeakSet()).add(task)
+        return task
+
+    async def cancel_owned(self, owner: object, timeout: float = 2.0) -> None:
+        """Cancel the tasks ``owner`` left behind and wait for them (on the loop)."""
+        me = asyncio.current_task()
+        tasks = [t for t in self._owned.pop(owner, ()) if not t.done() and t is not me]
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks, timeout=timeout)
+
+    def add_stop_hook(self, hook: Callable[[], Awaitable[None]], order: int = 0) -> None:
+        """Run ``await hook()`` on the loop before it stops, lowest ``order`` first.
+
+        Clients register with a lower order than servers, so that they say goodbye
+        before the servers they talk to go away.
+        """
+        self._stop_hooks.append((order, hook))
+        self._stop_hooks.sort(key=lambda entry: entry[0])
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Close everything the kit started, cancel leftover tasks, end the thread.
+
+        Idempotent; a later call to :meth:`run` starts a new thread.
+        """
+        with self._lock:
+            loop, thread = self._loop, self._thread
+            if loop is None or thread is None:
+                return
+            if threading.current_thread() is thread:
+                raise RuntimeError(
+                    "kit.stop_all() was called from the kit's own runtime thread "
+                    "(from a server handler or a socket callback); call it from a cell instead"
+                )
+            if loop.is_running():
+                future = asyncio.run_coroutine_threadsafe(self._drain(), loop)
+                with contextlib.suppress(Exception):
+                    future.result(timeout)
+                loop.call_soon_threadsafe(loop.stop)
+            thread.join(timeout)
+            if not loop.is_running():
+                loop.close()
+            self._loop = self._thread = None
+
+    async def _drain(self) -> None:
+        for _, hook in list(self._stop_hooks):
+            try:
+                await hook()
+            except Exception:  # pragma: no cover - a hook must not stop the others
+                log.exception("kit stop hook %r failed", hook)
+        me = asyncio.current_task()
+        leftovers = [task for task in asyncio.all_tasks() if task is not me]
+        for task in leftovers:
+            task.cancel()
+        if leftovers:
+            await asyncio.wait(leftovers, timeout=2)
+        loop = asyncio.get_running_loop()
+        await loop.shutdown_asyncgens()
+        await loop.shutdown_default_executor()  # getaddrinfo() threads, for one
+
+    # -- calling into the loop ------------------------------------------------------
+
+    def in_runtime_thread(self) -> bool:
+        """True when called from the runtime thread itself (a handler or a callback)."""
+        return self._thread is not None and threading.current_thread() is self._thread
+
+    def submit(self, coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
+        """Schedule ``coro`` on the loop and return at once; output goes to this cell."""
+        parent = cells.current_parent()
+        return asyncio.run_coroutine_threadsafe(cells.in_cell(parent, coro), self.loop)
+
+    def run(self, coro: Coroutine[Any, Any, T], timeout: float, what: str = "") -> T:
+        """Run ``coro`` on the loop and block until it returns, at most ``timeout`` seconds.
+
+        Raises the coroutine's own exception, or :class:`TimeoutError` naming ``what``
+        was being waited for. A :class:`KeyboardInterrupt` (the notebook's stop button)
+        cancels the coroutine before it propagates.
+        """
+        if self.in_runtime_thread():
+            coro.close()
+            raise RuntimeError(
+                f"blocking call {what or 'into the kit runtime'} from the kit's own thread "
+                "would deadlock; inside a server handler or a callback use the async "
+                "variant (the name ending in _async) with await"
+            )
+        future = self.submit(coro)
+        try:
+            return future.result(timeout)
+        except concurrent.futures.TimeoutError:
+            future.cancel()
+            raise TimeoutError(
+                f"{what or 'the kit runtime call'} did not finish within {timeout:g} s"
+            ) from None
+        except BaseException:
+            future.cancel()
+            raise
+
+    async def run_async(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Await ``coro`` on the runtime loop from any loop (the async twin of :meth:`run`)."""
+        if self.in_runtime_thread():
+            return await coro
+        return await asyncio.wrap_future(self.submit(coro))
+
+    def call_soon(self, callback: Callable[..., object], *args: object) -> None:
+        """Run ``callback(*args)`` on the loop soon; safe from any thread."""
+        loop = self.loop
+        if self.in_runtime_thread():
+            loop.call_soon(callback, *args)
+        else:
+            loop.call_soon_threadsafe(callback, *args)
+
+
+def _log_loop_exception(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    # Never print from the runtime thread (the text would land in a random cell);
+    # log it instead, where a learner can turn it on with logging.basicConfig().
+    exc = context.get("exception")
+    log.error("kit runtime: %s", context.get("message", "error"), exc_info=exc)
+
+
+runtime = RuntimeLoop()
+"""The process-wide runtime loop every kit server and client shares."""
+
+
+@atexit.register
+def _stop_at_exit() -> None:
+    runtime.stop(timeout=3)

@@ -1,0 +1,279 @@
+"""``kit.serve``: start a real server inside the kernel, safely, again and again.
+
+>>> import kit
+>>> async def echo(ws):
+...     async for message in ws:
+...         await ws.send(message)
+>>> server = kit.serve(echo, name="echo")
+>>> server.url                                      # doctest: +SKIP
+'http://127.0.0.1:40123'
+
+Rules the kit keeps for you:
+
+- it binds ``127.0.0.1`` and port ``0`` (the system picks a free port) unless told otherwise;
+- a server started under a name replaces the earlier server of that name, and a server
+  started without a name replaces the one the same cell started on its previous run, so
+  re-running a cell never fails with "address already in use" and never leaks a server;
+- a busy fixed port raises :class:`~kit.runtime.errors.PortInUseError` in the cell;
+- every server runs on the kit's runtime thread and is stopped by ``server.stop()``,
+  ``kit.stop_all()`` or, at the latest, when the interpreter exits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import ipaddress
+import itertools
+import socket
+import threading
+import warnings
+from typing import Any
+
+from kit.runtime import cells
+from kit.runtime.apps import AppAdapter, adapter_for
+from kit.runtime.errors import PortInUseError, ServeError, UnsafeHostError
+from kit.runtime.loop import TASK_OWNER, runtime
+
+__all__ = ["Server", "running_servers", "serve", "serve_async", "stop", "stop_all"]
+
+START_TIMEOUT = 10.0
+STOP_TIMEOUT = 10.0
+ADAPTER_STOP_TIMEOUT = 5.0
+
+
+class _Owner:
+    """The tag on a server's tasks (weakly referenced by the runtime's task table)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"<tasks of server {self.name!r}>"
+
+
+class Server:
+    """A running kit server: where to reach it, and how to stop it.
+
+    Attributes:
+        name: the registry name (``kit.serve(..., name="chat")``) or an automatic one.
+        kind: ``"socketio"``, ``"aiohttp"`` or ``"websockets"``.
+        host, port: what the listening socket is bound to (the real port, never 0).
+        url: ``http://127.0.0.1:PORT``, for HTTP and socket.io clients.
+        ws_url: ``ws://127.0.0.1:PORT``, for WebSocket clients.
+    """
+
+    def __init__(
+        self, name: str, app: object, adapter: AppAdapter, host: str, port: int, owner: object
+    ) -> None:
+        self.name, self.app, self.host, self.port = name, app, host, port
+        self.kind = adapter.kind
+        self._adapter = adapter
+        self._running = True
+        self._owner = owner
+        shown = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)
+        netloc = f"[{shown}]:{port}" if ":" in shown else f"{shown}:{port}"
+        self.url = f"http://{netloc}"
+        self.ws_url = f"ws://{netloc}"
+
+    @property
+    def running(self) -> bool:
+        """True until the server has been stopped."""
+        return self._running
+
+    def stop(self, timeout: float = STOP_TIMEOUT) -> None:
+        """Stop serving and close every connection; calling it again does nothing."""
+        if self._running and runtime.is_running:
+            runtime.run(self.stop_async(), timeout, what=f"stopping {self!r}")
+        self._running = False
+
+    async def stop_async(self) -> None:
+        """The async twin of :meth:`stop`."""
+        if not self._running:
+            return
+        self._running = False
+        _forget(self)
+        await runtime.run_async(self._stop_on_loop())
+
+    async def _stop_on_loop(self) -> None:
+        try:
+            await asyncio.wait_for(self._adapter.stop(), ADAPTER_STOP_TIMEOUT)
+        finally:
+            # Whatever the library left running for this server (a heartbeat sleeping
+            # 25 s, a handler that ignores the close) is cancelled now, not later.
+            await runtime.cancel_owned(self._owner)
+
+    def __enter__(self) -> Server:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        state = "running" if self._running else "stopped"
+        return f"<Server {self.name!r} {self.kind} {self.url} {state}>"
+
+
+_lock = threading.RLock()
+_servers: dict[str, Server] = {}
+_unnamed = itertools.count(1)
+_cell_runs: dict[str, tuple[str, itertools.count[int]]] = {}
+
+
+def running_servers() -> list[Server]:
+    """Every server the kit is running now, oldest first."""
+    with _lock:
+        return list(_servers.values())
+
+
+def _forget(server: Server) -> None:
+    with _lock:
+        if _servers.get(server.name) is server:
+            del _servers[server.name]
+
+
+def _default_name() -> str:
+    """Name an unnamed server after the cell that starts it (and its place in that cell)."""
+    parent = cells.current_parent()
+    key = cells.cell_key(parent)
+    if key is None or parent is None:
+        return f"server-{next(_unnamed)}"
+    run_id = (parent.get("header") or {}).get("msg_id") or str(id(parent))
+    with _lock:
+        last_run, ordinal = _cell_runs.get(key, (None, None))
+        if last_run != run_id or ordinal is None:
+            ordinal = itertools.count()
+            _cell_runs[key] = (run_id, ordinal)
+        return f"{key} #{next(ordinal)}"
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        return socket.create_server((host, port), family=family)
+    except OSError as exc:
+        if exc.errno in (errno.EADDRINUSE, getattr(errno, "WSAEADDRINUSE", -1)):
+            holder = next((s.name for s in running_servers() if s.port == port), None)
+            raise PortInUseError(host, port, holder) from None
+        raise ServeError(
+            f"cannot listen on {host}:{port}: {exc.strerror or exc}; is {host!r} an address "
+            "of this machine? The default host 127.0.0.1 always works"
+        ) from exc
+
+
+def _check_host(host: str, allow_remote: bool) -> None:
+    if _is_loopback(host):
+        return
+    if not allow_remote:
+        raise UnsafeHostError(host)
+    warnings.warn(
+        f"kit server listening on {host}: other machines on your network can connect to it",
+        RuntimeWarning,
+        stacklevel=4,
+    )
+
+
+async def _start(app: object, name: str, host: str, port: int, options: dict[str, Any]) -> Server:
+    adapter = adapter_for(app, options)
+    with _lock:
+        previous = _servers.pop(name, None)
+    if previous is not None:
+        await previous.stop_async()
+    sock = _bind(host, port)
+    owner = _Owner(name)
+    TASK_OWNER.set(owner)  # every task the server creates from now on is tagged as its own
+    try:
+        await adapter.start(sock)
+    except BaseException:
+        sock.close()
+        await runtime.cancel_owned(owner)
+        raise
+    server = Server(name, app, adapter, host, sock.getsockname()[1], owner)
+    with _lock:
+        _servers[name] = server
+    return server
+
+
+def serve(
+    app: object,
+    *,
+    name: str | None = None,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    allow_remote: bool = False,
+    **options: Any,
+) -> Server:
+    """Start ``app`` on the kit's runtime thread and return the running :class:`Server`.
+
+    Args:
+        app: a ``socketio.AsyncServer`` (created with ``async_mode="aiohttp"``), an
+            ``aiohttp.web.Application``, or a websockets connection handler
+            ``async def handler(websocket)``.
+        name: replaces the running server of the same name. Without a name, a server
+            replaces the one started by the previous run of the same cell.
+        host: the address to listen on; anything but loopback needs ``allow_remote=True``
+            and warns.
+        port: 0 (the default) lets the system choose a free port; read it from ``.port``.
+        options: for websockets handlers only, passed to ``websockets.asyncio.server.serve``
+            (for example ``subprotocols=["chat.v1"]``).
+
+    Raises:
+        PortInUseError: the fixed ``port`` is taken.
+        UnsafeHostError: a non-loopback ``host`` without ``allow_remote=True``.
+        UnsupportedAppError: ``app`` is none of the kinds above.
+    """
+    _check_host(host, allow_remote)
+    name = name if name is not None else _default_name()
+    return runtime.run(
+        _start(app, name, host, port, options), START_TIMEOUT, what=f"starting server {name!r}"
+    )
+
+
+async def serve_async(
+    app: object,
+    *,
+    name: str | None = None,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    allow_remote: bool = False,
+    **options: Any,
+) -> Server:
+    """The async twin of :func:`serve`, for ``await`` in a cell or inside a handler."""
+    _check_host(host, allow_remote)
+    name = name if name is not None else _default_name()
+    return await runtime.run_async(_start(app, name, host, port, options))
+
+
+def stop(name: str) -> None:
+    """Stop the running server called ``name``; a name that is not running is an error."""
+    with _lock:
+        server = _servers.get(name)
+    if server is None:
+        names = ", ".join(repr(n) for n in _servers) or "none"
+        raise KeyError(f"no running kit server is called {name!r} (running: {names})")
+    server.stop()
+
+
+async def _stop_all_servers() -> None:
+    for server in reversed(running_servers()):
+        await server.stop_async()
+
+
+runtime.add_stop_hook(_stop_all_servers, order=10)
+
+
+def stop_all() -> None:
+    """Stop every kit server and client, and the runtime thread itself.
+
+    Afterwards no kit thread, socket or task is left; the next kit call starts afresh.
+    """
+    runtime.stop()

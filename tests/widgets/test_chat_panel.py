@@ -1,0 +1,91 @@
+"""ChatPanel, headless: two panels chat through a real broadcast server."""
+
+from __future__ import annotations
+
+import pytest
+
+import kit
+from kit.runtime.chat import MAX_TEXT, ChatClient, ChatMessage
+
+pytestmark = pytest.mark.usefixtures("no_leaks")
+
+
+@pytest.fixture
+def broadcast_server():
+    clients = set()
+
+    async def broadcast(websocket):
+        clients.add(websocket)
+        try:
+            async for message in websocket:
+                for client in list(clients):
+                    await client.send(message)
+        finally:
+            clients.discard(websocket)
+
+    return kit.serve(broadcast, name="chat")
+
+
+def test_two_panels_round_trip(broadcast_server):
+    alice = kit.ChatPanel(broadcast_server, user="alice")
+    bob = kit.ChatPanel(broadcast_server, user="bob")
+    alice.send("hi bob")
+    assert bob.wait_message() == ChatMessage("alice", "hi bob")
+    bob.send("hi alice <3")
+    assert alice.wait_message() == ChatMessage("bob", "hi alice <3")
+    assert alice.transcript == bob.transcript == "alice: hi bob\nbob: hi alice <3"
+    # The log widget shows both lines, HTML-escaped, own messages marked.
+    log = alice._log.value
+    assert "hi alice &lt;3" in log and log.count("kit-chat-message") == 2
+    assert "kit-chat-mine" in log.split("\n")[0] and "kit-chat-mine" not in log.split("\n")[1]
+    assert "(online)" in alice._header.value
+
+
+def test_typing_and_clicking_send_sends_once(broadcast_server):
+    alice = kit.ChatPanel(broadcast_server, user="alice")
+    bob = kit.ChatPanel(broadcast_server, user="bob")
+    alice.client.socket.wait_open()
+    alice._input.value = "typed and entered"  # what pressing Enter syncs
+    alice._button.click()  # the box is empty again: nothing more is sent
+    assert bob.wait_message().text == "typed and entered"
+    kit.settle()
+    assert [m.text for m in bob.messages] == ["typed and entered"]
+    assert alice._input.value == ""
+
+
+def test_panels_have_stable_css_classes(broadcast_server):
+    panel = kit.ChatPanel(broadcast_server, user="carol")
+    widgets = (panel, *panel.children, *panel.children[2].children)
+    classes = {css for widget in widgets for css in widget._dom_classes}
+    expected = {"kit-chat-panel", "kit-chat-header", "kit-chat-log", "kit-chat-input"}
+    assert expected | {"kit-chat-send"} <= classes
+    assert repr(panel) == f"ChatPanel(user='carol', url='{broadcast_server.ws_url}')"
+
+
+def test_bad_input_is_refused_clearly(broadcast_server):
+    with pytest.raises(ValueError, match="non-empty name"):
+        ChatClient(broadcast_server, user="  ")
+    client = ChatClient(broadcast_server, user="dave")
+    with pytest.raises(ValueError, match="needs some text"):
+        client.send("   ")
+    with pytest.raises(ValueError, match=f"at most {MAX_TEXT}"):
+        client.send("x" * (MAX_TEXT + 1))
+    with pytest.raises(TypeError, match="text, not bytes"):
+        client.send(b"raw")
+
+
+def test_frames_from_other_programs_are_shown_not_dropped():
+    assert ChatMessage.from_wire("plain text") == ChatMessage("", "plain text")
+    assert ChatMessage.from_wire('["json", "but not ours"]').text == '["json", "but not ours"]'
+    assert ChatMessage.from_wire(b"\x00\x01") == ChatMessage("", "<2 bytes of binary data>")
+    message = ChatMessage("émile", "ça va ?")
+    assert ChatMessage.from_wire(message.to_wire()) == message
+    assert str(ChatMessage("", "anonymous")) == "?: anonymous"
+
+
+def test_closing_a_panel_says_goodbye(broadcast_server):
+    alice = kit.ChatPanel(broadcast_server, user="alice")
+    alice.client.socket.wait_open()
+    alice.close()
+    closed = alice.client.socket.wait_closed()
+    assert (closed.code, closed.reason) == (1000, "alice left")
