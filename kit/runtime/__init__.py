@@ -5,6 +5,7 @@
 - :mod:`~kit.runtime.servers` - ``serve()``: start, replace and stop servers safely
 - :mod:`~kit.runtime.apps` - how each kind of app (socket.io, aiohttp, websockets) is run
 - :mod:`~kit.runtime.events` - browser-style events and ``settle()``
+- :mod:`~kit.runtime.scratch` - ``ScratchServer``, a WebSocket server built on ``kit.wire`` alone
 - :mod:`~kit.runtime.websocket` - ``WebSocket``, the browser API mirror
 - :mod:`~kit.runtime.chat` - ``ChatClient``, the connection behind a chat panel
 """
@@ -23,6 +24,7 @@ from kit.runtime.errors import (
     WebSocketSyntaxError,
 )
 from kit.runtime.events import CloseEvent, Event, MessageEvent, settle
+from kit.runtime.scratch import ScratchConnection, ScratchServer
 from kit.runtime.servers import Server, running_servers, serve, serve_async, stop, stop_all
 from kit.runtime.websocket import WebSocket
 
@@ -35,6 +37,8 @@ __all__ = [
     "InvalidStateError",
     "MessageEvent",
     "PortInUseError",
+    "ScratchConnection",
+    "ScratchServer",
     "ServeError",
     "Server",
     "UnsafeHostError",

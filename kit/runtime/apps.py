@@ -9,6 +9,7 @@ app                                          served by           stopped by
                                                                  engine.io sockets, cleanup
 ``aiohttp.web.Application``                  aiohttp AppRunner   ``runner.cleanup()``
 ``async def handler(websocket)``             websockets.serve    close (1001), wait closed
+``ScratchServer`` (kit's own, from scratch)  asyncio streams     close (1001), wait closed
 ==========================================  ==================  =========================
 
 aiohttp's runner starts and stops in about a millisecond inside a thread, never calls
@@ -25,6 +26,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from kit.runtime.errors import UnsupportedAppError
+from kit.runtime.scratch import ScratchServer
 
 __all__ = ["AppAdapter", "adapter_for", "register_adapter"]
 
@@ -180,7 +182,14 @@ def _check_handler_signature(app: Callable[..., Any]) -> None:
 Matcher = Callable[[object], bool]
 Factory = Callable[[Any, dict[str, Any]], AppAdapter]
 
+
+def _scratch(app: Any, options: dict[str, Any]) -> AppAdapter:
+    _no_options(app, options)
+    return app  # a ScratchServer runs itself
+
+
 _ADAPTERS: list[tuple[Matcher, Factory]] = [
+    (lambda app: isinstance(app, ScratchServer), _scratch),
     (lambda app: _is_instance(app, "socketio", "AsyncServer"), SocketIOAdapter),
     (lambda app: _is_instance(app, "aiohttp.web", "Application"), AiohttpAdapter),
 ]

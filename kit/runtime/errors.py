@@ -69,8 +69,8 @@ class UnsupportedAppError(ServeError, TypeError):
 
     def __str__(self) -> str:
         accepted = (
-            "a socketio.AsyncServer, an aiohttp web.Application, or a websockets "
-            "connection handler `async def handler(websocket)`"
+            "a socketio.AsyncServer, an aiohttp web.Application, a kit ScratchServer, "
+            "or a websockets connection handler `async def handler(websocket)`"
         )
         text = f"kit.serve() cannot run {type(self.app).__name__} {self.app!r:.60}"
         return f"{text}: {self.hint or 'it accepts ' + accepted}"

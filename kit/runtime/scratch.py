@@ -1,0 +1,303 @@
+"""A WebSocket server written from RFC 6455 and ``kit.wire`` alone, on asyncio streams.
+
+No WebSocket library is involved: the bytes of the handshake and of every frame are
+produced and checked by the codecs of :mod:`kit.wire`, and this module only moves them
+between sockets. It is small enough to read in one sitting, and real clients (the
+``websockets`` library, ``kit.WebSocket``, a browser's native ``WebSocket``) accept it::
+
+    server = kit.serve(ScratchServer("broadcast"), name="scratch")
+
+What one connection goes through:
+
+1. read the HTTP request head (:class:`~kit.wire.RequestReader`), check every rule of
+   RFC 6455 section 4.2.1 (:func:`~kit.wire.check_request`) and either refuse with the
+   status the failed rule names (400, 403, 426) or answer ``101 Switching Protocols``;
+2. read frames (:class:`~kit.wire.MessageReader`, which insists on masked client frames
+   and reassembles fragments), hand each message to the handler, answer each PING with a
+   PONG carrying the same payload (section 5.5.2);
+3. on a CLOSE frame, echo its code and close the TCP connection, the server first
+   (section 7.1.1); on a broken rule, send CLOSE with the code the error carries
+   (1002, 1007, 1009) and drop the connection (section 7.1.7).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+from collections import deque
+from collections.abc import Awaitable, Callable, Collection, Sequence
+from typing import Literal
+
+from kit.wire import (
+    Close,
+    CloseCode,
+    Frame,
+    HandshakeError,
+    Message,
+    MessageReader,
+    Opcode,
+    RequestReader,
+    UpgradeRequest,
+    UpgradeResponse,
+    WebSocketProtocolError,
+    check_request,
+    error_response,
+)
+
+__all__ = ["ScratchConnection", "ScratchServer"]
+
+log = logging.getLogger("kit.runtime.scratch")
+
+Handler = Callable[["ScratchConnection", "str | bytes"], Awaitable[None]]
+
+READ_SIZE = 65536
+LOG_LINES = 200
+
+
+class ScratchConnection:
+    """One client of a :class:`ScratchServer`, after a successful handshake.
+
+    Attributes:
+        request: the client's upgrade request, as parsed.
+        protocol: the subprotocol the server chose, or None.
+        close_received: the client's CLOSE payload, once it arrived.
+    """
+
+    def __init__(
+        self,
+        server: ScratchServer,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        request: UpgradeRequest,
+        protocol: str | None,
+    ) -> None:
+        self.server, self.request, self.protocol = server, request, protocol
+        self._reader, self._writer = reader, writer
+        self._write_lock = asyncio.Lock()
+        self.close_sent: Close | None = None
+        self.close_received: Close | None = None
+        self._close_answered = asyncio.Event()
+        peer = writer.get_extra_info("peername") or ("?", 0)
+        self.peer = f"{peer[0]}:{peer[1]}"
+
+    @property
+    def open(self) -> bool:
+        """True until a CLOSE frame has been sent or received."""
+        return self.close_sent is None and self.close_received is None
+
+    async def send(self, data: str | bytes) -> None:
+        """Send one message: ``str`` as a TEXT frame, ``bytes`` as a BINARY frame."""
+        opcode = Opcode.TEXT if isinstance(data, str) else Opcode.BINARY
+        payload = data.encode() if isinstance(data, str) else bytes(data)
+        if self.open:
+            await self._write(Frame(opcode, payload))
+
+    async def ping(self, payload: bytes = b"") -> None:
+        """Send a PING; the client answers with a PONG carrying the same payload."""
+        await self._write(Frame(Opcode.PING, payload))
+
+    async def close(self, code: int = CloseCode.NORMAL_CLOSURE, reason: str = "") -> None:
+        """Start the closing handshake; wait for the client's CLOSE, then close TCP."""
+        if self.close_sent is None:
+            await self._send_close(Close(code, reason))
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self._close_answered.wait(), self.server.close_timeout)
+        self._writer.close()
+
+    # -- the connection's life ------------------------------------------------------
+
+    async def _write(self, frame: Frame) -> None:
+        async with self._write_lock:
+            if self._writer.is_closing():
+                return
+            self._writer.write(frame.serialize())  # server frames are never masked
+            with contextlib.suppress(ConnectionError):
+                await self._writer.drain()
+
+    async def _send_close(self, close: Close) -> None:
+        self.close_sent = close
+        await self._write(Frame(Opcode.CLOSE, close.serialize()))
+
+    async def run(self, trailing: bytes) -> None:
+        """Read frames until the connection ends; never raises for the peer's mistakes."""
+        frames = MessageReader(mask_required=True, max_size=self.server.max_size)
+        frames.feed(trailing)
+        try:
+            while True:
+                for event in frames:
+                    if await self._on_event(event):
+                        return
+                data = await self._reader.read(READ_SIZE)
+                if not data:
+                    self.server._note(f"{self.peer} dropped the TCP connection without CLOSE")
+                    return
+                frames.feed(data)
+        except WebSocketProtocolError as error:
+            # Fail the connection (RFC 6455 section 7.1.7): say why, then hang up.
+            self.server._note(f"{self.peer} broke a rule: {error} -> close {error.close_code}")
+            reason = str(error).encode()[:123].decode("utf-8", "ignore")
+            await self._send_close(Close(error.close_code, reason))
+        except ConnectionError:
+            self.server._note(f"{self.peer} connection reset")
+        finally:
+            self._close_answered.set()
+
+    async def _on_event(self, event: Message | Frame) -> bool:
+        """Handle one message or control frame; True when the connection is over."""
+        if isinstance(event, Message):
+            if self.close_sent is None:
+                await self.server._handle(self, event.data)
+            return False
+        if event.opcode == Opcode.PING:
+            if self.close_sent is None:
+                await self._write(Frame(Opcode.PONG, event.payload))
+            return False
+        if event.opcode == Opcode.PONG:
+            return False
+        # CLOSE: the payload was already validated by the reader.
+        self.close_received = Close.parse(event.payload)
+        if self.close_sent is None:
+            # Echo the code (an empty CLOSE is answered with an empty CLOSE).
+            await self._send_close(self.close_received)
+        self.server._note(f"{self.peer} closed: {self.close_received}")
+        return True
+
+
+class ScratchServer:
+    """A from-scratch WebSocket server: echo or broadcast, or your own handler.
+
+    Args:
+        mode: ``"echo"`` sends each message back to its sender; ``"broadcast"`` sends
+            it to every connected client, the sender included.
+        handler: ``async def handler(connection, message)`` to replace the mode.
+        subprotocols: the subprotocols this server speaks, best first.
+        origins: allowed ``Origin`` values (None allows any; add None to the list to
+            also allow clients that send no Origin).
+        max_size: the largest message accepted, in bytes; larger ones close with 1009.
+    """
+
+    kind = "scratch"
+
+    def __init__(
+        self,
+        mode: Literal["echo", "broadcast"] = "echo",
+        *,
+        handler: Handler | None = None,
+        subprotocols: Sequence[str] = (),
+        origins: Collection[str | None] | None = None,
+        max_size: int = 2**20,
+        open_timeout: float = 10.0,
+        close_timeout: float = 2.0,
+    ) -> None:
+        if mode not in ("echo", "broadcast"):
+            raise ValueError(f"mode must be 'echo' or 'broadcast', not {mode!r}")
+        if handler is not None and not asyncio.iscoroutinefunction(handler):
+            raise TypeError("handler must be `async def handler(connection, message)`")
+        self.mode, self.handler = mode, handler
+        self.subprotocols = list(subprotocols)
+        self.origins = None if origins is None else list(origins)
+        self.max_size, self.open_timeout, self.close_timeout = (
+            max_size,
+            open_timeout,
+            close_timeout,
+        )
+        self.connections: set[ScratchConnection] = set()
+        self.log: deque[str] = deque(maxlen=LOG_LINES)
+        """What the server saw, one line per event (handshakes, refusals, closes)."""
+        self._server: asyncio.Server | None = None
+
+    def __repr__(self) -> str:
+        return f"ScratchServer({self.mode!r}, {len(self.connections)} connected)"
+
+    def _note(self, line: str) -> None:
+        self.log.append(line)
+        log.debug(line)
+
+    async def _handle(self, connection: ScratchConnection, message: str | bytes) -> None:
+        if self.handler is not None:
+            await self.handler(connection, message)
+        elif self.mode == "echo":
+            await connection.send(message)
+        else:
+            for client in list(self.connections):
+                await client.send(message)
+
+    # -- the AppAdapter protocol (kit.serve) -------------------------------------------
+
+    async def start(self, sock: socket.socket) -> None:
+        """Serve on ``sock`` (called by ``kit.serve``)."""
+        self.connections.clear()
+        self._server = await asyncio.start_server(self._serve_client, sock=sock)
+
+    async def stop(self) -> None:
+        """Close every connection with 1001 (going away) and stop listening."""
+        if self._server is None:
+            return
+        server, self._server = self._server, None
+        server.close()
+        await asyncio.gather(
+            *(c.close(CloseCode.GOING_AWAY, "server stopping") for c in list(self.connections)),
+            return_exceptions=True,
+        )
+        await server.wait_closed()
+
+    # -- one client -------------------------------------------------------------------
+
+    async def _serve_client(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        peer = writer.get_extra_info("peername") or ("?", 0)
+        where = f"{peer[0]}:{peer[1]}"
+        try:
+            accepted = await self._handshake(reader, writer, where)
+            if accepted is None:
+                return
+            request, response, trailing = accepted
+            connection = ScratchConnection(self, reader, writer, request, response.protocol)
+            self.connections.add(connection)
+            try:
+                await connection.run(trailing)
+            finally:
+                self.connections.discard(connection)
+        except Exception:  # a bug here must not take the server down
+            log.exception("scratch server: connection from %s crashed", where)
+        finally:
+            writer.close()
+            with contextlib.suppress(Exception):
+                await writer.wait_closed()
+
+    async def _handshake(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, where: str
+    ) -> tuple[UpgradeRequest, UpgradeResponse, bytes] | None:
+        heads = RequestReader()
+        try:
+            request = await asyncio.wait_for(_read_head(reader, heads), self.open_timeout)
+            check_request(request, origins=self.origins)
+        except HandshakeError as error:
+            self._note(f"{where} refused: {error.status} {type(error).__name__}: {error}")
+            writer.write(error_response(error))
+            with contextlib.suppress(ConnectionError):
+                await writer.drain()
+            return None
+        except (TimeoutError, asyncio.TimeoutError):
+            self._note(f"{where} sent no complete request within {self.open_timeout:g} s")
+            return None
+        response = UpgradeResponse.for_request(request, protocols=self.subprotocols)
+        writer.write(response.serialize())
+        await writer.drain()
+        chosen = f" protocol={response.protocol}" if response.protocol else ""
+        self._note(f"{where} upgraded: GET {request.path} -> 101{chosen}")
+        return request, response, heads.trailing_data
+
+
+async def _read_head(reader: asyncio.StreamReader, heads: RequestReader) -> UpgradeRequest:
+    """Feed bytes to ``heads`` until the request head is complete."""
+    while True:
+        data = await reader.read(READ_SIZE)
+        if not data:
+            heads.feed_eof()  # raises IncompleteHead: the client gave up mid-request
+        request = heads.feed(data)
+        if request is not None:
+            return request
