@@ -285,10 +285,10 @@ class ScratchServer:
             self._note(f"{where} sent no complete request within {self.open_timeout:g} s")
             return None
         response = UpgradeResponse.for_request(request, protocols=self.subprotocols)
-        writer.write(response.serialize())
-        await writer.drain()
         chosen = f" protocol={response.protocol}" if response.protocol else ""
         self._note(f"{where} upgraded: GET {request.path} -> 101{chosen}")
+        writer.write(response.serialize())
+        await writer.drain()
         return request, response, heads.trailing_data
 
 
