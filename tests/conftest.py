@@ -71,9 +71,13 @@ def _missing(reason: str) -> None:
     pytest.skip(reason)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
-    """Debian's Chromium, headless, driven by Playwright (no browser download)."""
+    """Debian's Chromium, headless, driven by Playwright (no browser download).
+
+    Module-scoped: Playwright's sync API keeps an event loop marked as running on the
+    main thread while it is open, which other modules' asyncio.run() would trip over.
+    """
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:

@@ -6,7 +6,7 @@ kernel's *current* parent, so text printed by a late callback would land in whic
 cell happens to be running: a different cell, at a random moment.
 
 The fix: capture the parent when a cell registers a callback or starts a server, and set
-it again (for the runtime thread only, ``set_thread_parent`` in ipykernel 7) before that
+it again (for the runtime thread only: ipykernel 7 keeps the parent per context) before that
 callback runs. Which parent:
 
 - while a cell *waits* for the kit (``ws.wait_message()``, ``kit.settle()``...), callbacks
@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import sys
 from collections.abc import Callable, Coroutine, Iterator
+from contextvars import ContextVar
 from typing import Any, TypeVar
 
 __all__ = [
@@ -41,18 +43,43 @@ Parent = dict[str, Any]
 
 
 def _shell() -> Any:
+    """The ipykernel shell, if this runs in a kernel with per-context parents (7.x)."""
     try:
         from IPython import get_ipython
     except ImportError:  # pragma: no cover - IPython is always there with ipywidgets
         return None
     shell = get_ipython()
-    if shell is None or not hasattr(shell, "set_thread_parent"):
-        return None
+    if shell is None or not isinstance(getattr(shell, "_parent_header", None), ContextVar):
+        return None  # a terminal IPython, or ipykernel 6 (one global parent)
     return shell
 
 
+Tokens = list[tuple[Callable[[Any], None], Any]]
+
+
+def _set_thread_parent(shell: Any, parent: Parent) -> Tokens:
+    """Give output from this context (thread or task) the parent ``parent``."""
+    if hasattr(shell, "set_thread_parent"):  # ipykernel >= 7.4
+        return [(shell.reset_thread_parent, shell.set_thread_parent(parent))]
+    # ipykernel 7.0-7.3 (the last for Python 3.10) keeps the same per-context parents but
+    # has no helper to set them: do what 7.4's set_thread_parent does.
+    from jupyter_client.session import extract_header
+
+    tokens: Tokens = [(shell._parent_header.reset, shell._parent_header.set(parent))]
+    for obj in (shell.displayhook, shell.display_pub, sys.stdout, sys.stderr):
+        var = getattr(obj, "_parent_header", None)
+        if isinstance(var, ContextVar):
+            tokens.append((var.reset, var.set(extract_header(parent))))
+    return tokens
+
+
+def _reset_thread_parent(tokens: Tokens) -> None:
+    for reset, token in reversed(tokens):
+        reset(token)
+
+
 def current_parent() -> Parent | None:
-    """The running cell's parent message, or None outside an ipykernel >= 7 kernel."""
+    """The running cell's parent message, or None outside an ipykernel 7 kernel."""
     shell = _shell()
     if shell is None:
         return None
@@ -102,11 +129,11 @@ def call_in_cell(parent: Parent | None, callback: Callable[..., T], *args: Any) 
     shell = _shell() if parent else None
     if shell is None:
         return callback(*args)
-    tokens = shell.set_thread_parent(parent)
+    tokens = _set_thread_parent(shell, parent)
     try:
         return callback(*args)
     finally:
-        shell.reset_thread_parent(tokens)
+        _reset_thread_parent(tokens)
 
 
 async def in_cell(parent: Parent | None, coro: Coroutine[Any, Any, T]) -> T:
@@ -118,5 +145,5 @@ async def in_cell(parent: Parent | None, coro: Coroutine[Any, Any, T]) -> T:
     """
     shell = _shell() if parent else None
     if shell is not None:
-        shell.set_thread_parent(parent)
+        _set_thread_parent(shell, parent)  # this task's own context: no reset needed
     return await coro
