@@ -14,6 +14,10 @@ The modules follow the layers of a connection (DESIGN.md), bottom up:
 - :mod:`kit.wire.handshake`: the HTTP/1.1 upgrade that opens a WebSocket (RFC 6455 section 4).
 - :mod:`kit.wire.frames`: WebSocket frames and the stream reader (RFC 6455 section 5).
 - :mod:`kit.wire.messages`: fragmented frames put back together into messages.
+- :mod:`kit.wire.engineio`: engine.io packets (``4hello``, ``2probe``) and long-polling
+  payloads (``4hello\\x1e4€€€``), protocol v4 and v3.
+- :mod:`kit.wire.socketio`: socket.io packets (``2["foo"]``, ``3/admin,13["bar"]``) and
+  their binary attachments.
 - :mod:`kit.wire.errors`: one exception tree; every decoding failure is a
   :exc:`ProtocolError` that says what was wrong, where, and what to answer.
 
@@ -22,23 +26,40 @@ kit.runtime does the I/O with these codecs; kit.widgets shows what they decode.
 
 from __future__ import annotations
 
+from kit.wire.engineio import (
+    EnginePacket,
+    EnginePacketType,
+    OpenPacket,
+    decode_payload,
+    encode_payload,
+)
 from kit.wire.errors import (
     CloseReasonTooLong,
     ControlFrameTooLong,
+    EmptyPacket,
+    EngineIOError,
     ForbiddenOrigin,
     FragmentedControlFrame,
     HandshakeError,
     HeadTooLarge,
     IncompleteHead,
     InvalidAccept,
+    InvalidAckId,
+    InvalidAttachments,
+    InvalidBase64,
     InvalidCloseCode,
     InvalidClosePayload,
     InvalidConnection,
     InvalidHTTPVersion,
+    InvalidJSON,
     InvalidKey,
     InvalidLength,
     InvalidMethod,
     InvalidOpcode,
+    InvalidOpenPacket,
+    InvalidPayload,
+    InvalidPlaceholder,
+    InvalidSocketPayload,
     InvalidStatus,
     InvalidUpgrade,
     InvalidUTF8,
@@ -48,11 +69,16 @@ from kit.wire.errors import (
     MessageTooBig,
     ProtocolError,
     ReservedBitsSet,
+    ReservedEventName,
+    SocketIOError,
     TrailingData,
     TruncatedFrame,
     UnexpectedContinuation,
     UnexpectedProtocol,
     UnfinishedMessage,
+    UnknownPacketType,
+    UnknownSocketPacketType,
+    UnsupportedEngineVersion,
     WebSocketProtocolError,
 )
 from kit.wire.frames import (
@@ -75,6 +101,12 @@ from kit.wire.handshake import (
     generate_key,
 )
 from kit.wire.messages import Message, MessageAssembler, MessageReader
+from kit.wire.socketio import (
+    SocketPacket,
+    SocketPacketType,
+    deconstruct,
+    reconstruct,
+)
 
 __all__ = [
     "GUID",
@@ -82,6 +114,10 @@ __all__ = [
     "CloseCode",
     "CloseReasonTooLong",
     "ControlFrameTooLong",
+    "EmptyPacket",
+    "EngineIOError",
+    "EnginePacket",
+    "EnginePacketType",
     "ForbiddenOrigin",
     "FragmentedControlFrame",
     "Frame",
@@ -90,14 +126,22 @@ __all__ = [
     "HeadTooLarge",
     "IncompleteHead",
     "InvalidAccept",
+    "InvalidAckId",
+    "InvalidAttachments",
+    "InvalidBase64",
     "InvalidCloseCode",
     "InvalidClosePayload",
     "InvalidConnection",
     "InvalidHTTPVersion",
+    "InvalidJSON",
     "InvalidKey",
     "InvalidLength",
     "InvalidMethod",
     "InvalidOpcode",
+    "InvalidOpenPacket",
+    "InvalidPayload",
+    "InvalidPlaceholder",
+    "InvalidSocketPayload",
     "InvalidStatus",
     "InvalidUTF8",
     "InvalidUpgrade",
@@ -109,21 +153,33 @@ __all__ = [
     "MessageReader",
     "MessageTooBig",
     "Opcode",
+    "OpenPacket",
     "ProtocolError",
     "RequestReader",
     "ReservedBitsSet",
+    "ReservedEventName",
     "ResponseReader",
+    "SocketIOError",
+    "SocketPacket",
+    "SocketPacketType",
     "TrailingData",
     "TruncatedFrame",
     "UnexpectedContinuation",
     "UnexpectedProtocol",
     "UnfinishedMessage",
+    "UnknownPacketType",
+    "UnknownSocketPacketType",
+    "UnsupportedEngineVersion",
     "UpgradeRequest",
     "UpgradeResponse",
     "WebSocketProtocolError",
     "accept_key",
     "apply_mask",
     "check_request",
+    "decode_payload",
+    "deconstruct",
+    "encode_payload",
     "error_response",
     "generate_key",
+    "reconstruct",
 ]

@@ -36,8 +36,24 @@ the header at fault. ``str(exc)`` says what was wrong, where, and what to do.
         * :exc:`InvalidStatus`: the server answered something other than 101 (client side)
         * :exc:`InvalidAccept`: ``Sec-WebSocket-Accept`` does not match the key (client side)
         * :exc:`UnexpectedProtocol`: the server chose a subprotocol not offered (client side)
+    * :exc:`EngineIOError`: an engine.io packet or payload broke the protocol (``index``)
+        * :exc:`EmptyPacket`: a packet without even a type digit
+        * :exc:`UnknownPacketType`: a type that is not a digit 0-6 (nor ``b``)
+        * :exc:`InvalidBase64`: ``b`` + data that is not padded base64
+        * :exc:`InvalidPayload`: a polling body that does not split into packets
+        * :exc:`InvalidOpenPacket`: OPEN data that is not the handshake JSON object
+        * :exc:`UnsupportedEngineVersion`: an ``EIO`` version other than 4 or 3
+    * :exc:`SocketIOError`: a socket.io packet broke the protocol (``packet``)
+        * :exc:`UnknownSocketPacketType`: a type that is not a digit 0-6
+        * :exc:`InvalidAttachments`: a missing, malformed or misplaced ``N-`` count
+        * :exc:`InvalidAckId`: an ack id where none belongs, or none on an ACK
+        * :exc:`InvalidJSON`: data that is not exactly one JSON value
+        * :exc:`InvalidSocketPayload`: JSON of the wrong shape for the packet type
+            * :exc:`ReservedEventName`: an EVENT named ``connect``, ``disconnect``...
+        * :exc:`InvalidPlaceholder`: a binary placeholder naming no attachment
 
-Later layers (engine.io, socket.io) add their own branches under :exc:`ProtocolError`.
+Engine.io and socket.io errors say where (packet index, offset, the packet text) and
+show what a valid packet looks like.
 """
 
 from __future__ import annotations
@@ -47,20 +63,30 @@ from typing import ClassVar
 __all__ = [
     "CloseReasonTooLong",
     "ControlFrameTooLong",
+    "EmptyPacket",
+    "EngineIOError",
     "ForbiddenOrigin",
     "FragmentedControlFrame",
     "HandshakeError",
     "HeadTooLarge",
     "IncompleteHead",
     "InvalidAccept",
+    "InvalidAckId",
+    "InvalidAttachments",
+    "InvalidBase64",
     "InvalidCloseCode",
     "InvalidClosePayload",
     "InvalidConnection",
     "InvalidHTTPVersion",
+    "InvalidJSON",
     "InvalidKey",
     "InvalidLength",
     "InvalidMethod",
     "InvalidOpcode",
+    "InvalidOpenPacket",
+    "InvalidPayload",
+    "InvalidPlaceholder",
+    "InvalidSocketPayload",
     "InvalidStatus",
     "InvalidUTF8",
     "InvalidUpgrade",
@@ -70,11 +96,16 @@ __all__ = [
     "MessageTooBig",
     "ProtocolError",
     "ReservedBitsSet",
+    "ReservedEventName",
+    "SocketIOError",
     "TrailingData",
     "TruncatedFrame",
     "UnexpectedContinuation",
     "UnexpectedProtocol",
     "UnfinishedMessage",
+    "UnknownPacketType",
+    "UnknownSocketPacketType",
+    "UnsupportedEngineVersion",
     "WebSocketProtocolError",
 ]
 
@@ -594,4 +625,263 @@ class UnexpectedProtocol(HandshakeError):
         return (
             f"{self._found()} but the client offered {self.offered!r}: a server may only "
             "pick one of the offered subprotocols (RFC 6455 section 4.1); fail the connection"
+        )
+
+
+# engine.io packets and payloads (engine.io protocol v4 and v3) ---------------------
+
+_ENGINE_TYPES = "0 OPEN, 1 CLOSE, 2 PING, 3 PONG, 4 MESSAGE, 5 UPGRADE, 6 NOOP"
+_OPEN_EXAMPLE = (
+    '{"sid":"lv_VI97HAXpY6yYWAAAC","upgrades":["websocket"],"pingInterval":25000,'
+    '"pingTimeout":20000,"maxPayload":1000000}'
+)
+
+
+def _packet_at(index: int | None) -> str:
+    """Where a packet is: alone, or at an index in a polling payload."""
+    return "the packet" if index is None else f"packet {index} of the payload"
+
+
+class EngineIOError(ProtocolError):
+    """An engine.io packet or payload broke the engine.io protocol (v4 or v3).
+
+    ``index`` is the position of the bad packet in a polling payload (``None`` for a
+    packet on its own, e.g. a WebSocket message). An engine.io server closes the
+    session on such an error; over HTTP long-polling it answers 400 Bad Request.
+    """
+
+    def __init__(self, *args: object, index: int | None = None) -> None:
+        super().__init__(*args)
+        self.index = index
+
+
+class EmptyPacket(EngineIOError):
+    """A packet with no type digit at all: ``""``, or ``4hello\\x1e\\x1e6`` in a payload."""
+
+    def __str__(self) -> str:
+        return (
+            f"{_packet_at(self.index)} is empty: a packet is at least its type digit, "
+            "e.g. '6' (NOOP) or '4hello' (MESSAGE)"
+        )
+
+
+class UnknownPacketType(EngineIOError):
+    """The first character of a packet is not a digit 0-6 (nor ``b``), e.g. ``7hello``."""
+
+    def __init__(self, found: str, *, index: int | None = None) -> None:
+        super().__init__(found, index=index)
+        self.found = found
+
+    def __str__(self) -> str:
+        return (
+            f"packet type {self.found} at offset 0 of {_packet_at(self.index)} is not an "
+            f"engine.io packet type: a packet starts with a digit ({_ENGINE_TYPES}), or "
+            "with 'b' for base64 binary, e.g. '4hello' or 'bAQID'"
+        )
+
+
+class InvalidBase64(EngineIOError):
+    """The base64 after ``b`` (v4) or ``b4`` (v3) does not decode, e.g. ``bAQI*``."""
+
+    def __init__(self, text: str, offset: int, detail: str, *, index: int | None = None) -> None:
+        super().__init__(text, offset, detail, index=index)
+        self.text = text
+        self.offset = offset
+        self.detail = detail
+
+    def __str__(self) -> str:
+        shown = self.text if len(self.text) <= 40 else f"{self.text[:37]}..."
+        return (
+            f"binary data {shown!r} at offset {self.offset} of {_packet_at(self.index)} is "
+            f"not valid base64 ({self.detail}): a binary MESSAGE over polling is 'b' then "
+            "standard padded base64, e.g. 'bAQID' for bytes 01 02 03 ('b4AQID' in v3)"
+        )
+
+
+class InvalidPayload(EngineIOError):
+    """A polling body that does not split into packets: a bad v3 length prefix, say."""
+
+    def __init__(self, detail: str, offset: int, version: int) -> None:
+        super().__init__(detail, offset, version)
+        self.detail = detail
+        self.offset = offset
+        self.version = version
+
+    def __str__(self) -> str:
+        if self.version == 3:
+            shape = (
+                "a v3 payload is <length>:<packet> repeated, the length counting UTF-16 "
+                "code units, e.g. '6:4hello4:4€€€'"
+            )
+        else:
+            shape = (
+                "a v4 payload is packets joined by the record separator '\\x1e', "
+                "e.g. '4hello\\x1e4€€€'"
+            )
+        return f"invalid v{self.version} payload at offset {self.offset}: {self.detail}; {shape}"
+
+
+class InvalidOpenPacket(EngineIOError):
+    """The OPEN packet's data is not the JSON handshake object, or a field is ill-typed."""
+
+    def __init__(self, detail: str, field: str | None = None) -> None:
+        super().__init__(detail, field)
+        self.detail = detail
+        self.field = field
+
+    def __str__(self) -> str:
+        where = "OPEN packet data" if self.field is None else f"field {self.field!r} of OPEN"
+        return f"invalid {where}: {self.detail}; a valid OPEN data is {_OPEN_EXAMPLE}"
+
+
+class UnsupportedEngineVersion(EngineIOError):
+    """An engine.io protocol version other than 4 or 3, e.g. ``EIO=2`` in the URL."""
+
+    def __init__(self, version: object) -> None:
+        super().__init__(version)
+        self.version = version
+
+    def __str__(self) -> str:
+        return (
+            f"engine.io protocol version {self.version!r} is not supported: kit.wire speaks "
+            "4 (EIO=4, socket.io 3 and later) and 3 (EIO=3, socket.io 2); a server "
+            "answers 400 Bad Request"
+        )
+
+
+# socket.io packets (socket.io protocol v5) -----------------------------------------
+
+_SOCKET_TYPES = (
+    "0 CONNECT, 1 DISCONNECT, 2 EVENT, 3 ACK, 4 CONNECT_ERROR, 5 BINARY_EVENT, 6 BINARY_ACK"
+)
+
+
+class SocketIOError(ProtocolError):
+    """A socket.io packet broke the socket.io protocol (v5).
+
+    ``packet`` is the text of the offending packet. The reference server (socket.io
+    4.x) closes the whole connection on such a packet ("parse error").
+    """
+
+    def __init__(self, *args: object, packet: str = "") -> None:
+        super().__init__(*args)
+        self.packet = packet
+
+    def _in(self) -> str:
+        shown = self.packet if len(self.packet) <= 60 else f"{self.packet[:57]}..."
+        return f"in socket.io packet {shown!r}"
+
+
+class UnknownSocketPacketType(SocketIOError):
+    """The first character is not a digit 0-6, e.g. ``7["foo"]``, or the packet is empty."""
+
+    def __str__(self) -> str:
+        found = "nothing" if not self.packet else repr(self.packet[0])
+        return (
+            f"socket.io packet type {found} at offset 0 {self._in()} is not a type: a packet "
+            f"starts with a digit ({_SOCKET_TYPES}), e.g. '2[\"foo\"]'"
+        )
+
+
+class InvalidAttachments(SocketIOError):
+    """The ``N-`` attachment count is missing, malformed, or where it does not belong."""
+
+    def __init__(self, detail: str, *, packet: str = "") -> None:
+        super().__init__(detail, packet=packet)
+        self.detail = detail
+
+    def __str__(self) -> str:
+        return (
+            f"{self.detail} {self._in()}: BINARY_EVENT and BINARY_ACK (and only they) give "
+            "their attachment count then '-' after the type, e.g. "
+            '\'51-["baz",{"_placeholder":true,"num":0}]\''
+        )
+
+
+class InvalidAckId(SocketIOError):
+    """An ack id where none belongs, none where one must be, or one too big for JS."""
+
+    def __init__(self, detail: str, *, packet: str = "") -> None:
+        super().__init__(detail, packet=packet)
+        self.detail = detail
+
+    def __str__(self) -> str:
+        return (
+            f"{self.detail} {self._in()}: EVENT may carry an ack id and ACK must carry "
+            "the id it answers, as decimal digits right before the JSON, e.g. "
+            "'212[\"foo\"]' and '312[\"bar\"]'"
+        )
+
+
+class InvalidJSON(SocketIOError):
+    """The data part is not exactly one JSON value: ``2["foo"`` or ``2["foo"]x``."""
+
+    def __init__(self, offset: int, detail: str, *, packet: str = "") -> None:
+        super().__init__(offset, detail, packet=packet)
+        self.offset = offset
+        self.detail = detail
+
+    def __str__(self) -> str:
+        return (
+            f"data at offset {self.offset} {self._in()} is not one JSON value "
+            f"({self.detail}): after the type, namespace and ack id comes a single JSON "
+            'value and nothing else, e.g. \'2["foo",{"a":1}]\''
+        )
+
+
+class InvalidSocketPayload(SocketIOError):
+    """The JSON data has the wrong shape for the packet type, e.g. ``0["x"]``."""
+
+    def __init__(self, packet_type: str, detail: str, *, packet: str = "") -> None:
+        super().__init__(packet_type, detail, packet=packet)
+        self.packet_type = packet_type
+        self.detail = detail
+
+    def __str__(self) -> str:
+        rules = {
+            "CONNECT": 'an object or nothing, e.g. \'0{"token":"abc"}\'',
+            "DISCONNECT": "nothing, e.g. '1/admin,'",
+            "EVENT": "an array starting with the event name, e.g. '2[\"foo\",1]'",
+            "BINARY_EVENT": "an array starting with the event name",
+            "ACK": "an array of answers, e.g. '3/admin,13[\"bar\"]'",
+            "BINARY_ACK": "an array of answers",
+            "CONNECT_ERROR": 'an object (or a string), e.g. \'4{"message":"Unauthorized"}\'',
+        }
+        rule = rules.get(self.packet_type, "")
+        return f"{self.packet_type} data {self.detail} {self._in()}: it must be {rule}"
+
+
+class ReservedEventName(InvalidSocketPayload):
+    """An EVENT named like a built-in event (``connect``, ``disconnect``...)."""
+
+    def __init__(self, name: str, *, packet: str = "") -> None:
+        super().__init__("EVENT", f"names the reserved event {name!r}", packet=packet)
+        self.args = (name,)
+        self.name = name
+
+    def __str__(self) -> str:
+        return (
+            f"EVENT {self.name!r} {self._in()} uses a reserved name: 'connect', "
+            "'connect_error', 'disconnect', 'disconnecting', 'newListener' and "
+            "'removeListener' are fired by the library itself, never sent on the wire"
+        )
+
+
+class InvalidPlaceholder(SocketIOError):
+    """A ``{"_placeholder":true,"num":N}`` whose ``num`` names no attachment."""
+
+    def __init__(self, num: object, count: int, *, packet: str = "") -> None:
+        super().__init__(num, count, packet=packet)
+        self.num = num
+        self.count = count
+
+    def __str__(self) -> str:
+        if self.count:
+            valid = f"an int from 0 to {self.count - 1}"
+        else:
+            valid = "absent: the packet has no attachments"
+        return (
+            f"placeholder num {self.num!r} {self._in()} names no attachment: with "
+            f"{self.count} attachment(s) it must be {valid}, e.g. "
+            '{"_placeholder":true,"num":0} for the first'
         )
