@@ -7,7 +7,8 @@ app                                          served by           stopped by
 ==========================================  ==================  =========================
 ``socketio.AsyncServer`` (aiohttp mode)      aiohttp AppRunner   ``shutdown()``, close all
                                                                  engine.io sockets, cleanup
-``aiohttp.web.Application``                  aiohttp AppRunner   ``runner.cleanup()``
+``aiohttp.web.Application``                  aiohttp AppRunner   the same for an attached
+                                                                 socket.io server, cleanup
 ``async def handler(websocket)``             websockets.serve    close (1001), wait closed
 ``ScratchServer`` (kit's own, from scratch)  asyncio streams     close (1001), wait closed
 ==========================================  ==================  =========================
@@ -64,9 +65,45 @@ class AiohttpAdapter:
         await web.SockSite(self._runner, sock).start()
 
     async def stop(self) -> None:
-        if self._runner is not None:
-            runner, self._runner = self._runner, None
+        if self._runner is None:
+            return
+        runner, self._runner = self._runner, None
+        try:
+            # A socket.io server attached to this app (sio.attach(app)) is shut down
+            # first, as if it had been served on its own.
+            for eio in _attached_engineio_servers(self.app):
+                await _stop_engineio(eio)
+        finally:
             await runner.cleanup()
+
+
+def _attached_engineio_servers(app: Any) -> list[Any]:
+    """The python-engineio servers whose request handler is routed in ``app``."""
+    found: list[Any] = []
+    engineio = sys.modules.get("engineio")
+    if engineio is None:
+        return found
+    for route in app.router.routes():
+        owner = getattr(route.handler, "__self__", None)
+        if isinstance(owner, engineio.AsyncServer) and owner not in found:
+            found.append(owner)
+    return found
+
+
+async def _stop_engineio(eio: Any) -> None:
+    """Stop heartbeats and send every client an engine.io CLOSE packet."""
+    try:
+        await eio.shutdown()  # stops the ping/timeout service task
+        # Not eio.disconnect(): it waits until each client has *fetched* the CLOSE
+        # packet, forever for a polling client that stopped polling.
+        reason = getattr(getattr(eio, "reason", None), "SERVER_DISCONNECT", None)
+        for client in list(eio.sockets.values()):
+            await client.close(wait=False, reason=reason)
+        eio.sockets = {}
+    finally:
+        # Let the same server be served again after a re-run: python-engineio starts
+        # its service task on the first request only while this flag is set.
+        eio.start_service_task = True
 
 
 class SocketIOAdapter(AiohttpAdapter):
@@ -89,23 +126,6 @@ class SocketIOAdapter(AiohttpAdapter):
         sio.attach(app)
         super().__init__(app, {})
         self.sio = sio
-
-    async def stop(self) -> None:
-        sio, eio = self.sio, self.sio.eio
-        try:
-            await sio.shutdown()  # stops the ping/timeout service task
-            # Every client gets an engine.io CLOSE packet. Not eio.disconnect(): it waits
-            # until each client has *fetched* that packet, forever for a polling client
-            # that stopped polling.
-            reason = getattr(getattr(eio, "reason", None), "SERVER_DISCONNECT", None)
-            for client in list(eio.sockets.values()):
-                await client.close(wait=False, reason=reason)
-            eio.sockets = {}
-        finally:
-            await super().stop()
-            # Let the same AsyncServer be served again after a re-run: python-engineio
-            # starts its service task on the first request only while this flag is set.
-            eio.start_service_task = True
 
 
 class WebSocketsAdapter:

@@ -24,6 +24,7 @@ import atexit
 import concurrent.futures
 import contextlib
 import contextvars
+import functools
 import logging
 import threading
 import weakref
@@ -32,7 +33,7 @@ from typing import Any, TypeVar
 
 from kit.runtime import cells
 
-__all__ = ["TASK_OWNER", "RuntimeLoop", "runtime"]
+__all__ = ["TASK_OWNER", "RuntimeLoop", "connection_handler", "runtime"]
 
 T = TypeVar("T")
 
@@ -215,6 +216,23 @@ class RuntimeLoop:
             loop.call_soon(callback, *args)
         else:
             loop.call_soon_threadsafe(callback, *args)
+
+
+def connection_handler(
+    handler: Callable[..., Coroutine[Any, Any, None]],
+) -> Callable[..., Coroutine[Any, Any, None]]:
+    """Wrap an ``asyncio.start_server`` callback so that cancelling it ends it quietly.
+
+    Stopping a server cancels the connection tasks it left; on Python 3.10 and 3.11
+    asyncio then logs "Exception in callback ... connection_made" for each one.
+    """
+
+    @functools.wraps(handler)
+    async def quietly(*args: Any) -> None:
+        with contextlib.suppress(asyncio.CancelledError):
+            await handler(*args)
+
+    return quietly
 
 
 def _log_loop_exception(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:

@@ -30,6 +30,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Collection, Sequence
 from typing import Literal
 
+from kit.runtime.loop import connection_handler
 from kit.wire import (
     Close,
     CloseCode,
@@ -229,7 +230,7 @@ class ScratchServer:
     async def start(self, sock: socket.socket) -> None:
         """Serve on ``sock`` (called by ``kit.serve``)."""
         self.connections.clear()
-        self._server = await asyncio.start_server(self._serve_client, sock=sock)
+        self._server = await asyncio.start_server(connection_handler(self._serve_client), sock=sock)
 
     async def stop(self) -> None:
         """Close every connection with 1001 (going away) and stop listening."""
