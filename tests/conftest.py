@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import subprocess
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -97,3 +99,33 @@ def page(browser):
     context = browser.new_context()
     yield context.new_page()
     context.close()
+
+
+JS_CLIENTS = Path(__file__).resolve().parent / "js"
+
+
+@pytest.fixture(scope="session")
+def socketio_client_js() -> Path:
+    """The official socket.io JavaScript client bundle, pinned in tests/js/package.json.
+
+    Installed from npm on first use (no lock file is written); tests that need it skip
+    with the reason when npm is missing or fails, and fail instead under CI.
+    """
+    pinned = json.loads((JS_CLIENTS / "package.json").read_text())["dependencies"]
+    package = JS_CLIENTS / "node_modules" / "socket.io-client"
+    installed = package / "package.json"
+    version = json.loads(installed.read_text())["version"] if installed.exists() else None
+    if version != pinned["socket.io-client"]:
+        npm = shutil.which("npm")
+        if npm is None:
+            _missing("npm is not installed (Debian: apt-get install npm)")
+        done = subprocess.run(
+            [npm, "install", "--no-package-lock", "--no-audit", "--no-fund", "--loglevel=error"],
+            cwd=JS_CLIENTS,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        if done.returncode != 0:
+            _missing(f"npm install in tests/js failed: {done.stderr[-800:]}")
+    return package / "dist" / "socket.io.min.js"

@@ -6,6 +6,8 @@
 - :mod:`~kit.runtime.apps` - how each kind of app (socket.io, aiohttp, websockets) is run
 - :mod:`~kit.runtime.events` - browser-style events and ``settle()``
 - :mod:`~kit.runtime.scratch` - ``ScratchServer``, a WebSocket server built on ``kit.wire`` alone
+- :mod:`~kit.runtime.sioclient` - ``SocketIOClient``: python-socketio from plain cells
+- :mod:`~kit.runtime.tap` - ``tap()``: a recording relay that decodes every layer
 - :mod:`~kit.runtime.websocket` - ``WebSocket``, the browser API mirror
 - :mod:`~kit.runtime.chat` - ``ChatClient``, the connection behind a chat panel
 """
@@ -26,6 +28,8 @@ from kit.runtime.errors import (
 from kit.runtime.events import CloseEvent, Event, MessageEvent, settle
 from kit.runtime.scratch import ScratchConnection, ScratchServer
 from kit.runtime.servers import Server, running_servers, serve, serve_async, stop, stop_all
+from kit.runtime.sioclient import SocketIOClient
+from kit.runtime.tap import Tap, tap
 from kit.runtime.websocket import WebSocket
 
 __all__ = [
@@ -41,6 +45,8 @@ __all__ = [
     "ScratchServer",
     "ServeError",
     "Server",
+    "SocketIOClient",
+    "Tap",
     "UnsafeHostError",
     "UnsupportedAppError",
     "WebSocket",
@@ -52,4 +58,5 @@ __all__ = [
     "settle",
     "stop",
     "stop_all",
+    "tap",
 ]

@@ -1,0 +1,82 @@
+"""What the wire tap records: one :class:`WireEvent` per thing seen, layer by layer.
+
+A single WebSocket frame carrying ``42["new message",{"mess":"hi"}]`` becomes three
+events, one per layer, each pointing at the same bytes::
+
+    websocket  client->server  TEXT '42["new message",{"mess":"hi"}]' [31 bytes, masked]
+    engine.io  client->server  MESSAGE '2["new message",{"mess":"hi"}]'
+    socket.io  client->server  EVENT / ["new message",{"mess":"hi"}]
+
+The inspector widget filters and draws these; tests read them.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+__all__ = ["Direction", "Layer", "WireEvent"]
+
+
+class Direction(enum.Enum):
+    """Which way the bytes went."""
+
+    CLIENT_TO_SERVER = "client->server"
+    """From the client to the server (requests, client frames)."""
+    SERVER_TO_CLIENT = "server->client"
+    """From the server to the client (responses, server frames)."""
+
+    @property
+    def arrow(self) -> str:
+        """``->`` for client to server, ``<-`` for server to client."""
+        return "->" if self is Direction.CLIENT_TO_SERVER else "<-"
+
+
+class Layer(enum.Enum):
+    """The protocol layer an event belongs to, lowest first."""
+
+    TCP = "tcp"
+    """A TCP connection opening or closing."""
+    HTTP = "http"
+    """An HTTP request or response head (polling, the WebSocket upgrade)."""
+    WEBSOCKET = "websocket"
+    """A WebSocket frame."""
+    ENGINEIO = "engine.io"
+    """An engine.io packet (open, close, ping, pong, message, upgrade, noop)."""
+    SOCKETIO = "socket.io"
+    """A socket.io packet (connect, disconnect, event, ack, connect_error, binary...)."""
+
+
+@dataclass(frozen=True)
+class WireEvent:
+    """One thing the tap saw on one connection, decoded at one layer.
+
+    Attributes:
+        seq: position in the capture, from 0.
+        time: seconds since the tap started.
+        connection: which TCP connection through the tap, from 1.
+        direction: which way the bytes went.
+        transport: ``"polling"``, ``"websocket"`` or ``"tcp"`` (not yet known).
+        layer: the protocol layer of this row.
+        summary: one readable line, e.g. ``PING 'probe'`` or ``GET /socket.io/?EIO=4...``.
+        raw: the bytes this row stands for (a frame, a packet's text, a request head).
+        decoded: the decoded object (an h11 event, a ``Frame``, an ``EnginePacket``...).
+    """
+
+    seq: int
+    time: float
+    connection: int
+    direction: Direction
+    transport: str
+    layer: Layer
+    summary: str
+    raw: bytes = b""
+    decoded: object = field(default=None, compare=False, repr=False)
+
+    def line(self, *, times: bool = False) -> str:
+        """The event as one fixed-width text line (times are left out by default)."""
+        when = f"{self.time:8.3f}s " if times else ""
+        return (
+            f"{when}#{self.connection} {self.direction.arrow} {self.transport:<9} "
+            f"{self.layer.value:<9} {self.summary}"
+        )

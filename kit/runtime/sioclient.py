@@ -1,0 +1,181 @@
+"""``kit.SocketIOClient``: the python-socketio client, usable from plain notebook cells.
+
+python-socketio's ``AsyncClient`` needs an event loop that keeps running; a notebook cell
+does not. This wrapper runs the client on the kit's runtime thread and gives cells
+blocking, time-limited calls::
+
+    client = kit.SocketIOClient(server.url)               # connects (polling, then upgrade)
+    client.wait_for("new message")                        # -> [{'mess': 'welcome'}]
+    client.emit("recive message", {"message": "hi"})
+    client.call("shout", "hi")                            # an event with an ack -> 'HI'
+    client.disconnect()
+
+Every event the server sends, on every namespace, is kept in :attr:`received` in arrival
+order, so a cell can wait for it after the fact without missing it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+from kit.runtime.loop import runtime
+from kit.runtime.servers import Server
+
+__all__ = ["SocketIOClient"]
+
+TIMEOUT = 5.0
+DISCONNECT_GRACE = 1.0
+
+
+class SocketIOClient:
+    """A socket.io client on the kit's runtime thread.
+
+    Args:
+        url: the server (``server.url`` of a kit server, or a tap's ``url``).
+        namespaces: the namespaces to connect to, e.g. ``["/post", "/get"]`` (default ``/``).
+        transports: ``["polling", "websocket"]`` (the default: poll, then upgrade),
+            ``["websocket"]`` or ``["polling"]``.
+        auth: the CONNECT packet's payload, if the server wants one.
+    """
+
+    def __init__(
+        self,
+        url: Server | str,
+        *,
+        namespaces: Sequence[str] | None = None,
+        transports: Sequence[str] | None = None,
+        auth: dict[str, Any] | None = None,
+        timeout: float = TIMEOUT,
+    ) -> None:
+        import socketio
+
+        self.url = url.url if isinstance(url, Server) else url
+        self.received: list[tuple[str, str, list[Any]]] = []
+        """(namespace, event, arguments) for every event the server sent, in order."""
+        self._taken = 0
+        self._cond = threading.Condition()
+        self._client = socketio.AsyncClient(reconnection=False)
+        self._client.on("*", self._record, namespace="*")
+        self._client.on("connect", self._connected, namespace="*")
+        self._client.on("disconnect", self._disconnected, namespace="*")
+        _live.add(self)
+        try:
+            runtime.run(
+                self._client.connect(
+                    self.url,
+                    namespaces=list(namespaces) if namespaces else None,
+                    transports=list(transports) if transports else None,
+                    auth=auth,
+                    wait_timeout=timeout,
+                ),
+                timeout + 1,
+                what=f"connecting a socket.io client to {self.url}",
+            )
+        except BaseException:
+            _live.discard(self)
+            runtime.run(_disconnect(self._client), TIMEOUT)
+            raise
+
+    # -- what arrives -------------------------------------------------------------------
+
+    def _append(self, namespace: str, event: str, args: list[Any]) -> None:
+        with self._cond:
+            self.received.append((namespace, event, args))
+            self._cond.notify_all()
+
+    async def _record(self, event: str, namespace: str, *args: Any) -> None:
+        self._append(namespace, event, list(args))
+
+    async def _connected(self, namespace: str) -> None:
+        self._append(namespace, "connect", [])
+
+    async def _disconnected(self, namespace: str, *reason: Any) -> None:
+        self._append(namespace, "disconnect", [str(r) for r in reason])
+
+    def wait_for(self, event: str, *, namespace: str = "/", timeout: float = TIMEOUT) -> list[Any]:
+        """Return the arguments of the next ``event`` on ``namespace`` not yet returned."""
+        if runtime.in_runtime_thread():
+            raise RuntimeError("wait_for() cannot run inside a handler: it would deadlock")
+        with self._cond:
+            found = self._cond.wait_for(lambda: self._find(event, namespace), timeout)
+            if not found:
+                seen = ", ".join(f"{ns} {ev}" for ns, ev, _ in self.received) or "nothing"
+                raise TimeoutError(
+                    f"no {event!r} on {namespace} within {timeout:g} s (received: {seen})"
+                )
+            index, args = found
+            self.received[index] = (namespace, f"{event} (taken)", args)
+            return args
+
+    def _find(self, event: str, namespace: str) -> tuple[int, list[Any]] | None:
+        for index, (ns, ev, args) in enumerate(self.received):
+            if ns == namespace and ev == event:
+                return index, args
+        return None
+
+    # -- what we send ---------------------------------------------------------------------
+
+    def emit(self, event: str, *args: Any, namespace: str = "/") -> None:
+        """Send ``event`` with ``args``; returns once it is handed to the transport."""
+        data = args[0] if len(args) == 1 else (tuple(args) if args else None)
+        runtime.run(
+            self._client.emit(event, data, namespace=namespace), TIMEOUT, what=f"emit {event!r}"
+        )
+
+    def call(self, event: str, *args: Any, namespace: str = "/", timeout: float = TIMEOUT) -> Any:
+        """Send ``event`` asking for an acknowledgement, and return what the server acked."""
+        data = args[0] if len(args) == 1 else (tuple(args) if args else None)
+        return runtime.run(
+            self._client.call(event, data, namespace=namespace, timeout=timeout),
+            timeout + 1,
+            what=f"call {event!r}",
+        )
+
+    @property
+    def transport(self) -> str:
+        """``"polling"`` or ``"websocket"``: what the connection runs on now."""
+        return self._client.transport() or "disconnected"
+
+    @property
+    def connected(self) -> bool:
+        """True while the client is connected."""
+        return bool(self._client.connected)
+
+    def disconnect(self) -> None:
+        """Leave every namespace and close the connection (idempotent)."""
+        _live.discard(self)
+        if runtime.is_running:
+            runtime.run(_disconnect(self._client), TIMEOUT, what="disconnecting")
+
+    def __repr__(self) -> str:
+        state = self.transport if self.connected else "disconnected"
+        return f"<SocketIOClient {self.url} {state}>"
+
+
+_live: set[SocketIOClient] = set()
+
+
+async def _disconnect(client: Any) -> None:
+    """Disconnect a python-socketio client without hanging on a long-poll."""
+    try:
+        # Over polling, python-engineio's disconnect() waits for the pending long-poll
+        # GET to return, which the server may hold for a whole ping interval (25 s).
+        await asyncio.wait_for(client.disconnect(), DISCONNECT_GRACE)
+    except asyncio.TimeoutError:
+        eio = client.eio
+        eio.state = "disconnected"
+        if eio.http is not None and not eio.http.closed:
+            await eio.http.close()  # ends the pending GET and frees its socket
+        eio.http = None
+
+
+async def _disconnect_all() -> None:
+    for client in list(_live):
+        await _disconnect(client._client)
+    _live.clear()
+
+
+runtime.add_stop_hook(_disconnect_all, order=-10)

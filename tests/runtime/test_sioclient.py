@@ -1,0 +1,75 @@
+"""kit.SocketIOClient: python-socketio's client from plain, blocking code."""
+
+from __future__ import annotations
+
+import pytest
+import socketio
+
+import kit
+
+pytestmark = pytest.mark.usefixtures("no_leaks")
+
+
+@pytest.fixture
+def server():
+    sio = socketio.AsyncServer(async_mode="aiohttp")
+
+    @sio.event
+    async def connect(sid, environ, auth=None):
+        await sio.emit("new message", {"mess": "welcome"}, to=sid)
+
+    @sio.on("shout")
+    async def shout(sid, data):
+        return data.upper()
+
+    @sio.on("relay")
+    async def relay(sid, data):
+        await sio.emit("relayed", data)
+
+    @sio.on("connect", namespace="/post")
+    async def post(sid, environ, auth=None):
+        await sio.emit("new message", {"mess": "post"}, to=sid, namespace="/post")
+
+    return kit.serve(sio, name="sio")
+
+
+def test_connect_upgrade_receive_emit_and_call(server):
+    client = kit.SocketIOClient(server)
+    assert client.transport == "websocket"  # polled first, then upgraded
+    assert client.wait_for("new message") == [{"mess": "welcome"}]
+    assert client.call("shout", "hello") == "HELLO"
+    client.emit("relay", {"n": 1})
+    assert client.wait_for("relayed") == [{"n": 1}]
+    client.disconnect()
+    assert not client.connected
+    assert "disconnected" in repr(client)
+
+
+def test_events_are_kept_per_namespace_until_taken(server):
+    client = kit.SocketIOClient(server, namespaces=["/", "/post"])
+    assert client.wait_for("new message", namespace="/post") == [{"mess": "post"}]
+    assert client.wait_for("new message") == [{"mess": "welcome"}]
+    with pytest.raises(TimeoutError, match=r"no 'new message' on / within 0\.2 s"):
+        client.wait_for("new message", timeout=0.2)  # each arrival is returned once
+
+
+def test_polling_only(server):
+    client = kit.SocketIOClient(server, transports=["polling"])
+    assert client.transport == "polling"
+    assert client.call("shout", "poll") == "POLL"
+
+
+def test_a_refused_connection_raises_and_leaves_nothing_behind():
+    async def nothing(websocket):
+        return None
+
+    gone = kit.serve(nothing, name="gone")
+    gone.stop()
+    with pytest.raises(socketio.exceptions.ConnectionError):
+        kit.SocketIOClient(gone.url, timeout=1)
+
+
+def test_stop_all_disconnects_clients(server):
+    client = kit.SocketIOClient(server)
+    kit.stop_all()
+    assert not client.connected
