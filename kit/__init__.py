@@ -8,6 +8,9 @@ The top-level names are all a lesson needs:
 - ``kit.WebSocket(url)`` is the browser's WebSocket API in Python.
 - ``kit.settle()`` waits until every event your actions caused has been delivered.
 - ``kit.ChatPanel(server, user=...)`` is a chat window you can type into.
+- ``kit.tap(server)`` records every byte between clients and a server, decoded layer by
+  layer; ``kit.FrameInspector(tap)`` shows it live.
+- ``kit.SocketIOClient(url)`` is python-socketio's client, usable from plain cells.
 - ``kit.wire`` holds the pure codecs: handshake, frames, and later engine.io and socket.io.
 
 Layers, each importing only the ones below it: ``kit.widgets`` -> ``kit.runtime`` ->
@@ -26,6 +29,7 @@ from kit.runtime import (
     PortInUseError,
     ScratchServer,
     Server,
+    SocketIOClient,
     WebSocket,
     running_servers,
     serve,
@@ -33,8 +37,9 @@ from kit.runtime import (
     settle,
     stop,
     stop_all,
+    tap,
 )
-from kit.widgets import ChatPanel
+from kit.widgets import ChatPanel, FrameInspector
 
 __version__ = "0.1.0"
 
@@ -44,10 +49,12 @@ __all__ = [
     "ChatPanel",
     "CloseEvent",
     "Event",
+    "FrameInspector",
     "MessageEvent",
     "PortInUseError",
     "ScratchServer",
     "Server",
+    "SocketIOClient",
     "WebSocket",
     "running_servers",
     "serve",
@@ -55,5 +62,6 @@ __all__ = [
     "settle",
     "stop",
     "stop_all",
+    "tap",
     "wire",
 ]
