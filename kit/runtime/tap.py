@@ -271,7 +271,8 @@ class _Decoder:
     # -- engine.io and socket.io ----------------------------------------------------
 
     def _engine_packet(self, direction: Direction, packet: Any) -> None:
-        self.record(direction, Layer.ENGINEIO, str(packet), _raw(packet.data), packet)
+        wire = packet.serialize(version=self.engine_version)
+        self.record(direction, Layer.ENGINEIO, str(packet), _raw(wire), packet)
         if not self.socketio or packet.type != 4:  # MESSAGE
             return
         pending = self.attachments[direction]
