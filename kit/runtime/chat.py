@@ -1,12 +1,20 @@
-"""``ChatClient``: one chat user on a broadcast WebSocket server.
+"""Chat clients: one chat user, over a plain WebSocket or over socket.io.
 
-On the wire a chat message is one text frame holding a small JSON object::
+**Over a plain WebSocket** (:class:`ChatClient`), a chat message is one text frame holding
+a small JSON object, and the server relays every frame to every client::
 
     {"user": "alice", "text": "hi bob"}
 
-The server relays every frame to every client (the sender included), so each client
-sees the whole conversation in the same order. A frame that is not such an object is
-still shown, as text from an unknown sender: nothing is dropped silently.
+**Over socket.io** (:class:`SocketIOChatClient`), the client follows the article's event
+names. It sends ``recive message`` (the article's spelling) and listens for
+``new message``; it asks the server to join or leave rooms, and the *server* decides::
+
+    client -> server   "recive message"  {"user": "alice", "message": "hi", "room": "room one"}
+    client -> server   "join" / "leave"  {"room": "room one"}
+    server -> client   "new message"     {"user": "alice", "mess": "hi", "room": "room one"}
+
+A message that does not fit these shapes is still shown, as text from an unknown sender:
+nothing is dropped silently.
 """
 
 from __future__ import annotations
@@ -16,12 +24,14 @@ import threading
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from kit.runtime.events import MessageEvent
 from kit.runtime.servers import Server
+from kit.runtime.sioclient import SocketIOClient
 from kit.runtime.websocket import WebSocket
 
-__all__ = ["MAX_TEXT", "ChatClient", "ChatMessage"]
+__all__ = ["MAX_TEXT", "ChatClient", "ChatMessage", "SocketIOChatClient"]
 
 MAX_TEXT = 4096
 """Longest message a client sends, in characters."""
@@ -33,13 +43,15 @@ class ChatMessage:
 
     user: str
     text: str
+    room: str | None = None
 
     def __str__(self) -> str:
-        return f"{self.user or '?'}: {self.text}"
+        where = f" @{self.room}" if self.room else ""
+        return f"{self.user or '?'}{where}: {self.text}"
 
     @classmethod
     def from_wire(cls, data: str | bytes) -> ChatMessage:
-        """Decode a received frame; anything but our JSON object becomes raw text."""
+        """Decode a received WebSocket frame; anything but our JSON object is raw text."""
         if isinstance(data, bytes):
             return cls("", f"<{len(data)} bytes of binary data>")
         try:
@@ -50,71 +62,198 @@ class ChatMessage:
             return cls(str(obj.get("user", "")), obj["text"])
         return cls("", data)
 
+    @classmethod
+    def from_event(cls, args: list[Any]) -> ChatMessage:
+        """Decode the arguments of a socket.io ``new message`` event."""
+        data = args[0] if len(args) == 1 else args
+        if isinstance(data, dict):
+            text = data.get("mess", data.get("message"))
+            if isinstance(text, str):
+                room = data.get("room")
+                return cls(str(data.get("user", "")), text, room if isinstance(room, str) else None)
+        return cls("", json.dumps(data, ensure_ascii=False, default=repr))
+
     def to_wire(self) -> str:
-        """The text frame a client sends for this message."""
+        """The WebSocket text frame a client sends for this message."""
         return json.dumps({"user": self.user, "text": self.text}, ensure_ascii=False)
 
 
-class ChatClient:
-    """A chat user: sends lines, keeps the transcript, lets a cell wait for replies.
+def _check_text(text: object) -> str:
+    if not isinstance(text, str):
+        raise TypeError(f"a chat message is text, not {type(text).__name__}")
+    if not text.strip():
+        raise ValueError("a chat message needs some text")
+    if len(text) > MAX_TEXT:
+        raise ValueError(f"a chat message has at most {MAX_TEXT} characters, not {len(text)}")
+    return text
 
-    Args:
-        server: a running kit :class:`~kit.runtime.servers.Server` or a ``ws://`` URL of
-            a server that relays every text frame to every client.
-        user: the name shown beside this user's messages.
-    """
 
-    def __init__(self, server: Server | str, *, user: str) -> None:
+class _Conversation:
+    """What every chat client keeps: the transcript, an inbox, watchers."""
+
+    def __init__(self, user: str) -> None:
         if not isinstance(user, str) or not user.strip():
             raise ValueError(f"user must be a non-empty name, not {user!r}")
         self.user = user.strip()
-        self.url = server.ws_url if isinstance(server, Server) else server
         self.messages: list[ChatMessage] = []
         """Every message received, the echoes of this user's own included, in order."""
         self._inbox: deque[ChatMessage] = deque()
         self._watchers: list[Callable[[ChatMessage], object]] = []
-        self._lock = threading.Lock()
-        self.socket = WebSocket(self.url)
-        self.socket.add_event_listener("message", self._received)
+        self._cond = threading.Condition()
 
     def on_message(self, watcher: Callable[[ChatMessage], object]) -> None:
         """Call ``watcher(message)`` for every message received (on the runtime thread)."""
         self._watchers.append(watcher)
 
-    def send(self, text: str, timeout: float = 5.0) -> None:
-        """Send one line; waits for the connection to open first if needed."""
-        if not isinstance(text, str):
-            raise TypeError(f"a chat message is text, not {type(text).__name__}")
-        if not text.strip():
-            raise ValueError("a chat message needs some text")
-        if len(text) > MAX_TEXT:
-            raise ValueError(f"a chat message has at most {MAX_TEXT} characters, not {len(text)}")
-        if self.socket.readyState == WebSocket.CONNECTING:
-            self.socket.wait_open(timeout)
-        self.socket.send(ChatMessage(self.user, text).to_wire())
+    def _received(self, message: ChatMessage) -> None:
+        with self._cond:
+            self.messages.append(message)
+            if message.user != self.user:
+                self._inbox.append(message)
+            self._cond.notify_all()
+        for watcher in self._watchers:
+            watcher(message)
 
-    def wait_message(self, timeout: float = 5.0) -> ChatMessage:
-        """Return the oldest message from *another* user not returned yet, waiting if needed."""
-        self.socket._channel.wait_for(
-            lambda: bool(self._inbox), timeout, f"chat message for {self.user}"
-        )
-        with self._lock:
+    def _take(self, timeout: float) -> ChatMessage:
+        with self._cond:
+            if not self._cond.wait_for(lambda: bool(self._inbox), timeout):
+                raise TimeoutError(f"no chat message for {self.user} within {timeout:g} s")
             return self._inbox.popleft()
 
     @property
     def transcript(self) -> str:
         """The conversation so far, one ``user: text`` line per message."""
-        return "\n".join(str(m) for m in self.messages)
+        with self._cond:
+            return "\n".join(str(m) for m in self.messages)
+
+
+class ChatClient(_Conversation):
+    """A chat user on a WebSocket server that relays every text frame to every client.
+
+    Args:
+        server: a running kit :class:`~kit.runtime.servers.Server` or a ``ws://`` URL.
+        user: the name shown beside this user's messages.
+    """
+
+    def __init__(self, server: Server | str, *, user: str) -> None:
+        super().__init__(user)
+        self.url = server.ws_url if isinstance(server, Server) else server
+        self.socket = WebSocket(self.url)
+        self.socket.add_event_listener("message", self._frame)
+
+    def _frame(self, event: MessageEvent) -> None:
+        self._received(ChatMessage.from_wire(event.data))
+
+    def send(self, text: str, timeout: float = 5.0) -> None:
+        """Send one line; waits for the connection to open first if needed."""
+        text = _check_text(text)
+        if self.socket.readyState == WebSocket.CONNECTING:
+            self.socket.wait_open(timeout)
+        self.socket.send(ChatMessage(self.user, text).to_wire())
+
+    def wait_message(self, timeout: float = 5.0) -> ChatMessage:
+        """Return the oldest message from *another* user not returned yet, waiting if needed.
+
+        Waiting also lets the socket deliver its events (see :mod:`kit.runtime.events`).
+        """
+        self.socket._channel.wait_for(
+            lambda: bool(self._inbox), timeout, f"chat message for {self.user}"
+        )
+        return self._take(0)
+
+    @property
+    def state(self) -> str:
+        """``connecting``, ``online``, ``leaving`` or ``offline``."""
+        return ("connecting", "online", "leaving", "offline")[self.socket.readyState]
 
     def close(self) -> None:
         """Leave the chat (a normal closure, code 1000)."""
         self.socket.close(1000, f"{self.user} left")
 
-    def _received(self, event: MessageEvent) -> None:
-        message = ChatMessage.from_wire(event.data)
-        with self._lock:
-            self.messages.append(message)
-            if message.user != self.user:
-                self._inbox.append(message)
-        for watcher in self._watchers:
-            watcher(message)
+
+class SocketIOChatClient(_Conversation):
+    """A chat user on a socket.io server, with the article's event names.
+
+    Args:
+        server: a running kit server (or its ``http://`` URL, or a tap's ``url``).
+        user: the name shown beside this user's messages.
+        namespace: the namespace to chat on (the article uses ``/post`` and ``/get``).
+        room: a room to ask the server for right away (the server decides).
+        send_event, listen_event: the event names; the article's by default.
+    """
+
+    def __init__(
+        self,
+        server: Server | str,
+        *,
+        user: str,
+        namespace: str = "/",
+        room: str | None = None,
+        send_event: str = "recive message",
+        listen_event: str = "new message",
+    ) -> None:
+        super().__init__(user)
+        self.url = server.url if isinstance(server, Server) else server
+        self.namespace, self.send_event, self.listen_event = namespace, send_event, listen_event
+        self.rooms: list[str] = []
+        """The rooms this client asked to join (the server may have said no)."""
+        self.client = SocketIOClient(self.url, namespaces=[namespace])
+        self.client.add_listener(self._event)
+        if room is not None:
+            self.join(room)
+
+    def _event(self, namespace: str, event: str, args: list[Any]) -> None:
+        if namespace == self.namespace and event == self.listen_event:
+            self._received(ChatMessage.from_event(args))
+
+    @property
+    def room(self) -> str | None:
+        """The room messages are sent to: the last one joined, or None (everyone)."""
+        return self.rooms[-1] if self.rooms else None
+
+    def send(self, text: str, timeout: float = 5.0) -> None:
+        """Send one line to :attr:`room` (or to everyone on the namespace)."""
+        payload = {"user": self.user, "message": _check_text(text), "room": self.room}
+        self.client.emit(self.send_event, payload, namespace=self.namespace)
+
+    def join(self, room: str, timeout: float = 5.0) -> None:
+        """Ask the server to put this client in ``room`` (emits ``join``, waits for its ack)."""
+        if not isinstance(room, str) or not room.strip():
+            raise ValueError(f"a room needs a name, not {room!r}")
+        self._ask("join", room, timeout)
+        if room not in self.rooms:
+            self.rooms.append(room)
+
+    def leave(self, room: str, timeout: float = 5.0) -> None:
+        """Ask the server to take this client out of ``room`` (emits ``leave``, waits)."""
+        if room not in self.rooms:
+            raise ValueError(f"{self.user} has not joined {room!r} (rooms: {self.rooms})")
+        self._ask("leave", room, timeout)
+        self.rooms.remove(room)
+
+    def _ask(self, event: str, room: str, timeout: float = 5.0) -> None:
+        # A call, not an emit: it returns once the server's handler has run (and acked),
+        # so a message sent right after a join goes to the room.
+        import socketio
+
+        try:
+            self.client.call(event, {"room": room}, namespace=self.namespace, timeout=timeout)
+        except socketio.exceptions.TimeoutError:
+            raise TimeoutError(
+                f"the server did not answer {event!r} for room {room!r} on {self.namespace} "
+                f"within {timeout:g} s: rooms are decided by the server, which needs a "
+                f"handler for {event!r} that calls sio.enter_room / sio.leave_room"
+            ) from None
+
+    def wait_message(self, timeout: float = 5.0) -> ChatMessage:
+        """Return the oldest message from *another* user not returned yet, waiting if needed."""
+        return self._take(timeout)
+
+    @property
+    def state(self) -> str:
+        """``online`` or ``offline``."""
+        return "online" if self.client.connected else "offline"
+
+    def close(self) -> None:
+        """Leave the chat (disconnect)."""
+        self.client.disconnect()

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from kit.runtime.loop import runtime
@@ -55,8 +55,8 @@ class SocketIOClient:
         self.url = url.url if isinstance(url, Server) else url
         self.received: list[tuple[str, str, list[Any]]] = []
         """(namespace, event, arguments) for every event the server sent, in order."""
-        self._taken = 0
         self._cond = threading.Condition()
+        self._listeners: list[Callable[[str, str, list[Any]], object]] = []
         self._client = socketio.AsyncClient(reconnection=False)
         self._client.on("*", self._record, namespace="*")
         self._client.on("connect", self._connected, namespace="*")
@@ -85,6 +85,17 @@ class SocketIOClient:
         with self._cond:
             self.received.append((namespace, event, args))
             self._cond.notify_all()
+            listeners = list(self._listeners)
+        for listener in listeners:
+            listener(namespace, event, args)
+
+    def add_listener(self, listener: Callable[[str, str, list[Any]], object]) -> None:
+        """Call ``listener(namespace, event, args)`` for everything received.
+
+        It runs on the kit's runtime thread: update widget traits there, never print.
+        """
+        with self._cond:
+            self._listeners.append(listener)
 
     async def _record(self, event: str, namespace: str, *args: Any) -> None:
         self._append(namespace, event, list(args))

@@ -89,3 +89,79 @@ def test_closing_a_panel_says_goodbye(broadcast_server):
     alice.close()
     closed = alice.client.socket.wait_closed()
     assert (closed.code, closed.reason) == (1000, "alice left")
+
+
+# -- socket.io panels: namespaces and rooms ----------------------------------------------
+
+
+@pytest.fixture
+def rooms_server():
+    """The article's events on /post; rooms decided by the server."""
+    import socketio
+
+    sio = socketio.AsyncServer(async_mode="aiohttp")
+
+    @sio.on("join", namespace="/post")
+    async def join(sid, data):
+        await sio.enter_room(sid, data["room"], namespace="/post")
+
+    @sio.on("leave", namespace="/post")
+    async def leave(sid, data):
+        await sio.leave_room(sid, data["room"], namespace="/post")
+
+    @sio.on("recive message", namespace="/post")
+    async def relay(sid, data):
+        message = {"user": data["user"], "mess": data["message"], "room": data["room"]}
+        await sio.emit("new message", message, to=data["room"], namespace="/post")
+
+    return kit.serve(sio, name="rooms")
+
+
+def test_socketio_panels_only_hear_their_room(rooms_server):
+    alice = kit.ChatPanel(rooms_server, user="alice", namespace="/post", room="room one")
+    bob = kit.ChatPanel(rooms_server, user="bob", namespace="/post", room="room one")
+    carol = kit.ChatPanel(rooms_server, user="carol", namespace="/post", room="room two")
+    alice.send("only room one")
+    assert bob.wait_message() == ChatMessage("alice", "only room one", "room one")
+    # A sentinel in room two: carol gets it, and nothing from room one before it.
+    dave = kit.ChatPanel(rooms_server, user="dave", namespace="/post", room="room two")
+    dave.send("room two here")
+    assert carol.wait_message() == ChatMessage("dave", "room two here", "room two")
+    assert [m.text for m in carol.messages] == ["room two here"]
+    assert "@room one" in bob.transcript and "room two" not in bob.transcript
+    assert "<i>@room one</i>" in bob._log.value
+    assert "/post · room one" in alice._header.value
+    assert repr(alice).endswith("namespace='/post', room='room one')")
+
+
+def test_join_and_leave_buttons_ask_the_server(rooms_server):
+    alice = kit.ChatPanel(rooms_server, user="alice", namespace="/post", room="lobby")
+    bob = kit.ChatPanel(rooms_server, user="bob", namespace="/post")
+    bob._room.value = "lobby"
+    bob._join.click()
+    assert bob.client.rooms == ["lobby"]
+    alice.send("welcome, bob")
+    assert bob.wait_message().text == "welcome, bob"
+    bob._leave.click()
+    assert bob.client.rooms == []
+    assert {"kit-chat-room", "kit-chat-join", "kit-chat-leave"} <= {
+        css for row in bob.children for w in getattr(row, "children", ()) for css in w._dom_classes
+    }
+
+
+def test_a_server_without_a_join_handler_cannot_put_anyone_in_a_room():
+    import socketio
+
+    server = kit.serve(socketio.AsyncServer(async_mode="aiohttp"), name="no-rooms")
+    client = kit.runtime.chat.SocketIOChatClient(server, user="eve")
+    with pytest.raises(TimeoutError, match="rooms are decided by the server"):
+        client.join("room one", timeout=0.3)
+    assert client.rooms == []
+
+
+def test_rooms_are_refused_on_a_plain_websocket_panel(broadcast_server):
+    with pytest.raises(ValueError, match=r"socket\.io ideas"):
+        kit.ChatPanel(broadcast_server, user="frank", room="room one")
+    panel = kit.ChatPanel(broadcast_server, user="frank")
+    with pytest.raises(TypeError, match=r"rooms are a socket\.io idea"):
+        panel.join("room one")
