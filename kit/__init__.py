@@ -6,6 +6,7 @@ The top-level names are all a lesson needs:
   aiohttp or a websockets handler) and returns a :class:`Server` with ``.url``;
   ``kit.stop_all()`` stops everything the kit started.
 - ``kit.WebSocket(url)`` is the browser's WebSocket API in Python.
+- ``kit.run(coro)`` runs a server-side coroutine (``sio.emit(...)``) from a cell.
 - ``kit.settle()`` waits until every event your actions caused has been delivered.
 - ``kit.ChatPanel(server, user=...)`` is a chat window you can type into.
 - ``kit.tap(server)`` records every byte between clients and a server, decoded layer by
@@ -31,6 +32,7 @@ from kit.runtime import (
     Server,
     SocketIOClient,
     WebSocket,
+    run,
     running_servers,
     serve,
     serve_async,
@@ -56,6 +58,7 @@ __all__ = [
     "Server",
     "SocketIOClient",
     "WebSocket",
+    "run",
     "running_servers",
     "serve",
     "serve_async",

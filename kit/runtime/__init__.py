@@ -26,6 +26,7 @@ from kit.runtime.errors import (
     WebSocketSyntaxError,
 )
 from kit.runtime.events import CloseEvent, Event, MessageEvent, settle
+from kit.runtime.loop import run
 from kit.runtime.scratch import ScratchConnection, ScratchServer
 from kit.runtime.servers import Server, running_servers, serve, serve_async, stop, stop_all
 from kit.runtime.sioclient import SocketIOClient
@@ -52,6 +53,7 @@ __all__ = [
     "WebSocket",
     "WebSocketAPIError",
     "WebSocketSyntaxError",
+    "run",
     "running_servers",
     "serve",
     "serve_async",

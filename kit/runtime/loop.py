@@ -33,7 +33,7 @@ from typing import Any, TypeVar
 
 from kit.runtime import cells
 
-__all__ = ["TASK_OWNER", "RuntimeLoop", "connection_handler", "runtime"]
+__all__ = ["TASK_OWNER", "RuntimeLoop", "connection_handler", "run", "runtime"]
 
 T = TypeVar("T")
 
@@ -244,6 +244,16 @@ def _log_loop_exception(loop: asyncio.AbstractEventLoop, context: dict[str, Any]
 
 runtime = RuntimeLoop()
 """The process-wide runtime loop every kit server and client shares."""
+
+
+def run(coro: Coroutine[Any, Any, T], timeout: float = 5.0) -> T:
+    """Run ``coro`` where the kit's servers live and return its result.
+
+    For server-side calls from a cell, e.g. ``kit.run(sio.emit("news", data))`` or
+    ``kit.run(sio.disconnect(sid))``. Raises :class:`TimeoutError` after ``timeout`` s.
+    """
+    name = getattr(coro, "__qualname__", "the coroutine")
+    return runtime.run(coro, timeout, what=f"kit.run({name})")
 
 
 @atexit.register

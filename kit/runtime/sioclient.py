@@ -145,6 +145,10 @@ class SocketIOClient:
             what=f"call {event!r}",
         )
 
+    def sid(self, namespace: str = "/") -> str | None:
+        """This client's socket.io id on ``namespace`` (also the name of its own room)."""
+        return self._client.get_sid(namespace)
+
     @property
     def transport(self) -> str:
         """``"polling"`` or ``"websocket"``: what the connection runs on now."""
