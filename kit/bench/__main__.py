@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from kit.bench import startup
+from kit.bench import fanout, startup
 
-BENCHES = {"startup": startup}
+BENCHES = {"startup": startup, "fanout": fanout}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,804 @@
+"""socket.io fan-out: one kit server broadcasts to N clients in one room; none may be lost.
+
+The server is a python-socketio ``AsyncServer(async_mode="aiohttp")`` started with
+``kit.serve``, so it runs on the kit's runtime thread exactly as in a lesson's kernel. Its
+``connect`` handler puts every client in the room ``"audience"`` (the server decides rooms;
+clients never join by themselves). Then the benchmark runs, on the runtime thread::
+
+    for seq in range(M):
+        await sio.emit("tick", {"seq": seq, "sent": time.time()}, to="audience")
+
+and every client records what it receives. On the wire each delivery is one engine.io
+MESSAGE carrying a socket.io EVENT, a WebSocket text frame such as
+``42["tick",{"seq":7,"sent":1718000000.123}]``.
+
+The N clients are python-socketio ``AsyncClient`` objects sharing one asyncio loop in a
+separate process (``multiprocessing``, start method ``spawn``), so that the server's CPU
+time is not mixed with theirs. They connect at most ``--concurrency`` at a time, each
+within ``CONNECT_TIMEOUT`` seconds, and talk to the server over loopback only.
+
+How each figure is measured:
+
+- deliveries: every client keeps the sequence numbers it received. ``lost`` is N*M minus
+  the distinct (client, seq) pairs received; ``duplicates`` counts repeats; ``out of
+  order`` counts deliveries that arrived after a later message to the same client.
+- broadcast wall time: from just before the first ``emit`` (server side) to the last
+  delivery (client side). Both ends read ``time.time()``: the wall clock is one clock
+  for every process of a machine (``time.perf_counter`` has no common origin across
+  processes, and ``time.monotonic`` only happens to share one on some systems).
+- server CPU per delivery: CPU seconds spent during the broadcast phase divided by the
+  deliveries received. "runtime thread" reads ``time.thread_time()`` on the kit's runtime
+  thread itself, before the first emit and after the clients have reported the last
+  delivery: that thread runs the whole server (encoding, per-socket writer tasks, frames,
+  heartbeats) and nothing else here. "whole process" is ``time.process_time()`` of the
+  server process over the same phase, so it also includes the main thread waiting on the
+  clients' pipe; the gap between the two is that overhead. Both are deltas over the
+  phase, so the CPU used before it (imports, connects) is the baseline subtracted.
+- connect time: from the first connect attempt to the last client connected and in the
+  room (the server sends the socket.io CONNECT reply after its ``connect`` handler).
+- clients process busy: that process's CPU time over wall time from its first delivery
+  to its last. Near 100 % means the clients, not the server, set the pace: deliveries/s
+  is then a floor for the server, while CPU per delivery stays the server's own cost.
+- delivery latency p50/p99: receive time minus the ``sent`` stamp in the payload, both
+  ``time.time()``, so it includes queueing in the server and in the clients' single,
+  busy loop: with many clients it mostly measures how far the clients' loop lags.
+
+Target: no lost delivery, ever (``--check`` exits with status 1 otherwise). Every other
+figure is a measurement to compare between runs and transports, not a target. A run that
+fails (a client cannot connect, a process dies, ``--timeout`` is exceeded) prints why and
+exits with status 1; Ctrl-C disconnects the clients, joins their process and stops the
+server before it returns.
+
+Limits of the setup, seen on a 2-core machine:
+
+- Both processes share the machine, so deliveries/s is a figure for this machine, not
+  for the server alone; one clients process on one loop tops out near 10-15 thousand
+  deliveries/s.
+- A python-engineio client whose loop lags more than about 5 s behind drops its own
+  connection: its writer gives up after ``max(ping_interval, ping_timeout) + 5`` = 30 s
+  with nothing to send, and the PONG it owes for the server's PING (sent 25 s after
+  connecting) is still waiting behind unread messages ("packet queue is empty,
+  aborting" on stderr, "transport error" under dropped connections). Runs whose
+  broadcast lasts past 25 s (1000 clients x 300 messages here) can hit that; those
+  losses come from the clients' lag, not from the server.
+- Over polling, a python-engineio client refuses a long-poll response of more than 16
+  packets (``Payload.max_decode_packets``) and drops the connection; the clients process
+  raises that limit for itself (see :func:`_accept_long_payloads`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import collections
+import concurrent.futures
+import contextlib
+import multiprocessing
+import statistics
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import kit
+from kit.runtime.loop import runtime
+
+__all__ = [
+    "ClientsReport",
+    "FanoutError",
+    "FanoutResult",
+    "add_arguments",
+    "format_report",
+    "measure",
+    "raise_open_file_limit",
+    "run",
+]
+
+T = TypeVar("T")
+
+ROOM = "audience"
+EVENT = "tick"
+TRANSPORTS = ("websocket", "polling")
+
+CONNECT_TIMEOUT = 20.0
+"""Seconds one client may take to connect (and be put in the room)."""
+QUIET_SECONDS = 5.0
+"""After the last emit, a delivery still missing after this long without any delivery is lost."""
+DISCONNECT_GRACE = 2.0
+"""Seconds one client may take to say goodbye before its HTTP session is closed under it."""
+STOP_GRACE = 15.0
+"""Seconds the clients process gets to disconnect its clients and exit before it is killed."""
+CONTROL_PACKETS = 16
+"""Room for engine.io control packets (pings, noops) in one polling payload."""
+FILES_PER_PROCESS = 64
+"""Open files a process needs besides its sockets: the interpreter, pipes, the listener."""
+
+
+class FanoutError(RuntimeError):
+    """The benchmark could not run to the end; the message says where and why."""
+
+
+@dataclass(frozen=True)
+class ClientsPlan:
+    """What the clients process is asked to do (sent to it when it starts)."""
+
+    url: str
+    clients: int
+    messages: int
+    transport: str
+    concurrency: int
+    connect_timeout: float = CONNECT_TIMEOUT
+    quiet_seconds: float = QUIET_SECONDS
+
+
+@dataclass(frozen=True)
+class ClientsReport:
+    """What the clients process saw, sent back to the server process."""
+
+    connected: int
+    connect_failures: int
+    first_connect_error: str
+    connect_seconds: float
+    received: int = 0
+    distinct: int = 0
+    duplicates: int = 0
+    out_of_order: int = 0
+    dropped_connections: int = 0
+    drop_reasons: tuple[tuple[str, int], ...] = ()
+    last_received: float | None = None
+    latency_p50: float | None = None
+    latency_p99: float | None = None
+    busy_fraction: float | None = None
+    """The clients process's CPU time over wall time, from the first delivery to the last."""
+
+
+@dataclass(frozen=True)
+class FanoutResult:
+    """One run's figures, times and CPU times in seconds (see :meth:`cpu_us_per_delivery`)."""
+
+    clients: int
+    messages: int
+    transport: str
+    connected: int
+    connect_seconds: float
+    received: int
+    lost: int
+    duplicates: int
+    out_of_order: int
+    dropped_connections: int
+    emit_seconds: float
+    broadcast_seconds: float | None
+    thread_cpu_seconds: float
+    process_cpu_seconds: float
+    latency_p50: float | None
+    latency_p99: float | None
+    drop_reasons: tuple[tuple[str, int], ...] = ()
+    """Why connections dropped during the run, as (reason, count), most frequent first."""
+    clients_busy: float | None = None
+    """CPU over wall time of the clients process while receiving; near 1: they set the pace."""
+
+    @property
+    def expected(self) -> int:
+        """Deliveries a loss-free run makes: every client gets every message."""
+        return self.clients * self.messages
+
+    @property
+    def deliveries_per_second(self) -> float | None:
+        if not self.broadcast_seconds:
+            return None
+        return self.received / self.broadcast_seconds
+
+    def cpu_us_per_delivery(self, cpu_seconds: float) -> float | None:
+        """``cpu_seconds`` (one of the CPU times above) per delivery, in microseconds."""
+        return cpu_seconds / self.received * 1e6 if self.received else None
+
+
+# -- limits ------------------------------------------------------------------------------
+
+
+def raise_open_file_limit(needed: int, who: str) -> int:
+    """Raise this process's soft limit on open files to ``needed`` if the hard limit allows.
+
+    Returns the soft limit now in force. Raises :class:`FanoutError` naming the numbers
+    when the hard limit is too low. Where there is no such limit (Windows) it does nothing.
+    """
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - Windows
+        return needed
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY or soft >= needed:
+        return soft
+    if hard != resource.RLIM_INFINITY and hard < needed:
+        raise FanoutError(
+            f"the {who} needs about {needed} open files but this system allows at most "
+            f"{hard} (hard limit, `ulimit -Hn`); use fewer --clients or raise the hard limit"
+        )
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (needed, hard))
+    except (ValueError, OSError) as exc:
+        raise FanoutError(
+            f"the {who} needs about {needed} open files; raising the limit from {soft} "
+            f"failed: {exc}"
+        ) from exc
+    return needed
+
+
+def _files_needed(clients: int, transport: str, side: str) -> int:
+    # A server socket per client; a WebSocket client holds one socket, a polling client
+    # up to two (its pending long-poll GET, and a POST for its pongs).
+    per_client = 2 if side == "clients" and transport == "polling" else 1
+    return clients * per_client + FILES_PER_PROCESS
+
+
+class _Budget:
+    """The total time a run may take (``--timeout``), shared by all its phases."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.deadline = time.monotonic() + seconds
+
+    def left(self, phase: str) -> float:
+        remaining = self.deadline - time.monotonic()
+        if remaining <= 0:
+            raise FanoutError(f"the run took longer than --timeout {self.seconds:g} s ({phase})")
+        return remaining
+
+
+# -- the clients process -----------------------------------------------------------------
+
+
+class _Audience:
+    """N python-socketio clients on one loop, each recording the sequence numbers it gets."""
+
+    def __init__(self, plan: ClientsPlan) -> None:
+        self.plan = plan
+        self.clients: list[Any] = []
+        self.sequences: list[list[int]] = []
+        self.latencies: list[float] = []
+        self.received = 0
+        self.last_received: float | None = None
+        self.last_cpu = 0.0
+        self.drop_reasons: collections.Counter[str] = collections.Counter()
+        self.tearing_down = False
+        self.first_received: tuple[float, float] | None = None  # time(), process_time()
+
+    def _new_client(self) -> Any:
+        import socketio
+
+        # handle_sigint=False: python-socketio would otherwise take over SIGINT and, on
+        # Ctrl-C, cancel every task here, including this process's orderly teardown.
+        client = socketio.AsyncClient(reconnection=False, handle_sigint=False)
+        sequence: list[int] = []
+
+        def tick(data: dict[str, Any]) -> None:
+            now = time.time()
+            if self.first_received is None:
+                self.first_received = (now, time.process_time())
+            sequence.append(data["seq"])
+            self.latencies.append(now - data["sent"])
+            self.received += 1
+            self.last_received, self.last_cpu = now, time.process_time()
+
+        def disconnect(*reason: object) -> None:
+            if not self.tearing_down:
+                self.drop_reasons[str(reason[0]) if reason else "unknown"] += 1
+
+        client.on(EVENT, tick)
+        client.on("disconnect", disconnect)
+        self.clients.append(client)
+        self.sequences.append(sequence)
+        return client
+
+    async def connect_all(self) -> ClientsReport:
+        plan = self.plan
+        gate = asyncio.Semaphore(plan.concurrency)
+        errors: list[str] = []
+
+        async def connect_one() -> bool:
+            async with gate:
+                client = self._new_client()
+                try:
+                    await asyncio.wait_for(
+                        client.connect(
+                            plan.url,
+                            transports=[plan.transport],
+                            wait_timeout=plan.connect_timeout,
+                        ),
+                        plan.connect_timeout,
+                    )
+                except Exception as exc:
+                    errors.append(f"{type(exc).__name__}: {exc}".rstrip(": "))
+                    return False
+                return True
+
+        started = time.perf_counter()
+        outcomes = await asyncio.gather(*(connect_one() for _ in range(plan.clients)))
+        return ClientsReport(
+            connected=sum(outcomes),
+            connect_failures=len(errors),
+            first_connect_error=errors[0] if errors else "",
+            connect_seconds=time.perf_counter() - started,
+        )
+
+    async def collect(self, connect: ClientsReport, max_seconds: float) -> ClientsReport:
+        """Wait for every delivery (or a quiet spell, or ``max_seconds``) and count."""
+        expected = connect.connected * self.plan.messages
+        give_up = time.monotonic() + max_seconds
+        seen, quiet_since = self.received, time.monotonic()
+        while self.received < expected:
+            await asyncio.sleep(0.02)
+            now = time.monotonic()
+            if self.received != seen:
+                seen, quiet_since = self.received, now
+            elif now - quiet_since >= self.plan.quiet_seconds or now >= give_up:
+                break
+        return self._report(connect)
+
+    def _report(self, connect: ClientsReport) -> ClientsReport:
+        valid = range(self.plan.messages)
+        distinct = duplicates = out_of_order = 0
+        for sequence in self.sequences:
+            got = set(sequence)
+            distinct += len(got.intersection(valid))
+            duplicates += len(sequence) - len(got)
+            highest = -1
+            for seq in sequence:
+                if seq < highest:
+                    out_of_order += 1
+                highest = max(highest, seq)
+        busy = None
+        if self.first_received is not None and self.last_received is not None:
+            wall_started, cpu_started = self.first_received
+            elapsed = self.last_received - wall_started
+            if elapsed > 0:
+                busy = (self.last_cpu - cpu_started) / elapsed
+        p50 = p99 = None
+        if len(self.latencies) >= 2:
+            cuts = statistics.quantiles(self.latencies, n=100)
+            p50, p99 = cuts[49], cuts[98]
+        elif self.latencies:
+            p50 = p99 = self.latencies[0]
+        return ClientsReport(
+            connected=connect.connected,
+            connect_failures=connect.connect_failures,
+            first_connect_error=connect.first_connect_error,
+            connect_seconds=connect.connect_seconds,
+            received=self.received,
+            distinct=distinct,
+            duplicates=duplicates,
+            out_of_order=out_of_order,
+            dropped_connections=sum(self.drop_reasons.values()),
+            drop_reasons=tuple(self.drop_reasons.most_common()),
+            last_received=self.last_received,
+            latency_p50=p50,
+            latency_p99=p99,
+            busy_fraction=busy,
+        )
+
+    async def disconnect_all(self, timeout: float) -> int:
+        """Disconnect every client (at most ``timeout`` seconds); return how many were."""
+        self.tearing_down = True
+        tasks = [asyncio.ensure_future(_disconnect(client)) for client in self.clients]
+        if not tasks:
+            return 0
+        done, pending = await asyncio.wait(tasks, timeout=timeout)
+        for task in pending:
+            task.cancel()
+        return sum(1 for task in done if not task.cancelled() and task.result())
+
+    async def play(self, conn: Any, commands: asyncio.Queue[tuple[Any, ...]]) -> None:
+        """The clients' side of the run, one step per command from the server process."""
+        connect = await self.connect_all()
+        _send(conn, ("connected", connect))
+        command = await commands.get()
+        if command[0] != "collect":
+            return
+        _send(conn, ("received", await self.collect(connect, max_seconds=command[1])))
+        await commands.get()  # "disconnect": the server process has its figures
+
+
+async def _disconnect(client: Any) -> bool:
+    """Disconnect one client without hanging on a long-poll; True if it was connected."""
+    was_connected = client.connected
+    with contextlib.suppress(Exception):
+        # Over polling, python-engineio's disconnect() waits for the pending long-poll
+        # GET to return, which the server holds until its next PING (up to 25 s).
+        await asyncio.wait_for(client.disconnect(), DISCONNECT_GRACE)
+    eio = client.eio
+    if eio.http is not None and not eio.http.closed:
+        eio.state = "disconnected"
+        with contextlib.suppress(Exception):
+            await eio.http.close()  # ends the pending GET and frees its socket
+        eio.http = None
+    return was_connected
+
+
+def _send(conn: Any, message: tuple[Any, ...]) -> None:
+    with contextlib.suppress(OSError):  # the server process is gone: nobody to tell
+        conn.send(message)
+
+
+def _listen(
+    conn: Any, loop: asyncio.AbstractEventLoop, on_command: Callable[[tuple[Any, ...]], None]
+) -> None:
+    """Forward commands from the pipe to the loop; a closed pipe means "stop"."""
+    while True:
+        try:
+            command = conn.recv()
+        except (EOFError, OSError):
+            command = ("stop",)
+        try:
+            loop.call_soon_threadsafe(on_command, command)
+        except RuntimeError:  # the loop is closed: the process is ending
+            return
+        if command[0] == "stop":
+            return
+
+
+async def _clients_main(conn: Any, plan: ClientsPlan) -> None:
+    audience = _Audience(plan)
+    commands: asyncio.Queue[tuple[Any, ...]] = asyncio.Queue()
+    play = asyncio.ensure_future(audience.play(conn, commands))
+
+    def on_command(command: tuple[Any, ...]) -> None:
+        if command[0] == "stop":
+            play.cancel()
+        else:
+            commands.put_nowait(command)
+
+    loop = asyncio.get_running_loop()
+    threading.Thread(
+        target=_listen, args=(conn, loop, on_command), name="kit-bench-pipe", daemon=True
+    ).start()
+    try:
+        await play
+    except asyncio.CancelledError:
+        pass  # told to stop: tear down below
+    except Exception:
+        _send(conn, ("error", traceback.format_exc()))
+    finally:
+        closed = await audience.disconnect_all(timeout=STOP_GRACE / 2)
+        _send(conn, ("closed", closed))
+
+
+def _accept_long_payloads(messages: int) -> None:
+    """Let this process's python-engineio clients decode a poll carrying every message.
+
+    A long-poll response carries every packet queued since the previous poll, and the
+    server puts no limit on how many. python-engineio's *decoder* refuses more than
+    ``Payload.max_decode_packets`` (16) packets in one payload, a guard meant for
+    servers, and its client then drops the connection ("transport error"): with the
+    default, most polling clients here would be lost after a few broadcasts. This
+    raises the limit in the clients process only; the server keeps its default.
+    """
+    from engineio.payload import Payload
+
+    Payload.max_decode_packets = max(Payload.max_decode_packets, messages + CONTROL_PACKETS)
+
+
+def _clients_process(conn: Any, plan: ClientsPlan) -> None:
+    """Entry point of the clients process (spawned: it imports this module afresh)."""
+    import signal
+
+    # Ctrl-C reaches the whole process group; the server process handles it and tells
+    # this process to disconnect its clients, so the teardown happens in order.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if plan.transport == "polling":
+        _accept_long_payloads(plan.messages)
+    try:
+        raise_open_file_limit(
+            _files_needed(plan.clients, plan.transport, "clients"), "clients process"
+        )
+        asyncio.run(_clients_main(conn, plan))
+    except Exception:
+        _send(conn, ("error", traceback.format_exc()))
+        _send(conn, ("closed", 0))
+
+
+# -- the server process ------------------------------------------------------------------
+
+
+def _fanout_server() -> Any:
+    import socketio
+
+    sio = socketio.AsyncServer(async_mode="aiohttp")
+
+    @sio.event
+    async def connect(sid: str, environ: dict[str, Any], auth: object = None) -> None:
+        await sio.enter_room(sid, ROOM)
+
+    return sio
+
+
+async def _room_size(sio: Any) -> int:
+    return sum(1 for _ in sio.manager.get_participants("/", ROOM))
+
+
+async def _thread_cpu() -> float:
+    return time.thread_time()
+
+
+async def _broadcast(sio: Any, messages: int) -> tuple[float, float, float]:
+    """Emit ``messages`` ticks to the room; return (wall start, thread CPU start, wall end)."""
+    cpu_started = time.thread_time()
+    started = time.time()
+    for seq in range(messages):
+        await sio.emit(EVENT, {"seq": seq, "sent": time.time()}, to=ROOM)
+    return started, cpu_started, time.time()
+
+
+def _on_runtime(coro: Coroutine[Any, Any, T], budget: _Budget, phase: str) -> T:
+    """Run ``coro`` on the kit's runtime thread within the budget.
+
+    Like ``runtime.run``, but waits in short slices: a Ctrl-C that the system delivers to
+    the busy runtime thread is then still acted on by the main thread within a moment.
+    """
+    future = runtime.submit(coro)
+    try:
+        while not future.done():
+            concurrent.futures.wait([future], timeout=min(0.25, budget.left(phase)))
+        return future.result()
+    except BaseException:
+        future.cancel()
+        raise
+
+
+def _expect(conn: Any, process: Any, kind: str, budget: _Budget, phase: str) -> Any:
+    """The next message from the clients process, which must be ``kind``."""
+    while True:
+        if conn.poll(min(0.5, budget.left(phase))):
+            try:
+                tag, *payload = conn.recv()
+            except EOFError:
+                raise FanoutError(
+                    f"the clients process ended while {phase} (exit code {process.exitcode})"
+                ) from None
+            if tag == "error":
+                raise FanoutError(f"the clients process failed while {phase}:\n{payload[0]}")
+            if tag != kind:
+                raise FanoutError(f"expected {kind!r} from the clients process, got {tag!r}")
+            return payload[0] if payload else None
+        if not process.is_alive() and not conn.poll(0):
+            raise FanoutError(
+                f"the clients process exited with code {process.exitcode} while {phase}"
+            )
+
+
+def _end_clients_process(conn: Any, process: Any) -> None:
+    """Ask the clients process to disconnect and exit; kill it if it does not."""
+    if process.is_alive():
+        _send(conn, ("stop",))
+        process.join(STOP_GRACE)
+    if process.is_alive():
+        process.terminate()
+        process.join(5)
+    if process.is_alive():  # pragma: no cover - SIGTERM ignored
+        process.kill()
+        process.join(5)
+
+
+def measure(
+    clients: int,
+    messages: int,
+    transport: str = "websocket",
+    *,
+    timeout: float = 300.0,
+    concurrency: int = 50,
+    quiet_seconds: float = QUIET_SECONDS,
+) -> FanoutResult:
+    """Run one fan-out: serve, connect ``clients`` clients, broadcast ``messages``, count.
+
+    Leaves nothing behind: the clients process is joined (or killed) and the server
+    stopped, also on errors and Ctrl-C. The kit's runtime thread stays up; call
+    ``kit.stop_all()`` to end it too.
+
+    Raises:
+        FanoutError: a client could not connect, a process failed, or the run took longer
+            than ``timeout`` seconds.
+    """
+    if clients < 1 or messages < 1 or concurrency < 1:
+        raise ValueError("clients, messages and concurrency must be at least 1")
+    if transport not in TRANSPORTS:
+        raise ValueError(f"transport must be one of {TRANSPORTS}, not {transport!r}")
+    budget = _Budget(timeout)
+    raise_open_file_limit(_files_needed(clients, transport, "server"), "server process")
+    sio = _fanout_server()
+    server = kit.serve(sio, name="bench-fanout")
+    try:
+        plan = ClientsPlan(
+            server.url, clients, messages, transport, concurrency, quiet_seconds=quiet_seconds
+        )
+        return _run_with_clients(sio, plan, budget)
+    finally:
+        server.stop()
+
+
+def _run_with_clients(sio: Any, plan: ClientsPlan, budget: _Budget) -> FanoutResult:
+    """Start the clients process, drive it through the run, and always end it."""
+    context = multiprocessing.get_context("spawn")
+    conn, child_conn = context.Pipe()
+    process = context.Process(
+        target=_clients_process,
+        args=(child_conn, plan),
+        name="kit-bench-fanout-clients",
+        daemon=True,
+    )
+    phase = f"connecting {plan.clients} clients"
+    try:
+        process.start()
+        child_conn.close()
+        connect: ClientsReport = _expect(conn, process, "connected", budget, phase)
+        if connect.connected < plan.clients:
+            raise FanoutError(
+                f"only {connect.connected} of {plan.clients} clients connected "
+                f"({connect.connect_failures} failed; first error: "
+                f"{connect.first_connect_error or 'none'})"
+            )
+        phase = "checking the room"
+        in_room = _on_runtime(_room_size(sio), budget, phase)
+        if in_room != plan.clients:
+            raise FanoutError(f"{in_room} clients are in the room, expected {plan.clients}")
+
+        phase = f"emitting {plan.messages} messages"
+        process_cpu_started = time.process_time()
+        started, thread_cpu_started, emitted = _on_runtime(
+            _broadcast(sio, plan.messages), budget, phase
+        )
+        phase = "waiting for the deliveries"
+        conn.send(("collect", budget.left(phase)))
+        report: ClientsReport = _expect(conn, process, "received", budget, phase)
+        thread_cpu = _on_runtime(_thread_cpu(), budget, phase)
+        process_cpu = time.process_time() - process_cpu_started
+
+        phase = "disconnecting the clients"
+        conn.send(("disconnect",))
+        _expect(conn, process, "closed", budget, phase)
+        process.join(min(STOP_GRACE, budget.left(phase)))
+    finally:
+        _end_clients_process(conn, process)
+        child_conn.close()
+        conn.close()
+
+    last = report.last_received
+    return FanoutResult(
+        clients=plan.clients,
+        messages=plan.messages,
+        transport=plan.transport,
+        connected=connect.connected,
+        connect_seconds=connect.connect_seconds,
+        received=report.received,
+        lost=plan.clients * plan.messages - report.distinct,
+        duplicates=report.duplicates,
+        out_of_order=report.out_of_order,
+        dropped_connections=report.dropped_connections,
+        drop_reasons=report.drop_reasons,
+        clients_busy=report.busy_fraction,
+        emit_seconds=emitted - started,
+        broadcast_seconds=None if last is None else last - started,
+        thread_cpu_seconds=thread_cpu - thread_cpu_started,
+        process_cpu_seconds=process_cpu,
+        latency_p50=report.latency_p50,
+        latency_p99=report.latency_p99,
+    )
+
+
+# -- the report --------------------------------------------------------------------------
+
+
+def _number(value: float | None, unit: str = "", digits: int = 0) -> str:
+    if value is None:
+        return "n/a"
+    text = f"{value:,.{digits}f}"
+    return f"{text} {unit}" if unit else text
+
+
+def _reasons(result: FanoutResult) -> str:
+    return ", ".join(f"{reason} x{count}" for reason, count in result.drop_reasons[:3])
+
+
+def format_report(result: FanoutResult) -> str:
+    """The table ``python -m kit.bench fanout`` prints, one figure per row."""
+    ms = 1000.0
+    p50 = None if result.latency_p50 is None else result.latency_p50 * ms
+    p99 = None if result.latency_p99 is None else result.latency_p99 * ms
+    rows = [
+        ("clients", _number(result.clients), ""),
+        ("messages", _number(result.messages), ""),
+        ("transport", result.transport, ""),
+        ("connect time, all clients", _number(result.connect_seconds, "s", 2), ""),
+        ("expected deliveries", _number(result.expected), "clients x messages"),
+        ("deliveries received", _number(result.received), ""),
+        ("lost deliveries", _number(result.lost), "ok" if result.lost == 0 else "LOST"),
+        ("duplicates", _number(result.duplicates), ""),
+        ("out of order", _number(result.out_of_order), ""),
+        ("dropped connections", _number(result.dropped_connections), _reasons(result)),
+        ("emit calls returned", _number(result.emit_seconds, "s", 3), "after the first emit"),
+        ("broadcast wall time", _number(result.broadcast_seconds, "s", 3), "to last delivery"),
+        ("deliveries/s", _number(result.deliveries_per_second), ""),
+        (
+            "server CPU per delivery",
+            _number(result.cpu_us_per_delivery(result.thread_cpu_seconds), "us", 1),
+            "runtime thread",
+        ),
+        (
+            "server CPU per delivery",
+            _number(result.cpu_us_per_delivery(result.process_cpu_seconds), "us", 1),
+            "whole server process",
+        ),
+        (
+            "clients process busy",
+            _number(None if result.clients_busy is None else result.clients_busy * 100, "%"),
+            "CPU/wall while receiving",
+        ),
+        ("delivery latency p50", _number(p50, "ms", 1), "time.time() across processes"),
+        ("delivery latency p99", _number(p99, "ms", 1), ""),
+    ]
+    header = f"{'measure':<28}{'value':>16}  note"
+    lines = [header, "-" * (len(header) + 26)]
+    lines += [f"{name:<28}{value:>16}  {note}".rstrip() for name, value, note in rows]
+    lines.append("\ntarget: lost deliveries = 0")
+    return "\n".join(lines)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--clients", type=int, default=1000, help="clients in the room (default 1000)"
+    )
+    parser.add_argument(
+        "--messages", type=int, default=100, help="messages broadcast to the room (default 100)"
+    )
+    parser.add_argument(
+        "--transport",
+        choices=TRANSPORTS,
+        default="websocket",
+        help="the clients' only engine.io transport (default websocket)",
+    )
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        default=50,
+        help="clients connecting at the same time (default 50)",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=300.0,
+        help="seconds the whole run may take before it fails (default 300)",
+    )
+    parser.add_argument(
+        "--check", action="store_true", help="exit with status 1 if a delivery is lost"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.clients < 1 or args.messages < 1 or args.concurrency < 1:
+        raise SystemExit("--clients, --messages and --concurrency must be at least 1")
+    if args.timeout <= 0:
+        raise SystemExit("--timeout must be positive")
+    print(
+        f"kit.bench fanout: {args.clients} socket.io clients in one room, "
+        f"{args.messages} broadcasts, {args.transport} transport\n",
+        flush=True,
+    )
+    try:
+        result = measure(
+            args.clients,
+            args.messages,
+            args.transport,
+            timeout=args.timeout,
+            concurrency=args.concurrency,
+        )
+    except FanoutError as exc:
+        print(f"kit.bench fanout failed: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("kit.bench fanout: interrupted; clients and server stopped", file=sys.stderr)
+        return 130
+    finally:
+        kit.stop_all()
+    print(format_report(result))
+    return 1 if args.check and result.lost else 0

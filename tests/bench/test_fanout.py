@@ -1,0 +1,103 @@
+"""kit.bench.fanout: a small broadcast is delivered whole, and the report names every figure.
+
+Functional checks only: these numbers are far too small to say anything about speed.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+
+import pytest
+
+import kit
+from kit.bench import fanout
+from kit.bench.__main__ import BENCHES, main
+
+pytestmark = pytest.mark.usefixtures("no_leaks")
+
+REPORT_ROWS = [
+    "clients",
+    "messages",
+    "transport",
+    "connect time, all clients",
+    "expected deliveries",
+    "deliveries received",
+    "lost deliveries",
+    "duplicates",
+    "out of order",
+    "dropped connections",
+    "broadcast wall time",
+    "deliveries/s",
+    "server CPU per delivery",
+    "runtime thread",
+    "whole server process",
+    "clients process busy",
+    "delivery latency p50",
+    "delivery latency p99",
+]
+
+
+def test_every_client_gets_every_message_once_and_in_order():
+    result = fanout.measure(clients=20, messages=5, timeout=60)
+    kit.stop_all()
+    assert multiprocessing.active_children() == []
+
+    assert (result.connected, result.expected, result.received) == (20, 100, 100)
+    assert (result.lost, result.duplicates, result.out_of_order) == (0, 0, 0)
+    assert result.dropped_connections == 0
+    assert result.broadcast_seconds is not None and result.broadcast_seconds > 0
+    assert result.thread_cpu_seconds > 0
+
+    report = fanout.format_report(result)
+    for row in REPORT_ROWS:
+        assert row in report, f"the report lacks {row!r}:\n{report}"
+    assert "LOST" not in report
+
+
+def test_the_command_runs_over_polling_and_checks_for_losses(capsys):
+    assert BENCHES["fanout"] is fanout
+    status = main(["fanout", "--clients", "5", "--messages", "3", "--transport", "polling"])
+    assert status == 0
+    assert multiprocessing.active_children() == []
+    out = capsys.readouterr().out
+    assert "5 socket.io clients in one room, 3 broadcasts, polling transport" in out
+    assert "lost deliveries" in out and "LOST" not in out
+
+
+def test_a_lost_delivery_is_reported_and_fails_the_check():
+    lossy = fanout.FanoutResult(
+        clients=2,
+        messages=3,
+        transport="websocket",
+        connected=2,
+        connect_seconds=0.1,
+        received=5,
+        lost=1,
+        duplicates=0,
+        out_of_order=0,
+        dropped_connections=1,
+        emit_seconds=0.01,
+        broadcast_seconds=0.02,
+        thread_cpu_seconds=0.001,
+        process_cpu_seconds=0.002,
+        latency_p50=0.001,
+        latency_p99=0.002,
+    )
+    report = fanout.format_report(lossy)
+    assert "LOST" in report
+    assert lossy.expected == 6 and lossy.cpu_us_per_delivery(0.001) == pytest.approx(200)
+
+
+def test_bad_arguments_are_refused_before_anything_starts():
+    with pytest.raises(SystemExit, match="at least 1"):
+        main(["fanout", "--clients", "0"])
+    with pytest.raises(ValueError, match="transport"):
+        fanout.measure(clients=1, messages=1, transport="carrier-pigeon")
+    assert kit.running_servers() == []
+
+
+def test_too_low_a_file_limit_fails_with_the_numbers(monkeypatch):
+    resource = pytest.importorskip("resource")
+    monkeypatch.setattr(resource, "getrlimit", lambda which: (256, 512))
+    with pytest.raises(fanout.FanoutError, match=r"about 2064 open files .* at most 512"):
+        fanout.raise_open_file_limit(2064, "server process")
