@@ -12,8 +12,14 @@ from pathlib import Path
 
 import psutil
 import pytest
+from hypothesis import settings
 
 import kit
+
+# Property tests are bounded by their example counts, not by the clock: a loaded CI
+# machine must not turn a slow example into a failure.
+settings.register_profile("kit", deadline=None, print_blob=True)
+settings.load_profile("kit")
 
 
 def _sockets() -> set[tuple[int, object]]:

@@ -93,7 +93,11 @@ def _attached_engineio_servers(app: Any) -> list[Any]:
 async def _stop_engineio(eio: Any) -> None:
     """Stop heartbeats and send every client an engine.io CLOSE packet."""
     try:
-        await eio.shutdown()  # stops the ping/timeout service task
+        # Stop the ping/timeout service task, unless a lesson already did: a second
+        # python-engineio shutdown() awaits a task handle it has set to None.
+        already = eio.service_task_event is not None and eio.service_task_handle is None
+        if not already:
+            await eio.shutdown()
         # Not eio.disconnect(): it waits until each client has *fetched* the CLOSE
         # packet, forever for a polling client that stopped polling.
         reason = getattr(getattr(eio, "reason", None), "SERVER_DISCONNECT", None)

@@ -57,7 +57,9 @@ class SocketIOClient:
         """(namespace, event, arguments) for every event the server sent, in order."""
         self._cond = threading.Condition()
         self._listeners: list[Callable[[str, str, list[Any]], object]] = []
-        self._client = socketio.AsyncClient(reconnection=False)
+        # handle_sigint=False: python-socketio would otherwise replace the kernel's
+        # SIGINT handler (the notebook's stop button) with its own.
+        self._client = socketio.AsyncClient(reconnection=False, handle_sigint=False)
         self._client.on("*", self._record, namespace="*")
         self._client.on("connect", self._connected, namespace="*")
         self._client.on("disconnect", self._disconnected, namespace="*")
@@ -100,8 +102,9 @@ class SocketIOClient:
     async def _record(self, event: str, namespace: str, *args: Any) -> None:
         self._append(namespace, event, list(args))
 
-    async def _connected(self, namespace: str) -> None:
-        self._append(namespace, "connect", [])
+    async def _connected(self, namespace: str, *data: Any) -> None:
+        # A server may (wrongly) emit a "connect" event with data; keep it, never crash.
+        self._append(namespace, "connect", list(data))
 
     async def _disconnected(self, namespace: str, *reason: Any) -> None:
         self._append(namespace, "disconnect", [str(r) for r in reason])

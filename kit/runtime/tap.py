@@ -535,12 +535,17 @@ class Tap:
                 self._relay._cond.wait(remaining)
 
     def settle(self, quiet: float = 0.2, timeout: float = 5.0) -> int:
-        """Wait until nothing new was recorded for ``quiet`` seconds; return the count."""
-        deadline = time.monotonic() + timeout
+        """Wait until nothing new was recorded for ``quiet`` seconds; return the count.
+
+        The quiet spell is counted from the call at the earliest, so bytes already on
+        their way when it is called (an answer to what the cell just sent) are waited for.
+        """
+        asked = time.monotonic()
+        deadline = asked + timeout
         with self._relay._cond:
             while True:
                 now = time.monotonic()
-                idle = now - self._relay.last_activity
+                idle = now - max(self._relay.last_activity, asked)
                 if idle >= quiet:
                     return len(self._relay.events)
                 if now >= deadline:

@@ -863,7 +863,8 @@ class ReservedEventName(InvalidSocketPayload):
         return (
             f"EVENT {self.name!r} {self._in()} uses a reserved name: 'connect', "
             "'connect_error', 'disconnect', 'disconnecting', 'newListener' and "
-            "'removeListener' are fired by the library itself, never sent on the wire"
+            "'removeListener' are fired by the library itself and must not be sent as "
+            "events (the JavaScript client refuses to)"
         )
 
 

@@ -73,3 +73,12 @@ def test_stop_all_disconnects_clients(server):
     client = kit.SocketIOClient(server)
     kit.stop_all()
     assert not client.connected
+
+
+def test_the_client_leaves_the_sigint_handler_alone(server):
+    import signal
+
+    before = signal.getsignal(signal.SIGINT)
+    client = kit.SocketIOClient(server)
+    client.disconnect()
+    assert signal.getsignal(signal.SIGINT) is before
