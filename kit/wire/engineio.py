@@ -50,6 +50,7 @@ from kit.wire.errors import (
     UnknownPacketType,
     UnsupportedEngineVersion,
 )
+from kit.wire.jsontext import STRICT_JSON, elide, json_kind
 
 __all__ = [
     "RECORD_SEPARATOR",
@@ -117,13 +118,6 @@ def _b64decode(text: str, offset: int, *, index: int | None) -> bytes:
         raise InvalidBase64(text, offset, "non-ASCII character", index=index) from None
     except binascii.Error as exc:
         raise InvalidBase64(text, offset, str(exc), index=index) from exc
-
-
-def _elide(text: str, limit: int = 60) -> str:
-    if len(text) <= limit:
-        return text
-    cut = limit // 3
-    return f"{text[: 2 * cut - 3]}...{text[-cut:]}"
 
 
 def _hex(data: bytes) -> str:
@@ -250,7 +244,7 @@ class EnginePacket:
                 pass  # show the raw data: the inspector must not fail on a bad packet
         if not self.data:
             return name
-        return f"{name} {_elide(repr(self.data), 75)}"
+        return f"{name} {elide(repr(self.data))}"
 
 
 def _field(obj: dict[str, object], name: str, kind: type, *, required: bool = True) -> object:
@@ -262,33 +256,12 @@ def _field(obj: dict[str, object], name: str, kind: type, *, required: bool = Tr
     # JSON true/false are bool, and bool is an int subclass: refuse them explicitly.
     if isinstance(value, bool) or not isinstance(value, kind):
         raise InvalidOpenPacket(
-            f"it is {json.dumps(value)}, a JSON {_json_kind(value)}; expected a JSON "
-            f"{_json_kind(kind())}",
+            f"it is {json.dumps(value)}, {json_kind(value)}; expected {json_kind(kind())}",
             name,
         )
     if kind is int and value < 0:  # type: ignore[operator]
         raise InvalidOpenPacket(f"it is {value}; expected a count of milliseconds >= 0", name)
     return value
-
-
-def _json_kind(value: object) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    return "object"
-
-
-def _reject_constant(name: str) -> object:
-    raise ValueError(f"{name} is not JSON")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -316,11 +289,11 @@ class OpenPacket:
             InvalidOpenPacket: not a JSON object, or a field missing or ill-typed.
         """
         try:
-            obj = json.loads(json_text, parse_constant=_reject_constant)
+            obj = STRICT_JSON.decode(json_text)
         except (ValueError, RecursionError) as exc:  # JSONDecodeError is a ValueError
-            raise InvalidOpenPacket(f"{_elide(json_text)!r} is not JSON ({exc})") from exc
+            raise InvalidOpenPacket(f"{elide(json_text, 60)!r} is not JSON ({exc})") from exc
         if not isinstance(obj, dict):
-            raise InvalidOpenPacket(f"it is a JSON {_json_kind(obj)}, not an object")
+            raise InvalidOpenPacket(f"it is {json_kind(obj)}, not an object")
         sid = _field(obj, "sid", str)
         if not sid:
             raise InvalidOpenPacket("it is empty; expected the session id", "sid")
@@ -420,7 +393,7 @@ def _length_from_digits(digits: str, offset: int, available: int, version: int) 
     significant = digits.lstrip("0")
     if len(significant) > _MAX_LENGTH_DIGITS:
         raise InvalidPayload(
-            f"length {_elide(digits, 20)} overruns the {available} characters that follow",
+            f"length {elide(digits, 20)} overruns the {available} characters that follow",
             offset,
             version,
         )
@@ -435,13 +408,13 @@ def _decode_v3_text(text: str) -> list[EnginePacket]:
         digits = text[position:] if colon == -1 else text[position:colon]
         if colon == -1:
             raise InvalidPayload(
-                f"the length prefix {_elide(digits, 20)!r} is not followed by ':'",
+                f"the length prefix {elide(digits, 20)!r} is not followed by ':'",
                 position,
                 3,
             )
         if not digits or not all("0" <= char <= "9" for char in digits):
             raise InvalidPayload(
-                f"the length prefix {_elide(digits, 20)!r} is not decimal digits",
+                f"the length prefix {elide(digits, 20)!r} is not decimal digits",
                 position,
                 3,
             )

@@ -43,6 +43,7 @@ from kit.wire.errors import (
     SocketIOError,
     UnknownSocketPacketType,
 )
+from kit.wire.jsontext import STRICT_JSON, elide, json_kind
 
 __all__ = [
     "BINARY_TYPES",
@@ -101,41 +102,8 @@ _DIGITS = re.compile(r"[0-9]+")  # ASCII only: str.isdigit() would accept "٣" o
 _MAX_DIGITS = len(str(MAX_ACK_ID))
 
 
-def _reject_constant(name: str) -> object:
-    # Python's json reads NaN and Infinity; JavaScript's JSON.parse does not.
-    raise ValueError(f"{name} is not JSON")
-
-
-def _finite_float(text: str) -> float:
-    # JSON.parse reads 1e400 as Infinity, which JSON.stringify then writes as null:
-    # refuse it rather than change the data.
-    value = float(text)
-    if value in (float("inf"), float("-inf")):
-        raise ValueError(f"number {text} is too large for a double")
-    return value
-
-
-_DECODER = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_finite_float)
-
-
 def _is_number(value: object) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def _json_kind(value: object) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if _is_number(value):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "an array"
-    if isinstance(value, dict):
-        return "an object"
-    return f"a {type(value).__name__}"
 
 
 def _check_payload(packet_type: SocketPacketType, data: object, packet: str) -> None:
@@ -143,17 +111,17 @@ def _check_payload(packet_type: SocketPacketType, data: object, packet: str) -> 
     name = packet_type.name
     if packet_type == SocketPacketType.CONNECT:
         if data is not None and not isinstance(data, dict):
-            raise InvalidSocketPayload(name, f"is {_json_kind(data)}", packet=packet)
+            raise InvalidSocketPayload(name, f"is {json_kind(data)}", packet=packet)
     elif packet_type == SocketPacketType.DISCONNECT:
         if data is not None:
-            raise InvalidSocketPayload(name, f"is {_json_kind(data)}", packet=packet)
+            raise InvalidSocketPayload(name, f"is {json_kind(data)}", packet=packet)
     elif data is None:
         raise InvalidSocketPayload(name, "is missing", packet=packet)
     elif packet_type == SocketPacketType.CONNECT_ERROR:
         if not isinstance(data, (dict, str)):
-            raise InvalidSocketPayload(name, f"is {_json_kind(data)}", packet=packet)
+            raise InvalidSocketPayload(name, f"is {json_kind(data)}", packet=packet)
     elif not isinstance(data, list):
-        raise InvalidSocketPayload(name, f"is {_json_kind(data)}", packet=packet)
+        raise InvalidSocketPayload(name, f"is {json_kind(data)}", packet=packet)
     elif packet_type in _EVENT_TYPES:
         if not data:
             raise InvalidSocketPayload(name, "is an empty array, without a name", packet=packet)
@@ -163,7 +131,7 @@ def _check_payload(packet_type: SocketPacketType, data: object, packet: str) -> 
                 raise ReservedEventName(event, packet=packet)
         elif not _is_number(event):
             raise InvalidSocketPayload(
-                name, f"starts with {_json_kind(event)}, not a name", packet=packet
+                name, f"starts with {json_kind(event)}, not a name", packet=packet
             )
 
 
@@ -188,13 +156,6 @@ def _render(value: object) -> str:
         return _dumps(value)
     except (TypeError, ValueError):
         return repr(value)
-
-
-def _elide(text: str, limit: int = 75) -> str:
-    if len(text) <= limit:
-        return text
-    cut = limit // 3
-    return f"{text[: 2 * cut - 3]}...{text[-cut:]}"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -281,7 +242,7 @@ class SocketPacket:
         data = None
         if position < len(text):
             try:
-                data, end = _DECODER.raw_decode(text, position)
+                data, end = STRICT_JSON.raw_decode(text, position)
             except json.JSONDecodeError as exc:
                 raise InvalidJSON(exc.pos, exc.msg, packet=text) from exc
             except (ValueError, RecursionError) as exc:
@@ -387,7 +348,7 @@ class SocketPacket:
         if self.id is not None:
             parts.append(f"#{self.id}")
         if self.data is not None:
-            parts.append(_elide(_render(self.data)))
+            parts.append(elide(_render(self.data)))
         if self.type in BINARY_TYPES:
             parts.append(f"+{self.attachments} attachment{'' if self.attachments == 1 else 's'}")
         return " ".join(parts)
@@ -395,7 +356,7 @@ class SocketPacket:
 
 def _bounded(digits: str, what: str, text: str, error: type[SocketIOError]) -> int:
     if len(digits.lstrip("0")) > _MAX_DIGITS or int(digits) > MAX_ACK_ID:
-        raise error(f"{what} {_elide(digits, 24)} is over 2**53 - 1", packet=text)  # type: ignore[call-arg]
+        raise error(f"{what} {elide(digits, 24)} is over 2**53 - 1", packet=text)  # type: ignore[call-arg]
     return int(digits)
 
 
