@@ -31,8 +31,10 @@ from kit.runtime.scratch import ScratchServer
 
 __all__ = ["AppAdapter", "adapter_for", "register_adapter"]
 
-# aiohttp waits this long for open requests (long-polls, websockets) before cancelling them.
-SHUTDOWN_GRACE = 0.5
+# aiohttp waits this long for open requests (long-polls, websockets) before cancelling
+# them; it waits the whole grace period (twice) whenever a WebSocket is open, so keep it
+# short: a re-run cell must not pause. Clients were already sent a CLOSE by then.
+SHUTDOWN_GRACE = 0.1
 
 
 class AppAdapter(Protocol):
