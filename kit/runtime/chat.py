@@ -108,7 +108,7 @@ class _Conversation:
     def _received(self, message: ChatMessage) -> None:
         with self._cond:
             self.messages.append(message)
-            if message.user != self.user:
+            if message.user and message.user != self.user:
                 self._inbox.append(message)
             self._cond.notify_all()
         for watcher in self._watchers:
@@ -154,7 +154,9 @@ class ChatClient(_Conversation):
     def wait_message(self, timeout: float = 5.0) -> ChatMessage:
         """Return the oldest message from *another* user not returned yet, waiting if needed.
 
-        Waiting also lets the socket deliver its events (see :mod:`kit.runtime.events`).
+        Messages without a sender (a server's notice, a frame from another program) are in
+        :attr:`messages` and the transcript, not here. Waiting also lets the socket deliver
+        its events (see :mod:`kit.runtime.events`).
         """
         self.socket._channel.wait_for(
             lambda: bool(self._inbox), timeout, f"chat message for {self.user}"
@@ -197,8 +199,7 @@ class SocketIOChatClient(_Conversation):
         self.namespace, self.send_event, self.listen_event = namespace, send_event, listen_event
         self.rooms: list[str] = []
         """The rooms this client asked to join (the server may have said no)."""
-        self.client = SocketIOClient(self.url, namespaces=[namespace])
-        self.client.add_listener(self._event)
+        self.client = SocketIOClient(self.url, namespaces=[namespace], listener=self._event)
         if room is not None:
             self.join(room)
 
@@ -246,7 +247,11 @@ class SocketIOChatClient(_Conversation):
             ) from None
 
     def wait_message(self, timeout: float = 5.0) -> ChatMessage:
-        """Return the oldest message from *another* user not returned yet, waiting if needed."""
+        """Return the oldest message from *another* user not returned yet, waiting if needed.
+
+        A server's notice without a sender (the greeting pushed on connect) is in
+        :attr:`messages` and the transcript, not here.
+        """
         return self._take(timeout)
 
     @property

@@ -39,6 +39,8 @@ class SocketIOClient:
         transports: ``["polling", "websocket"]`` (the default: poll, then upgrade),
             ``["websocket"]`` or ``["polling"]``.
         auth: the CONNECT packet's payload, if the server wants one.
+        listener: ``listener(namespace, event, args)`` for everything received, from the
+            first packet on (see :meth:`add_listener`).
     """
 
     def __init__(
@@ -49,6 +51,7 @@ class SocketIOClient:
         transports: Sequence[str] | None = None,
         auth: dict[str, Any] | None = None,
         timeout: float = TIMEOUT,
+        listener: Callable[[str, str, list[Any]], object] | None = None,
     ) -> None:
         import socketio
 
@@ -56,7 +59,10 @@ class SocketIOClient:
         self.received: list[tuple[str, str, list[Any]]] = []
         """(namespace, event, arguments) for every event the server sent, in order."""
         self._cond = threading.Condition()
-        self._listeners: list[Callable[[str, str, list[Any]], object]] = []
+        # A listener given here hears everything, even what the server sends on connect.
+        self._listeners: list[Callable[[str, str, list[Any]], object]] = (
+            [listener] if listener is not None else []
+        )
         # handle_sigint=False: python-socketio would otherwise replace the kernel's
         # SIGINT handler (the notebook's stop button) with its own.
         self._client = socketio.AsyncClient(reconnection=False, handle_sigint=False)
