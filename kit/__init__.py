@@ -12,6 +12,7 @@ The top-level names are all a lesson needs:
 - ``kit.tap(server)`` records every byte between clients and a server, decoded layer by
   layer; ``kit.FrameInspector(tap)`` shows it live.
 - ``kit.SocketIOClient(url)`` is python-socketio's client, usable from plain cells.
+- ``kit.chat_app()`` is the article's chat server with its page: ``kit.serve(kit.chat_app())``.
 - ``kit.wire`` holds the pure codecs: handshake, frames, and later engine.io and socket.io.
 
 Layers, each importing only the ones below it: ``kit.widgets`` -> ``kit.runtime`` ->
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 from kit import wire
 from kit.runtime import (
+    ChatApp,
     ChatClient,
     ChatMessage,
     CloseEvent,
@@ -32,6 +34,7 @@ from kit.runtime import (
     Server,
     SocketIOClient,
     WebSocket,
+    chat_app,
     run,
     running_servers,
     serve,
@@ -46,6 +49,7 @@ from kit.widgets import ChatPanel, FrameInspector
 __version__ = "0.1.0"
 
 __all__ = [
+    "ChatApp",
     "ChatClient",
     "ChatMessage",
     "ChatPanel",
@@ -58,6 +62,7 @@ __all__ = [
     "Server",
     "SocketIOClient",
     "WebSocket",
+    "chat_app",
     "run",
     "running_servers",
     "serve",

@@ -10,11 +10,13 @@
 - :mod:`~kit.runtime.tap` - ``tap()``: a recording relay that decodes every layer
 - :mod:`~kit.runtime.websocket` - ``WebSocket``, the browser API mirror
 - :mod:`~kit.runtime.chat` - ``ChatClient``, the connection behind a chat panel
+- :mod:`~kit.runtime.chatapp` - ``chat_app()``: the article's chat server, page included
 """
 
 from __future__ import annotations
 
 from kit.runtime.chat import ChatClient, ChatMessage
+from kit.runtime.chatapp import ChatApp, chat_app
 from kit.runtime.errors import (
     InvalidAccessError,
     InvalidStateError,
@@ -34,6 +36,7 @@ from kit.runtime.tap import Tap, tap
 from kit.runtime.websocket import WebSocket
 
 __all__ = [
+    "ChatApp",
     "ChatClient",
     "ChatMessage",
     "CloseEvent",
@@ -53,6 +56,7 @@ __all__ = [
     "WebSocket",
     "WebSocketAPIError",
     "WebSocketSyntaxError",
+    "chat_app",
     "run",
     "running_servers",
     "serve",

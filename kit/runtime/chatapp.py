@@ -1,0 +1,498 @@
+"""``kit.chat_app()``: the article's chat server, grown into the socket.io chat demo.
+
+>>> import kit
+>>> chat = kit.chat_app()
+>>> server = kit.serve(chat, name="chat")           # or kit.serve(chat.app, name="chat")
+>>> server.url                                      # doctest: +SKIP
+'http://127.0.0.1:40123'
+
+Open ``server.url`` in a browser: the page (``kit/runtime/static/index.html``) is served
+like the article's Node handler serves it, read from disk on every request and answered
+with **500 "Error loading index.html"** when it cannot be read. It loads the official
+JavaScript socket.io client 4.x from the same server when a local copy is available (the
+``client_js`` argument, the ``KIT_SOCKETIO_JS`` environment variable, or the copy npm put
+in the repository's ``tests/js/node_modules``) and from the CDN otherwise, and says which.
+
+HTTP routes
+-----------
+=============================  ==========================================================
+``GET /``                      the page; two placeholders in it are filled in on the way
+                               out: ``__SOCKETIO_CLIENT_SRC__`` (``/socket.io.min.js`` or
+                               the CDN address) and ``__SOCKETIO_CLIENT_ORIGIN__``
+                               (``local copy`` or ``from the CDN``)
+``GET /socket.io.min.js``      the local copy of the client (404 when the page uses the CDN)
+``/socket.io/``                engine.io and socket.io (python-socketio, attached to the app)
+=============================  ==========================================================
+
+Events (namespace ``/``)
+------------------------
+Every handler checks what it is given. Bad input (a missing field, a wrong type, text over
+``max_text`` characters, an unknown room or user, a second ``add user``) is refused,
+never dropped and never a crash: if the client asked for an acknowledgement, the ack is
+``{"error": "why"}``; if it did not, the server emits ``error message`` to the sender.
+An event the server has no handler for is refused the same way.
+
+The article's events::
+
+    server -> client  (on connect)   "new message"   {"mess": "welcome ...", "rooms": [...]}
+                                     ("rooms": the rooms to join; null when any name will do)
+    client -> server  "recive message"  {"message": "hi", "time": "2024-05-01T08:00:00.000Z"}
+                      optional: "room": "room one" (only to that room; join it first),
+                                "user": "ann" (a name for a client that did not log in)
+                      ack: {"ok": true}
+    server -> all     "new message"   {"user": "ann", "mess": "hi", "time": ..., "room": null}
+
+``recive`` is the article's spelling, kept so its pages work unchanged. ``time`` may be
+left out (the server stamps it) or be text or a number (``new Date()`` arrives as an
+ISO string). A page that only receives (the article's message.html) just listens for
+``new message``. Clients that did not log in are called ``anonymous`` unless they give a
+``user`` that is not the name of someone logged in.
+
+The socket.io chat demo's events::
+
+    client -> server  "add user"      "ann"               ack: {"numUsers": 2, "users": [...]}
+    server -> sender  "login"         {"numUsers": 2, "users": ["bob", "ann"]}
+    server -> others  "user joined"   {"username": "ann", "numUsers": 2}
+    server -> others  "user left"     {"username": "ann", "numUsers": 1}   (on disconnect)
+    server -> all     "users"         {"users": ["bob", "ann"], "numUsers": 2}
+                                      (after every login and every leave; login order)
+    client -> server  "typing" / "stop typing"   (no payload; log in first)  ack: {"ok": true}
+    server -> others  "typing" / "stop typing"   {"username": "ann"}
+    client -> server  "users"         (no payload)   ack: {"users": [...], "numUsers": 2},
+                                      or, without an ack, "users" back to the sender
+    client -> server  "private message"  {"to": "bob", "message": "psst", "time": ...}
+                                      ack: {"ok": true, "to": "bob"}
+    server -> bob     "private message"  {"from": "ann", "to": "bob", "mess": "psst", "time": ...}
+    client -> server  "join" / "leave"   {"room": "room one"}  (or just "room one")
+                                      ack: {"ok": true, "room": "room one", "rooms": [...]}
+    server -> sender  "error message"    {"event": "join", "error": "no room 'x' here ..."}
+
+Rooms live on the server (``sio.enter_room`` / ``sio.leave_room``): a client asks, the
+server decides. By default only ``room one`` and ``room two`` exist (``rooms=None``
+allows any name, except the sid of a connected client: in python-socketio every client
+is alone in a room named after its sid, so joining that room would read its private
+messages).
+"""
+
+from __future__ import annotations
+
+import contextvars
+import datetime
+import functools
+import logging
+import os
+from collections.abc import Awaitable, Callable, Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from kit.runtime.apps import AiohttpAdapter, register_adapter
+
+if TYPE_CHECKING:
+    import socketio
+    from aiohttp import web
+
+__all__ = ["CDN_CLIENT_JS", "ChatApp", "chat_app"]
+
+logger = logging.getLogger(__name__)
+
+STATIC = Path(__file__).resolve().parent / "static"
+DEFAULT_PAGE = STATIC / "index.html"
+CDN_CLIENT_JS = "https://cdn.socket.io/4.8.1/socket.io.min.js"
+"""The official CDN address of the client the kit's tests pin (socket.io-client 4.8.1)."""
+CLIENT_JS_ENV = "KIT_SOCKETIO_JS"
+"""An environment variable naming a local copy of ``socket.io.min.js``."""
+REPO_CLIENT_JS = (
+    Path(__file__).resolve().parents[2]
+    / "tests/js/node_modules/socket.io-client/dist/socket.io.min.js"
+)
+"""Where ``npm install`` in ``tests/js`` puts the client, in a checkout of the kit."""
+LOCAL_CLIENT_PATH = "/socket.io.min.js"
+
+DEFAULT_ROOMS = ("room one", "room two")
+MAX_TEXT = 500
+MAX_NAME = 32
+MAX_ROOM = 64
+MAX_TIME = 64
+ANONYMOUS = "anonymous"
+PAGE_ERROR = "Error loading index.html"
+
+_ack_wanted: contextvars.ContextVar[bool] = contextvars.ContextVar("ack_wanted", default=False)
+
+
+class Refused(Exception):
+    """A client's event that the chat server will not carry out, and why."""
+
+
+@functools.cache
+def _server_class() -> type[socketio.AsyncServer]:
+    """``socketio.AsyncServer``, telling each handler whether its client asked for an ack.
+
+    python-socketio sends a handler's return value as the ack when one was asked for and
+    drops it otherwise; the handler itself is not told. The chat server needs to know, to
+    send a refusal as an ``error message`` event when no ack will carry it.
+    """
+    import socketio
+
+    class ChatServer(socketio.AsyncServer):
+        async def _handle_event_internal(
+            self, server: Any, sid: str, eio_sid: str, data: Any, namespace: str, id: Any
+        ) -> None:
+            _ack_wanted.set(id is not None)  # each event runs in its own task and context
+            await super()._handle_event_internal(server, sid, eio_sid, data, namespace, id)
+
+    return ChatServer
+
+
+def _find_client_js(client_js: Path | str | None) -> tuple[str, Path | None]:
+    """Where the page loads the client from: (script src, local file or None)."""
+    if isinstance(client_js, str) and client_js.startswith(("http://", "https://")):
+        return client_js, None
+    if client_js is None:
+        named = os.environ.get(CLIENT_JS_ENV)
+        if named:
+            client_js = Path(named)
+        elif REPO_CLIENT_JS.is_file():
+            client_js = REPO_CLIENT_JS
+        else:
+            return CDN_CLIENT_JS, None
+    path = Path(client_js)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"no socket.io client at {path}; pass client_js=None to find one or use the CDN "
+            f"({CDN_CLIENT_JS})"
+        )
+    return LOCAL_CLIENT_PATH, path
+
+
+def _now() -> str:
+    """The time as JavaScript's ``new Date().toJSON()`` writes it: ``2024-05-01T08:00:00.000Z``."""
+    now = datetime.datetime.now(datetime.timezone.utc)
+    return now.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _one_payload(event: str, args: tuple[Any, ...], example: str) -> Any:
+    if len(args) != 1:
+        raise Refused(f"{event!r} takes one argument, like {example}; got {len(args)}")
+    return args[0]
+
+
+def _no_payload(event: str, args: tuple[Any, ...]) -> None:
+    if args:
+        raise Refused(f"{event!r} takes no arguments; got {len(args)}")
+
+
+def _object(event: str, args: tuple[Any, ...], example: str) -> dict[str, Any]:
+    payload = _one_payload(event, args, example)
+    if not isinstance(payload, dict):
+        raise Refused(f"{event!r} takes an object like {example}, not {type(payload).__name__}")
+    return payload
+
+
+def _text(payload: dict[str, Any], field: str, limit: int) -> str:
+    value = payload.get(field)
+    if value is None:
+        raise Refused(f"the field {field!r} is missing")
+    if not isinstance(value, str):
+        raise Refused(f"{field!r} must be text, not {type(value).__name__}")
+    if not value.strip():
+        raise Refused(f"{field!r} is empty")
+    if len(value) > limit:
+        raise Refused(f"{field!r} has {len(value)} characters; the limit is {limit}")
+    return value
+
+
+def _time(payload: dict[str, Any]) -> str | int | float:
+    value = payload.get("time")
+    if value is None:
+        return _now()
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise Refused(f"'time' must be text or a number, not {type(value).__name__}")
+    if isinstance(value, str) and len(value) > MAX_TIME:
+        raise Refused(f"'time' has {len(value)} characters; the limit is {MAX_TIME}")
+    return value
+
+
+Handler = Callable[..., Awaitable[Any]]
+
+
+class ChatApp:
+    """A chat server: an aiohttp app serving the page, with python-socketio attached.
+
+    Serve it with ``kit.serve(chat)`` (or ``kit.serve(chat.app)``); the protocol is in
+    the module docstring.
+
+    Attributes:
+        app: the ``aiohttp.web.Application`` (routes ``/`` and ``/socket.io.min.js``).
+        sio: the ``socketio.AsyncServer`` attached to it (``await chat.sio.emit(...)``).
+        page: the HTML file ``GET /`` reads, on every request.
+        client_src: the page's ``<script src>`` for the socket.io client.
+        client_js: the local copy of the client, or None when the page uses the CDN.
+        rooms: the rooms clients may join, or None for any name.
+        max_text: the longest message, in characters.
+    """
+
+    def __init__(
+        self,
+        *,
+        page: str | Path | None = None,
+        client_js: Path | str | None = None,
+        max_text: int = MAX_TEXT,
+        rooms: Iterable[str] | None = DEFAULT_ROOMS,
+    ) -> None:
+        from aiohttp import web
+
+        if max_text < 1:
+            raise ValueError(f"max_text must be at least 1, not {max_text}")
+        self.page = Path(page) if page is not None else DEFAULT_PAGE
+        self.client_src, self.client_js = _find_client_js(client_js)
+        self.max_text = max_text
+        self.rooms = tuple(rooms) if rooms is not None else None
+        self._names: dict[str, str] = {}  # sid -> name, in login order
+        self.sio = _server_class()(async_mode="aiohttp")
+        self.app = web.Application()
+        self.app.router.add_get("/", self._index)
+        self.app.router.add_get(LOCAL_CLIENT_PATH, self._client_bundle)
+        self.sio.attach(self.app)
+        self._register()
+
+    # -- HTTP --------------------------------------------------------------------------
+
+    @property
+    def client_origin(self) -> str:
+        """``"local copy"`` or ``"from the CDN"``: what the page tells its reader."""
+        return "local copy" if self.client_js is not None else "from the CDN"
+
+    async def _index(self, request: web.Request) -> web.Response:
+        from aiohttp import web
+
+        # The article's handler: fs.readFile on every request, 500 when it fails. The
+        # file is small, so it is read right here rather than in a worker thread.
+        try:
+            html = self.page.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            logger.warning("cannot read the chat page %s: %s", self.page, exc)
+            return web.Response(status=500, text=PAGE_ERROR)
+        html = html.replace("__SOCKETIO_CLIENT_SRC__", self.client_src)
+        html = html.replace("__SOCKETIO_CLIENT_ORIGIN__", self.client_origin)
+        return web.Response(text=html, content_type="text/html")
+
+    async def _client_bundle(self, request: web.Request) -> web.StreamResponse:
+        from aiohttp import web
+
+        if self.client_js is None:
+            return web.Response(
+                status=404, text=f"no local socket.io client: the page loads {self.client_src}"
+            )
+        return web.FileResponse(self.client_js, headers={"Content-Type": "text/javascript"})
+
+    # -- who is here -----------------------------------------------------------------------
+
+    @property
+    def users(self) -> list[str]:
+        """The names of the users logged in now, in the order they logged in."""
+        return list(self._names.values())
+
+    def _roster(self) -> dict[str, Any]:
+        return {"users": self.users, "numUsers": len(self._names)}
+
+    def _sid_of(self, name: str) -> str | None:
+        return next((sid for sid, n in self._names.items() if n == name), None)
+
+    def _logged_in(self, sid: str) -> str:
+        name = self._names.get(sid)
+        if name is None:
+            raise Refused("log in first: emit 'add user' with your name")
+        return name
+
+    def _joined(self, sid: str) -> list[str]:
+        return sorted(room for room in self.sio.rooms(sid) if room != sid)
+
+    def _room(self, event: str, args: tuple[Any, ...]) -> str:
+        payload = _one_payload(event, args, '{"room": "room one"}')
+        if isinstance(payload, dict):
+            payload = payload.get("room")
+            if payload is None:
+                raise Refused("the field 'room' is missing")
+        if not isinstance(payload, str):
+            raise Refused(f"a room is named by text, not {type(payload).__name__}")
+        room = payload.strip()
+        if not room or len(room) > MAX_ROOM:
+            raise Refused(f"a room name has 1 to {MAX_ROOM} characters, not {len(room)}")
+        if self.rooms is not None and room not in self.rooms:
+            raise Refused(f"no room {room!r} here (rooms: {', '.join(self.rooms)})")
+        if self.rooms is None and self.sio.manager.is_connected(room, "/"):
+            raise Refused(f"{room!r} is a client's own room (its sid)")
+        return room
+
+    # -- events ----------------------------------------------------------------------------
+
+    def _register(self) -> None:
+        sio = self.sio
+        sio.on("connect", self._connect)
+        sio.on("disconnect", self._disconnect)
+        events: dict[str, Handler] = {
+            "recive message": self._recive_message,
+            "add user": self._add_user,
+            "typing": functools.partial(self._typing, "typing"),
+            "stop typing": functools.partial(self._typing, "stop typing"),
+            "users": self._users,
+            "private message": self._private_message,
+            "join": self._join,
+            "leave": self._leave,
+        }
+        for event, handler in events.items():
+            sio.on(event, self._guarded(event, handler))
+        self.events = tuple(events)
+        """The events a client may send (``connect`` and ``disconnect`` aside)."""
+        sio.on("*", self._unknown)
+
+    def _guarded(self, event: str, handler: Handler) -> Handler:
+        """Run ``handler``; turn a refusal (or a bug) into an error for the sender."""
+
+        async def guarded(sid: str, *args: Any) -> Any:
+            try:
+                return await handler(sid, *args)
+            except Refused as exc:
+                return await self._refuse(sid, event, str(exc))
+            except Exception as exc:
+                logger.exception("the chat server failed on %r from %s", event, sid)
+                return await self._refuse(sid, event, f"server error: {exc!r}")
+
+        return guarded
+
+    async def _refuse(self, sid: str, event: str, why: str) -> dict[str, str] | None:
+        if _ack_wanted.get():
+            return {"error": why}
+        await self.sio.emit("error message", {"event": event, "error": why}, to=sid)
+        return None
+
+    async def _unknown(self, event: str, sid: str, *args: Any) -> Any:
+        known = ", ".join(self.events)
+        return await self._refuse(sid, event, f"unknown event {event!r}; this server knows {known}")
+
+    async def _connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
+        rooms = list(self.rooms) if self.rooms is not None else None  # None: any name
+        welcome = {"mess": "welcome to the chat", "rooms": rooms}
+        await self.sio.emit("new message", welcome, to=sid)
+
+    async def _disconnect(self, sid: str, reason: str) -> None:
+        name = self._names.pop(sid, None)
+        if name is not None:
+            await self.sio.emit("user left", {"username": name, "numUsers": len(self._names)})
+            await self.sio.emit("users", self._roster())
+
+    async def _recive_message(self, sid: str, *args: Any) -> dict[str, Any]:
+        payload = _object("recive message", args, '{"message": "hi", "time": ...}')
+        message = _text(payload, "message", self.max_text)
+        time = _time(payload)
+        room = payload.get("room")
+        if room is not None:
+            room = self._room("recive message", (room,))
+            if room not in self._joined(sid):
+                raise Refused(f"join {room!r} before sending to it")
+        user = self._names.get(sid)
+        if user is None:
+            claimed = payload.get("user")
+            if claimed is not None and not isinstance(claimed, str):
+                raise Refused(f"'user' must be text, not {type(claimed).__name__}")
+            user = (claimed or "").strip() or ANONYMOUS
+            if len(user) > MAX_NAME:
+                raise Refused(f"a name has 1 to {MAX_NAME} characters, not {len(user)}")
+            if self._sid_of(user) is not None:
+                raise Refused(f"{user!r} is logged in on another connection")
+        data = {"user": user, "mess": message, "time": time, "room": room}
+        await self.sio.emit("new message", data, to=room)
+        return {"ok": True}
+
+    async def _add_user(self, sid: str, *args: Any) -> dict[str, Any]:
+        name = _one_payload("add user", args, '"ann"')
+        if sid in self._names:
+            raise Refused(f"already logged in as {self._names[sid]!r}")
+        if not isinstance(name, str):
+            raise Refused(f"a name is text, not {type(name).__name__}")
+        name = name.strip()
+        if not name or len(name) > MAX_NAME:
+            raise Refused(f"a name has 1 to {MAX_NAME} characters, not {len(name)}")
+        if name == ANONYMOUS or self._sid_of(name) is not None:
+            raise Refused(f"the name {name!r} is taken")
+        self._names[sid] = name
+        roster = self._roster()
+        await self.sio.emit("login", roster, to=sid)
+        joined = {"username": name, "numUsers": roster["numUsers"]}
+        await self.sio.emit("user joined", joined, skip_sid=sid)
+        await self.sio.emit("users", roster)
+        return roster
+
+    async def _typing(self, event: str, sid: str, *args: Any) -> dict[str, bool]:
+        _no_payload(event, args)
+        name = self._logged_in(sid)
+        await self.sio.emit(event, {"username": name}, skip_sid=sid)
+        return {"ok": True}
+
+    async def _users(self, sid: str, *args: Any) -> dict[str, Any] | None:
+        _no_payload("users", args)
+        if _ack_wanted.get():
+            return self._roster()
+        await self.sio.emit("users", self._roster(), to=sid)
+        return None
+
+    async def _private_message(self, sid: str, *args: Any) -> dict[str, Any]:
+        payload = _object("private message", args, '{"to": "bob", "message": "psst"}')
+        sender = self._logged_in(sid)
+        to = payload.get("to")
+        if not isinstance(to, str):
+            raise Refused("'to' must name a user" if to is None else "'to' must be text")
+        message = _text(payload, "message", self.max_text)
+        time = _time(payload)
+        target = self._sid_of(to)
+        if target is None:
+            raise Refused(f"no user {to!r} is online (online: {', '.join(self.users)})")
+        data = {"from": sender, "to": to, "mess": message, "time": time}
+        await self.sio.emit("private message", data, to=target)
+        return {"ok": True, "to": to}
+
+    async def _join(self, sid: str, *args: Any) -> dict[str, Any]:
+        room = self._room("join", args)
+        await self.sio.enter_room(sid, room)
+        return {"ok": True, "room": room, "rooms": self._joined(sid)}
+
+    async def _leave(self, sid: str, *args: Any) -> dict[str, Any]:
+        room = self._room("leave", args)
+        if room not in self._joined(sid):
+            raise Refused(f"not in room {room!r} (rooms: {', '.join(self._joined(sid)) or 'none'})")
+        await self.sio.leave_room(sid, room)
+        return {"ok": True, "room": room, "rooms": self._joined(sid)}
+
+    def __repr__(self) -> str:
+        return f"<ChatApp {len(self._names)} users, client {self.client_origin}, page {self.page}>"
+
+
+def chat_app(
+    *,
+    page: str | Path | None = None,
+    client_js: Path | str | None = None,
+    max_text: int = MAX_TEXT,
+    rooms: Iterable[str] | None = DEFAULT_ROOMS,
+) -> ChatApp:
+    """A chat server to hand to ``kit.serve``: the page, the client, the events.
+
+    Args:
+        page: the HTML file ``GET /`` answers with (the kit's chat page by default).
+        client_js: a local ``socket.io.min.js`` to serve at ``/socket.io.min.js``, or an
+            ``https://`` address for the page to load it from. None: the file named by
+            ``$KIT_SOCKETIO_JS``, else the copy in the kit's ``tests/js/node_modules``,
+            else the CDN (:data:`CDN_CLIENT_JS`).
+        max_text: the longest message, in characters.
+        rooms: the rooms clients may join (``None``: any name).
+
+    Raises:
+        FileNotFoundError: ``client_js`` (or ``$KIT_SOCKETIO_JS``) names no file.
+    """
+    return ChatApp(page=page, client_js=client_js, max_text=max_text, rooms=rooms)
+
+
+# kit.serve(chat) runs chat.app, as kit.serve(chat.app) would.
+register_adapter(
+    lambda app: isinstance(app, ChatApp),
+    lambda chat, options: AiohttpAdapter(chat.app, options),
+)
