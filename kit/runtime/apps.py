@@ -66,6 +66,11 @@ class AiohttpAdapter:
         await self._runner.setup()
         await web.SockSite(self._runner, sock).start()
 
+    @property
+    def socketio(self) -> bool:
+        """True when a socket.io server is attached to this app (``sio.attach(app)``)."""
+        return bool(_attached_engineio_servers(self.app))
+
     async def stop(self) -> None:
         if self._runner is None:
             return

@@ -57,7 +57,8 @@ class Server:
 
     Attributes:
         name: the registry name (``kit.serve(..., name="chat")``) or an automatic one.
-        kind: ``"socketio"``, ``"aiohttp"`` or ``"websockets"``.
+        kind: ``"socketio"``, ``"aiohttp"``, ``"websockets"``, ``"scratch"`` or ``"tap"``.
+        socketio: True when clients talk socket.io to it.
         host, port: what the listening socket is bound to (the real port, never 0).
         url: ``http://127.0.0.1:PORT``, for HTTP and socket.io clients.
         ws_url: ``ws://127.0.0.1:PORT``, for WebSocket clients.
@@ -68,6 +69,8 @@ class Server:
     ) -> None:
         self.name, self.app, self.host, self.port = name, app, host, port
         self.kind = adapter.kind
+        self.socketio: bool = bool(getattr(adapter, "socketio", False))
+        """True when clients talk socket.io to it (a socket.io server, or an app with one)."""
         self._adapter = adapter
         self._running = True
         self._owner = owner

@@ -42,7 +42,7 @@ LOG_ROWS = 200
 
 def _protocol_of(server: Server | str, namespace: str | None, room: str | None) -> str:
     if isinstance(server, Server):
-        return "socket.io" if server.kind == "socketio" else "websocket"
+        return "socket.io" if server.socketio else "websocket"
     if server.startswith(("http://", "https://")) or namespace is not None or room is not None:
         return "socket.io"
     return "websocket"
@@ -57,8 +57,8 @@ class ChatPanel(widgets.VBox):
         user: this panel's user name.
         namespace: socket.io only: the namespace to chat on (default ``/``).
         room: socket.io only: a room to ask the server for right away.
-        protocol: ``"websocket"`` or ``"socket.io"``; by default a socket.io kit server
-            or an ``http://`` URL means socket.io, anything else a plain WebSocket.
+        protocol: ``"websocket"`` or ``"socket.io"``; by default a kit server that speaks
+            socket.io or an ``http://`` URL means socket.io, anything else a plain WebSocket.
     """
 
     def __init__(
