@@ -50,7 +50,7 @@ def test_environment_yml_and_pyproject_name_the_same_packages():
 def test_the_parser_sees_every_part():
     parts = environment_parts()
     assert {"kit", "lessons", "tests", "dev"} <= set(parts)
-    assert "jupyterlab" in parts["lessons"] and "jupyterlab" not in parts["tests"]
+    assert "jupyterlab" in parts["lessons"] and "jupyterlab" in parts["tests"]
     assert "nbval" in parts["tests"]
 
 
