@@ -389,11 +389,11 @@ def test_python_engineio_decodes_what_the_kit_encodes(packet: EnginePacket) -> N
 
 @given(engine_packets)
 def test_the_kit_decodes_what_python_engineio_encodes(packet: EnginePacket) -> None:
-    theirs = eio_packet.Packet(packet.type, packet.data)
+    theirs = eio_packet.Packet(int(packet.type), packet.data)
     assert EnginePacket.parse(theirs.encode()) == packet
-    assert EnginePacket.parse(eio_packet.Packet(packet.type, packet.data).encode(b64=True)) == (
-        packet
-    )
+    assert EnginePacket.parse(
+        eio_packet.Packet(int(packet.type), packet.data).encode(b64=True)
+    ) == (packet)
 
 
 @given(st.lists(engine_packets, min_size=1, max_size=16))
@@ -402,7 +402,7 @@ def test_payloads_round_trip_through_python_engineio(packets: list[EnginePacket]
     if not packets:
         return
     ours = encode_payload(packets)
-    theirs = eio_payload.Payload(packets=[eio_packet.Packet(p.type, p.data) for p in packets])
+    theirs = eio_payload.Payload(packets=[eio_packet.Packet(int(p.type), p.data) for p in packets])
     assert ours == theirs.encode()
     decoded = eio_payload.Payload(encoded_payload=ours).packets
     assert [(p.packet_type, p.data) for p in decoded] == [(p.type, p.data) for p in packets]

@@ -387,7 +387,7 @@ def test_python_socketio_decodes_what_the_kit_encodes(packet: SocketPacket) -> N
 
 @given(valid_packets)
 def test_the_kit_decodes_what_python_socketio_encodes(packet: SocketPacket) -> None:
-    theirs = sio_packet.Packet(packet.type, packet.data, packet.namespace, packet.id)
+    theirs = sio_packet.Packet(int(packet.type), packet.data, packet.namespace, packet.id)
     assert SocketPacket.parse(theirs.encode()) == packet
 
 
@@ -402,7 +402,7 @@ def test_binary_events_match_python_socketio(
 ) -> None:
     packet = SocketPacket(T.EVENT, namespace, [name, *args], ack_id)
     placeholders, attachments = deconstruct(packet)
-    theirs = sio_packet.Packet(T.EVENT, packet.data, namespace, ack_id)
+    theirs = sio_packet.Packet(int(T.EVENT), packet.data, namespace, ack_id)
     encoded = theirs.encode()
     if not attachments:
         assert SocketPacket.parse(encoded) == packet  # type: ignore[arg-type]
