@@ -33,7 +33,7 @@ import h11
 from kit.runtime.loop import connection_handler
 from kit.runtime.records import Direction, Layer, WireEvent
 from kit.runtime.servers import Server, serve
-from kit.wire import Frame, Opcode, ProtocolError
+from kit.wire import EnginePacket, Frame, Opcode, ProtocolError, SocketPacket, decode_payload
 from kit.wire.frames import FrameReader
 
 __all__ = ["Tap", "TapRelay", "tap"]
@@ -196,16 +196,10 @@ class _Decoder:
         if b"EIO=" not in request.target:
             self.record(direction, Layer.HTTP, f"body [{len(body)} bytes]", body, body)
             return
-        from kit.wire import decode_payload
-
         try:
-            packets = decode_payload(
-                body
-                if self.engine_version == 3 and body[:1] in (b"\x00", b"\x01")
-                else body.decode("utf-8"),
-                version=self.engine_version,
-            )
-        except (ProtocolError, UnicodeDecodeError) as exc:
+            # Bytes as they came: decode_payload tells v3's binary bodies from text itself.
+            packets = decode_payload(body, version=self.engine_version)
+        except ProtocolError as exc:
             self.record(direction, Layer.HTTP, f"body not engine.io: {exc}", body, body)
             return
         self.record(
@@ -259,8 +253,6 @@ class _Decoder:
     def _engine_data(self, direction: Direction, data: str | bytes) -> None:
         if self.request is None or b"EIO=" not in self.request.target:
             return  # a plain WebSocket: frames are the whole story
-        from kit.wire import EnginePacket
-
         try:
             packet = EnginePacket.parse(data, version=self.engine_version)
         except ProtocolError as exc:
@@ -284,8 +276,6 @@ class _Decoder:
                     pending[:] = [0, 0]
                 self.record(direction, Layer.SOCKETIO, summary, packet.data, packet.data)
             return
-        from kit.wire import SocketPacket
-
         try:
             message = SocketPacket.parse(packet.data)
         except ProtocolError as exc:
