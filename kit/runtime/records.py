@@ -13,9 +13,10 @@ The inspector widget filters and draws these; tests read them.
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-__all__ = ["Direction", "Layer", "WireEvent"]
+__all__ = ["Direction", "Layer", "WireEvent", "as_direction", "as_layer", "as_layers"]
 
 
 class Direction(enum.Enum):
@@ -80,3 +81,45 @@ class WireEvent:
             f"{when}#{self.connection} {self.direction.arrow} {self.transport:<9} "
             f"{self.layer.value:<9} {self.summary}"
         )
+
+
+def as_layer(value: Layer | str) -> Layer:
+    """``Layer.ENGINEIO`` from itself, ``"engine.io"``, ``"engineio"`` or ``"ENGINEIO"``."""
+    if isinstance(value, Layer):
+        return value
+    key = str(value).strip().lower().replace(".", "").replace("_", "").replace("-", "")
+    for layer in Layer:
+        if key in (layer.value.replace(".", ""), layer.name.lower()):
+            return layer
+    choices = ", ".join(repr(layer.value) for layer in Layer)
+    raise ValueError(f"unknown layer {value!r}: choose among {choices}")
+
+
+def as_layers(values: Iterable[Layer | str] | Layer | str | None) -> frozenset[Layer]:
+    """A set of layers from names or members; None means every layer."""
+    if values is None:
+        return frozenset(Layer)
+    if isinstance(values, (Layer, str)):
+        values = [values]
+    return frozenset(as_layer(value) for value in values)
+
+
+def as_direction(value: Direction | str | None) -> Direction | None:
+    """A :class:`Direction`, or None for both ways."""
+    if value is None or isinstance(value, Direction):
+        return value
+    key = str(value).strip().lower().replace(" ", "")
+    aliases = {
+        "both": None,
+        "->": Direction.CLIENT_TO_SERVER,
+        "<-": Direction.SERVER_TO_CLIENT,
+        "client_to_server": Direction.CLIENT_TO_SERVER,
+        "server_to_client": Direction.SERVER_TO_CLIENT,
+        "client->server": Direction.CLIENT_TO_SERVER,
+        "server->client": Direction.SERVER_TO_CLIENT,
+    }
+    if key not in aliases:
+        raise ValueError(
+            f"unknown direction {value!r}: choose 'client->server', 'server->client' or 'both'"
+        )
+    return aliases[key]

@@ -31,7 +31,7 @@ from urllib.parse import parse_qs, urlsplit
 import h11
 
 from kit.runtime.loop import connection_handler
-from kit.runtime.records import Direction, Layer, WireEvent
+from kit.runtime.records import Direction, Layer, WireEvent, as_direction, as_layer, as_layers
 from kit.runtime.servers import Server, serve
 from kit.wire import EnginePacket, Frame, Opcode, ProtocolError, SocketPacket, decode_payload
 from kit.wire.frames import FrameReader
@@ -444,9 +444,10 @@ def _matches(
     layer: Layer | str | None,
     direction: Direction | str | None,
 ) -> bool:
-    if layer is not None and event.layer is not Layer(layer):
+    if layer is not None and event.layer is not as_layer(layer):
         return False
-    if direction is not None and event.direction is not Direction(direction):
+    way = as_direction(direction)  # None: both ways
+    if way is not None and event.direction is not way:
         return False
     if match is None:
         return True
@@ -517,7 +518,7 @@ class Tap:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     what = f"{match!r}" if match is not None else "an event"
-                    where = f" at layer {Layer(layer).value}" if layer is not None else ""
+                    where = f" at layer {as_layer(layer).value}" if layer is not None else ""
                     raise TimeoutError(
                         f"the tap saw {len(found)} of {count} x {what}{where} within "
                         f"{timeout:g} s ({len(self._relay.events)} events in all)"
@@ -550,11 +551,11 @@ class Tap:
         times: bool = False,
     ) -> str:
         """The capture as plain text, one line per event (stable: no times by default)."""
-        wanted = None if layers is None else {Layer(layer) for layer in layers}
+        wanted = as_layers(layers)
         return "\n".join(
             event.line(times=times)
             for event in self.events
-            if (wanted is None or event.layer in wanted) and _matches(event, None, None, direction)
+            if event.layer in wanted and _matches(event, None, None, direction)
         )
 
     def stop(self) -> None:

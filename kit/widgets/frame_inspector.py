@@ -45,7 +45,7 @@ from typing import Any, Protocol
 import ipywidgets as widgets
 from IPython.display import SVG
 
-from kit.runtime.records import Direction, Layer, WireEvent
+from kit.runtime.records import Direction, Layer, WireEvent, as_direction, as_layers
 from kit.widgets.sequence_diagram import (
     direction_css_class,
     layer_css_class,
@@ -99,47 +99,6 @@ def hex_dump(raw: bytes, limit: int = HEX_BYTES) -> str:
     return dump + " ..." if len(raw) > limit else dump
 
 
-def _as_layer(value: Layer | str) -> Layer:
-    """``Layer.ENGINEIO`` from itself, ``"engine.io"``, ``"engineio"`` or ``"ENGINEIO"``."""
-    if isinstance(value, Layer):
-        return value
-    key = str(value).strip().lower().replace(".", "").replace("_", "").replace("-", "")
-    for layer in Layer:
-        if key in (layer.value.replace(".", ""), layer.name.lower()):
-            return layer
-    choices = ", ".join(repr(layer.value) for layer in Layer)
-    raise ValueError(f"unknown layer {value!r}: choose among {choices}")
-
-
-def _as_layers(values: Iterable[Layer | str] | Layer | str | None) -> frozenset[Layer]:
-    if values is None:
-        return frozenset(Layer)
-    if isinstance(values, (Layer, str)):
-        values = [values]
-    return frozenset(_as_layer(value) for value in values)
-
-
-def _as_direction(value: Direction | str | None) -> Direction | None:
-    """A :class:`Direction`, or None for both ways."""
-    if value is None or isinstance(value, Direction):
-        return value
-    key = str(value).strip().lower().replace(" ", "")
-    aliases = {
-        "both": None,
-        "->": Direction.CLIENT_TO_SERVER,
-        "<-": Direction.SERVER_TO_CLIENT,
-        "client_to_server": Direction.CLIENT_TO_SERVER,
-        "server_to_client": Direction.SERVER_TO_CLIENT,
-        "client->server": Direction.CLIENT_TO_SERVER,
-        "server->client": Direction.SERVER_TO_CLIENT,
-    }
-    if key not in aliases:
-        raise ValueError(
-            f"unknown direction {value!r}: choose 'client->server', 'server->client' or 'both'"
-        )
-    return aliases[key]
-
-
 class FrameInspector(widgets.VBox):
     """A filterable table of the events a wire tap saw, live while they arrive.
 
@@ -166,8 +125,8 @@ class FrameInspector(widgets.VBox):
     ) -> None:
         if max_rows < 1:
             raise ValueError(f"max_rows must be at least 1, not {max_rows}")
-        shown_layers = _as_layers(layers)
-        shown_direction = _as_direction(direction)
+        shown_layers = as_layers(layers)
+        shown_direction = as_direction(direction)
         if not hasattr(source, "events") and not isinstance(source, Sequence):
             source = list(source)  # a generator can only be read once
         self.max_rows = max_rows
@@ -295,11 +254,11 @@ class FrameInspector(widgets.VBox):
         ``direction="both"`` shows both directions again.
         """
         if layers is not None:
-            wanted = _as_layers(layers)
+            wanted = as_layers(layers)
             for layer, toggle in self._layer_toggles.items():
                 toggle.value = layer in wanted
         if direction is not None:
-            chosen = _as_direction(direction)
+            chosen = as_direction(direction)
             self._direction.value = chosen.value if chosen else _BOTH
         if raw is not None:
             self._raw.value = raw
@@ -422,11 +381,8 @@ class FrameInspector(widgets.VBox):
         if layers is None:
             wanted = {layer for layer, toggle in self._layer_toggles.items() if toggle.value}
         else:
-            wanted = set(_as_layers(layers))
-        if direction is None:
-            way = _as_direction(self._direction.value)
-        else:
-            way = _as_direction(direction)
+            wanted = set(as_layers(layers))
+        way = as_direction(self._direction.value) if direction is None else as_direction(direction)
         with self._lock:
             events = list(self._events)
         return [
