@@ -84,6 +84,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import kit
+from kit import compat
 from kit.runtime.loop import runtime
 
 __all__ = [
@@ -408,12 +409,8 @@ async def _disconnect(client: Any) -> bool:
         # Over polling, python-engineio's disconnect() waits for the pending long-poll
         # GET to return, which the server holds until its next PING (up to 25 s).
         await asyncio.wait_for(client.disconnect(), DISCONNECT_GRACE)
-    eio = client.eio
-    if eio.http is not None and not eio.http.closed:
-        eio.state = "disconnected"
-        with contextlib.suppress(Exception):
-            await eio.http.close()  # ends the pending GET and frees its socket
-        eio.http = None
+    with contextlib.suppress(Exception):
+        await compat.abort_engineio_client(client)  # ends the pending GET, frees its socket
     return was_connected
 
 

@@ -26,7 +26,9 @@ import sys
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from kit import compat
 from kit.runtime.errors import UnsupportedAppError
+from kit.runtime.logbook import SERVER_LOGGER
 from kit.runtime.scratch import ScratchServer
 
 __all__ = ["AppAdapter", "adapter_for", "register_adapter"]
@@ -60,8 +62,14 @@ class AiohttpAdapter:
     async def start(self, sock: socket.socket) -> None:
         from aiohttp import web
 
+        for eio in _attached_engineio_servers(self.app):
+            route_engineio_logs(eio)
         self._runner = web.AppRunner(
-            self.app, handle_signals=False, access_log=None, shutdown_timeout=SHUTDOWN_GRACE
+            self.app,
+            handle_signals=False,
+            access_log=None,
+            shutdown_timeout=SHUTDOWN_GRACE,
+            logger=SERVER_LOGGER,  # "Error handling request" goes to server.errors
         )
         await self._runner.setup()
         await web.SockSite(self._runner, sock).start()
@@ -102,8 +110,7 @@ async def _stop_engineio(eio: Any) -> None:
     try:
         # Stop the ping/timeout service task, unless a lesson already did: a second
         # python-engineio shutdown() awaits a task handle it has set to None.
-        already = eio.service_task_event is not None and eio.service_task_handle is None
-        if not already:
+        if not compat.engineio_service_stopped(eio):
             await eio.shutdown()
         # Not eio.disconnect(): it waits until each client has *fetched* the CLOSE
         # packet, forever for a polling client that stopped polling.
@@ -112,9 +119,22 @@ async def _stop_engineio(eio: Any) -> None:
             await client.close(wait=False, reason=reason)
         eio.sockets = {}
     finally:
-        # Let the same server be served again after a re-run: python-engineio starts
-        # its service task on the first request only while this flag is set.
-        eio.start_service_task = True
+        # Let the same server be served again after a re-run.
+        compat.rearm_engineio_service(eio)
+
+
+def route_engineio_logs(server: Any) -> None:
+    """Send a python-engineio or python-socketio server's log to the kit's log book.
+
+    Both libraries default to a module logger with a ``StreamHandler`` on stderr, which in a
+    kernel prints a handler's traceback under whatever cell the runtime thread points at.
+    A logger the user passed (``AsyncServer(logger=my_logger)``) is left alone.
+    """
+    import logging
+
+    default = logging.getLogger(f"{type(server).__module__.split('.')[0]}.server")
+    if getattr(server, "logger", None) is default:
+        server.logger = SERVER_LOGGER
 
 
 class SocketIOAdapter(AiohttpAdapter):
@@ -135,6 +155,7 @@ class SocketIOAdapter(AiohttpAdapter):
             )
         app = web.Application()
         sio.attach(app)
+        route_engineio_logs(sio)
         super().__init__(app, {})
         self.sio = sio
 
@@ -151,7 +172,8 @@ class WebSocketsAdapter:
     async def start(self, sock: socket.socket) -> None:
         from websockets.asyncio.server import serve
 
-        self._server = await serve(self.handler, sock=sock, **self.options)
+        options = {"logger": SERVER_LOGGER, **self.options}  # "connection handler failed"
+        self._server = await serve(self.handler, sock=sock, **options)
 
     async def stop(self) -> None:
         if self._server is not None:

@@ -1,18 +1,27 @@
-"""Route output from the runtime thread to the cell that asked for it.
+"""Route output from the runtime thread: into the cell that waits, never a finished one.
 
 In a Jupyter kernel every piece of output carries a *parent header*: the id of the
-execute request (the cell run) it belongs to. A ``print`` from another thread takes the
-kernel's *current* parent, so text printed by a late callback would land in whichever
-cell happens to be running: a different cell, at a random moment.
+execute request (the cell run) it belongs to. Text printed by the kit's runtime thread (a
+learner's ``onmessage`` that prints, a ``print`` inside a server handler, a warning) needs
+a parent too, and the obvious choices are both wrong:
 
-The fix: capture the parent when a cell registers a callback or starts a server, and set
-it again (for the runtime thread only: ipykernel 7 keeps the parent per context) before that
-callback runs. Which parent:
+- the *current* parent (ipykernel's default) is whichever cell happens to be running: a
+  different cell, at a random moment;
+- the parent of the cell that registered the callback or started the server is a cell
+  that has usually *finished*: the text is appended under it long after it ran, where
+  nobody looks, and a test that compares a cell's output (nbval) never sees it.
 
-- while a cell *waits* for the kit (``ws.wait_message()``, ``kit.settle()``...), callbacks
-  print into that waiting cell: it asked for those events and is still running;
-- otherwise a callback prints into the cell that registered it, even after that cell
-  finished (the front end appends to it), and never into an unrelated running cell.
+The kit keeps one rule instead. **Output from the runtime thread goes to the cell that is
+waiting for the kit right now** (``ws.wait_message()``, ``kit.settle()``, ``kit.run()``,
+``client.call()``...): that cell asked for these events and is still running, so the
+text is part of its output, on every run. **With no cell waiting, it goes to the
+kernel's background**, a parent that belongs to no cell: JupyterLab lists it in its log
+console (View > Show Log Console, level "info"), and no cell ever changes after it ran.
+
+How: the runtime thread's output is attributed to one *live header*, a dict the kit
+updates in place whenever a cell starts or stops waiting (ipykernel 7 reads the parent
+at the moment of each ``write``). Every task and callback on the runtime thread runs
+with that live header as its parent (see :func:`routed`).
 
 Outside a kernel all of this is a no-op.
 """
@@ -22,16 +31,21 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import sys
+import threading
+import uuid
 from collections.abc import Callable, Coroutine, Iterator
 from contextvars import ContextVar
 from typing import Any, TypeVar
 
 __all__ = [
+    "BACKGROUND_ID",
     "Parent",
-    "call_in_cell",
     "cell_key",
     "current_parent",
-    "in_cell",
+    "live_header",
+    "route_thread",
+    "routed",
+    "run_routed",
     "waiting",
     "waiting_parent",
 ]
@@ -39,7 +53,10 @@ __all__ = [
 T = TypeVar("T")
 
 Parent = dict[str, Any]
-"""A Jupyter message header dict, as returned by ``get_ipython().get_parent()``."""
+"""A Jupyter message dict, as returned by ``get_ipython().get_parent()``."""
+
+BACKGROUND_ID = f"kit-background-{uuid.uuid4().hex}"
+"""The ``msg_id`` of the background parent: no cell has it, so no cell shows its output."""
 
 
 def _shell() -> Any:
@@ -54,37 +71,59 @@ def _shell() -> Any:
     return shell
 
 
-Tokens = list[tuple[Callable[[Any], None], Any]]
+class _Router:
+    """The live header and the stack of waiting cells (one per process)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.header: dict[str, Any] = {}
+        self.message: Parent = {"header": self.header, "metadata": {}, "content": {}}
+        self.stack: list[Parent] = []
+        self.template: dict[str, Any] | None = None  # a real header, for the keys
+
+    def background(self) -> dict[str, Any]:
+        base = dict(self.template or {})
+        base.update(msg_id=BACKGROUND_ID, msg_type="kit_background")
+        return base
+
+    def point_at(self, parent: Parent | None) -> None:
+        """Make the live header ``parent``'s header (None: the background), in place."""
+        if parent is not None:
+            header = dict(parent.get("header") or {})
+            if self.template is None and header:
+                self.template = header
+        else:
+            header = self.background()
+        # One dict.update of str keys runs without releasing the GIL: a write on the
+        # runtime thread sees the old header or the new one, never a mix of both.
+        missing = [key for key in self.header if key not in header]
+        for key in missing:
+            header[key] = ""
+        self.header.update(header)
+        self.message["metadata"] = dict((parent or {}).get("metadata") or {})
 
 
-def _set_thread_parent(shell: Any, parent: Parent) -> Tokens:
-    """Give output from this context (thread or task) the parent ``parent``."""
-    if hasattr(shell, "set_thread_parent"):  # ipykernel >= 7.4
-        return [(shell.reset_thread_parent, shell.set_thread_parent(parent))]
-    # ipykernel 7.0-7.3 (the last for Python 3.10) keeps the same per-context parents but
-    # has no helper to set them: do what 7.4's set_thread_parent does.
-    from jupyter_client.session import extract_header
-
-    tokens: Tokens = [(shell._parent_header.reset, shell._parent_header.set(parent))]
-    for obj in (shell.displayhook, shell.display_pub, sys.stdout, sys.stderr):
-        var = getattr(obj, "_parent_header", None)
-        if isinstance(var, ContextVar):
-            tokens.append((var.reset, var.set(extract_header(parent))))
-    return tokens
+_router = _Router()
 
 
-def _reset_thread_parent(tokens: Tokens) -> None:
-    for reset, token in reversed(tokens):
-        reset(token)
+def live_header() -> dict[str, Any]:
+    """The header runtime-thread output is attributed to now (a copy, for tests)."""
+    return dict(_router.header)
 
 
 def current_parent() -> Parent | None:
-    """The running cell's parent message, or None outside an ipykernel 7 kernel."""
+    """The running cell's parent message, or None outside a kernel or off the main flow.
+
+    On the runtime thread there is no "current cell" (output there is routed, see the
+    module docstring), so this returns None.
+    """
     shell = _shell()
     if shell is None:
         return None
     parent = shell.get_parent()
-    return parent or None
+    if not parent or parent is _router.message:
+        return None
+    return parent
 
 
 def cell_key(parent: Parent | None = None) -> str | None:
@@ -105,45 +144,87 @@ def cell_key(parent: Parent | None = None) -> str | None:
     return "cell " + hashlib.sha1(code.encode()).hexdigest()[:12]
 
 
-_waiting: list[Parent | None] = [None]
-
-
 @contextlib.contextmanager
 def waiting() -> Iterator[None]:
-    """Mark the running cell as waiting for kit events (see the module docstring)."""
+    """Mark the running cell as waiting for the kit: runtime output goes into it.
+
+    Nested waits stack; leaving the outermost one points the output back at the
+    background *before* returning, so nothing printed afterwards reaches this cell late.
+    """
     parent = current_parent()
-    previous, _waiting[0] = _waiting[0], parent
+    if parent is None:
+        yield
+        return
+    with _router.lock:
+        _router.stack.append(parent)
+        _router.point_at(parent)
     try:
         yield
     finally:
-        _waiting[0] = previous
+        with _router.lock:
+            _router.stack.remove(parent)
+            _router.point_at(_router.stack[-1] if _router.stack else None)
 
 
 def waiting_parent() -> Parent | None:
     """The parent of the cell blocked in a kit wait right now, if any."""
-    return _waiting[0]
+    with _router.lock:
+        return _router.stack[-1] if _router.stack else None
 
 
-def call_in_cell(parent: Parent | None, callback: Callable[..., T], *args: Any) -> T:
-    """Call ``callback(*args)`` with output routed to the cell of ``parent``."""
-    shell = _shell() if parent else None
+Tokens = list[tuple[Callable[[Any], None], Any]]
+
+
+def _set_thread_parent(shell: Any, parent: Parent) -> Tokens:
+    """Give output from this context (thread or task) the parent ``parent``."""
+    if hasattr(shell, "set_thread_parent"):  # ipykernel >= 7.4
+        return [(shell.reset_thread_parent, shell.set_thread_parent(parent))]
+    # ipykernel 7.0-7.3 (the last for Python 3.10) keeps the same per-context parents but
+    # has no helper to set them: do what 7.4's set_thread_parent does. The compat home
+    # for this private name is kit.compat (see there for the canary test).
+    from kit.compat import ipykernel_parent_vars
+
+    return [(var.reset, var.set(value)) for var, value in ipykernel_parent_vars(shell, parent)]
+
+
+def _route_this_context() -> Tokens | None:
+    shell = _shell()
     if shell is None:
-        return callback(*args)
-    tokens = _set_thread_parent(shell, parent)
+        return None
+    if not _router.header:
+        with _router.lock:
+            if not _router.header:
+                _router.point_at(_router.stack[-1] if _router.stack else None)
+    return _set_thread_parent(shell, _router.message)
+
+
+def route_thread() -> None:
+    """Route the output of the calling thread (the runtime thread, once, at its start)."""
+    _route_this_context()
+
+
+def run_routed(callback: Callable[..., T], *args: Any) -> T:
+    """Call ``callback(*args)`` with its output routed (see the module docstring)."""
+    tokens = _route_this_context()
     try:
         return callback(*args)
     finally:
-        _reset_thread_parent(tokens)
+        if tokens:
+            for reset, token in reversed(tokens):
+                reset(token)
 
 
-async def in_cell(parent: Parent | None, coro: Coroutine[Any, Any, T]) -> T:
-    """Await ``coro`` with output routed to the cell of ``parent``.
+async def routed(coro: Coroutine[Any, Any, T]) -> T:
+    """Await ``coro`` with its output, and that of every task it starts, routed.
 
-    The parent is set in this task's context, which every task and server callback
-    created from inside ``coro`` inherits: a server started here prints into the cell
-    that started it, whenever it prints.
+    The live parent is set in this task's context, which every task and server callback
+    created from inside ``coro`` inherits: a server started here prints into whichever
+    cell waits when it prints, or else into the background.
     """
-    shell = _shell() if parent else None
-    if shell is not None:
-        _set_thread_parent(shell, parent)  # this task's own context: no reset needed
+    _route_this_context()  # this task's own context: no reset needed
     return await coro
+
+
+def in_kernel() -> bool:
+    """True inside an ipykernel 7 kernel (where routing applies)."""
+    return _shell() is not None and "ipykernel" in sys.modules

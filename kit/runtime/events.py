@@ -1,4 +1,4 @@
-"""Browser-style events, delivered in order, in the right cell, at the right time.
+"""Browser-style events, delivered in order, at the right time, printing in the right cell.
 
 A browser never runs an event handler while a script is running: events wait in a queue
 until the current script has finished. That is why assigning ``ws.onopen`` on the line
@@ -12,9 +12,10 @@ on the kit's runtime thread, and delivered only
 
 Outside Jupyter there are no cells, and events are delivered while the program waits.
 
-A listener prints into the cell that is waiting when it runs, or else into the cell where
-it was registered (see :mod:`kit.runtime.cells`). Either way the output of a cell is the
-same on every run, which is what nbval checks.
+What a listener prints goes to the cell that is waiting when it runs; a listener that runs
+between cells prints to the kernel's background (JupyterLab's log console), never under a
+cell that has finished (see :mod:`kit.runtime.cells`). Either way the output of a cell is
+the same on every run, which is what nbval checks.
 """
 
 from __future__ import annotations
@@ -100,8 +101,8 @@ class EventChannel:
 
     def __init__(self, owner: object) -> None:
         self.owner = owner
-        self._handlers: dict[str, tuple[Listener, cells.Parent | None]] = {}
-        self._listeners: dict[str, list[tuple[Listener, cells.Parent | None]]] = {}
+        self._handlers: dict[str, Listener] = {}
+        self._listeners: dict[str, list[Listener]] = {}
         self._pending: deque[tuple[Event, Callable[[], None] | None]] = deque()
         self._muted = False
         self.delivered = 0
@@ -121,23 +122,22 @@ class EventChannel:
         elif not callable(listener):
             raise TypeError(f"on{type_} must be a function or None, not {listener!r}")
         else:
-            self._handlers[type_] = (listener, cells.current_parent())
+            self._handlers[type_] = listener
 
     def get_handler(self, type_: str) -> Listener | None:
-        entry = self._handlers.get(type_)
-        return entry[0] if entry else None
+        return self._handlers.get(type_)
 
     def add_listener(self, type_: str, listener: Listener) -> None:
         """Like ``addEventListener``: several listeners, each called once per event."""
         if not callable(listener):
             raise TypeError(f"a {type_} listener must be a function, not {listener!r}")
         entries = self._listeners.setdefault(type_, [])
-        if all(existing is not listener for existing, _ in entries):
-            entries.append((listener, cells.current_parent()))
+        if all(existing is not listener for existing in entries):
+            entries.append(listener)
 
     def remove_listener(self, type_: str, listener: Listener) -> None:
         entries = self._listeners.get(type_, [])
-        self._listeners[type_] = [(f, p) for f, p in entries if f is not listener]
+        self._listeners[type_] = [f for f in entries if f is not listener]
 
     # -- delivery --------------------------------------------------------------------
 
@@ -175,9 +175,8 @@ class EventChannel:
         if event.type in self._handlers:
             entries.append(self._handlers[event.type])
         entries.extend(self._listeners.get(event.type, ()))
-        waiting = cells.waiting_parent()
-        for listener, parent in entries:
-            cells.call_in_cell(waiting or parent, _call_listener, listener, event)
+        for listener in entries:  # on the runtime thread: output is routed (cells.py)
+            _call_listener(listener, event)
 
     def begin_work(self) -> None:
         """Something started that ``settle()`` must wait for (a handshake, a send)."""
@@ -213,7 +212,7 @@ def _call_listener(listener: Listener, event: Event) -> None:
         listener(event)
     except Exception:
         # A browser reports a throwing listener on the console and carries on; the kit
-        # prints the traceback into the listener's own cell and carries on too.
+        # prints the traceback (into the waiting cell, or the background) and carries on.
         traceback.print_exc()
 
 

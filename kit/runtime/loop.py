@@ -89,6 +89,7 @@ class RuntimeLoop:
 
         def main() -> None:
             asyncio.set_event_loop(loop)
+            cells.route_thread()  # anything on this thread prints where cells.py says
             loop.call_soon(started.set)
             loop.run_forever()
 
@@ -105,7 +106,12 @@ class RuntimeLoop:
         context = kwargs.get("context")
         owner = context.get(TASK_OWNER) if context is not None else TASK_OWNER.get()
         if owner is not None:
-            self._owned.setdefault(owner, weakref.WeakSet()).add(task)
+            # This runs for every task (twice per delivery in a broadcast): no throw-away
+            # WeakSet for setdefault, just a lookup.
+            owned = self._owned.get(owner)
+            if owned is None:
+                owned = self._owned[owner] = weakref.WeakSet()
+            owned.add(task)
         return task
 
     async def cancel_owned(self, owner: object, timeout: float = 2.0) -> None:
@@ -173,9 +179,12 @@ class RuntimeLoop:
         return self._thread is not None and threading.current_thread() is self._thread
 
     def submit(self, coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
-        """Schedule ``coro`` on the loop and return at once; output goes to this cell."""
-        parent = cells.current_parent()
-        return asyncio.run_coroutine_threadsafe(cells.in_cell(parent, coro), self.loop)
+        """Schedule ``coro`` on the loop and return at once.
+
+        Its output, and that of every task it starts, is routed: into the cell waiting for
+        the kit when it prints, else to the background (see :mod:`kit.runtime.cells`).
+        """
+        return asyncio.run_coroutine_threadsafe(cells.routed(coro), self.loop)
 
     def run(self, coro: Coroutine[Any, Any, T], timeout: float, what: str = "") -> T:
         """Run ``coro`` on the loop and block until it returns, at most ``timeout`` seconds.
@@ -193,7 +202,8 @@ class RuntimeLoop:
             )
         future = self.submit(coro)
         try:
-            return future.result(timeout)
+            with cells.waiting():  # what the call prints while the cell blocks belongs here
+                return future.result(timeout)
         except concurrent.futures.TimeoutError:
             future.cancel()
             raise TimeoutError(
@@ -215,7 +225,7 @@ class RuntimeLoop:
         if self.in_runtime_thread():
             loop.call_soon(callback, *args)
         else:
-            loop.call_soon_threadsafe(callback, *args)
+            loop.call_soon_threadsafe(cells.run_routed, callback, *args)
 
 
 def connection_handler(
@@ -236,10 +246,15 @@ def connection_handler(
 
 
 def _log_loop_exception(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
-    # Never print from the runtime thread (the text would land in a random cell);
-    # log it instead, where a learner can turn it on with logging.basicConfig().
+    # Never print from the runtime thread: log it (kit.runtime.logbook keeps it with the
+    # server it belongs to), where a learner can also turn it on with logging.basicConfig().
     exc = context.get("exception")
-    log.error("kit runtime: %s", context.get("message", "error"), exc_info=exc)
+    message = context.get("message", "error")
+    task_context = getattr(context.get("task") or context.get("future"), "get_context", None)
+    if task_context is not None:  # Python 3.12+: file it with the task's server, if any
+        task_context().run(log.error, "kit runtime: %s", message, exc_info=exc)
+        return
+    log.error("kit runtime: %s", message, exc_info=exc)
 
 
 runtime = RuntimeLoop()

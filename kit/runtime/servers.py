@@ -28,11 +28,13 @@ import itertools
 import socket
 import threading
 import warnings
+from collections import deque
 from typing import Any
 
 from kit.runtime import cells
 from kit.runtime.apps import AppAdapter, adapter_for
 from kit.runtime.errors import PortInUseError, ServeError, UnsafeHostError
+from kit.runtime.logbook import LogEntry, new_log
 from kit.runtime.loop import TASK_OWNER, runtime
 
 __all__ = ["Server", "running_servers", "serve", "serve_async", "stop", "stop_all"]
@@ -43,10 +45,15 @@ ADAPTER_STOP_TIMEOUT = 5.0
 
 
 class _Owner:
-    """The tag on a server's tasks (weakly referenced by the runtime's task table)."""
+    """The tag on a server's tasks (weakly referenced by the runtime's task table).
+
+    It also holds the server's log: records logged from the server's tasks (a handler
+    that raised, a refused request) are filed here by :mod:`kit.runtime.logbook`.
+    """
 
     def __init__(self, name: str) -> None:
         self.name = name
+        self.log: deque[LogEntry] = new_log()
 
     def __repr__(self) -> str:
         return f"<tasks of server {self.name!r}>"
@@ -65,7 +72,7 @@ class Server:
     """
 
     def __init__(
-        self, name: str, app: object, adapter: AppAdapter, host: str, port: int, owner: object
+        self, name: str, app: object, adapter: AppAdapter, host: str, port: int, owner: _Owner
     ) -> None:
         self.name, self.app, self.host, self.port = name, app, host, port
         self.kind = adapter.kind
@@ -83,6 +90,24 @@ class Server:
     def running(self) -> bool:
         """True until the server has been stopped."""
         return self._running
+
+    @property
+    def log(self) -> list[LogEntry]:
+        """What the libraries running this server logged (warnings and errors), oldest first.
+
+        Nothing a server logs is printed into a cell (see :mod:`kit.runtime.logbook`).
+        """
+        return list(self._owner.log)
+
+    @property
+    def errors(self) -> list[LogEntry]:
+        """The errors in :attr:`log`: a handler of yours that raised shows up here.
+
+        >>> server.errors[-1]                                  # doctest: +SKIP
+        LogEntry(ERROR connection handler failed: ZeroDivisionError: division by zero)
+        >>> print(server.errors[-1].traceback)                 # doctest: +SKIP
+        """
+        return [entry for entry in self._owner.log if entry.is_error]
 
     def stop(self, timeout: float = STOP_TIMEOUT) -> None:
         """Stop serving and close every connection; calling it again does nothing."""
@@ -114,7 +139,9 @@ class Server:
 
     def __repr__(self) -> str:
         state = "running" if self._running else "stopped"
-        return f"<Server {self.name!r} {self.kind} {self.url} {state}>"
+        errors = len(self.errors)
+        problems = f", {errors} error{'s' * (errors != 1)} in .errors" if errors else ""
+        return f"<Server {self.name!r} {self.kind} {self.url} {state}{problems}>"
 
 
 _lock = threading.RLock()

@@ -21,6 +21,8 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from kit import compat
+from kit.runtime.logbook import CLIENT_LOGGER
 from kit.runtime.loop import runtime
 from kit.runtime.servers import Server
 
@@ -65,7 +67,12 @@ class SocketIOClient:
         )
         # handle_sigint=False: python-socketio would otherwise replace the kernel's
         # SIGINT handler (the notebook's stop button) with its own.
-        self._client = socketio.AsyncClient(reconnection=False, handle_sigint=False)
+        self._client = socketio.AsyncClient(
+            reconnection=False,
+            handle_sigint=False,
+            logger=CLIENT_LOGGER,  # never python-socketio's own stderr handler
+            engineio_logger=CLIENT_LOGGER,
+        )
         self._client.on("*", self._record, namespace="*")
         self._client.on("connect", self._connected, namespace="*")
         self._client.on("disconnect", self._disconnected, namespace="*")
@@ -189,11 +196,7 @@ async def _disconnect(client: Any) -> None:
         # GET to return, which the server may hold for a whole ping interval (25 s).
         await asyncio.wait_for(client.disconnect(), DISCONNECT_GRACE)
     except asyncio.TimeoutError:
-        eio = client.eio
-        eio.state = "disconnected"
-        if eio.http is not None and not eio.http.closed:
-            await eio.http.close()  # ends the pending GET and frees its socket
-        eio.http = None
+        await compat.abort_engineio_client(client)  # ends the pending GET, frees its socket
 
 
 async def _disconnect_all() -> None:

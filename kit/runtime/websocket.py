@@ -43,6 +43,7 @@ from kit.runtime.events import (
     Listener,
     MessageEvent,
 )
+from kit.runtime.logbook import CLIENT_LOGGER
 from kit.runtime.loop import runtime
 
 __all__ = ["WebSocket"]
@@ -340,6 +341,7 @@ class WebSocket:
             "open_timeout": OPEN_TIMEOUT,
             "max_size": MAX_MESSAGE_SIZE,
             "user_agent_header": "kit.WebSocket (Python)",
+            "logger": CLIENT_LOGGER,
         }
         if self._protocols:
             kwargs["subprotocols"] = self._protocols

@@ -2,7 +2,9 @@
 
 These tests start an ipykernel (the one of this interpreter) and talk to it over the
 Jupyter protocol, the way JupyterLab and nbval do, then look at the parent of every
-output message: that id decides which cell shows the output.
+output message: that id decides which cell shows the output. The rule under test
+(kit.runtime.cells): runtime output goes into the cell waiting for the kit, else to a
+background parent no cell has; never into a cell after it finished.
 """
 
 from __future__ import annotations
@@ -25,14 +27,28 @@ class Kernel:
         self.manager, self.client = start_new_kernel(kernel_name=CURRENT_ENV_KERNEL_NAME)
         self.client: BlockingKernelClient
         self.streams: list[tuple[str, str]] = []
+        self.idle: set[str] = set()  # cells that have finished
+        self.late: list[tuple[str, str]] = []  # output that reached a finished cell
+
+    def reply_to(self, msg_id: str, timeout: float) -> dict:
+        """The shell reply to ``msg_id``, skipping replies to other requests.
+
+        The first shell message is not always ours: a late ``kernel_info_reply`` from the
+        client's start-up can come first on a loaded machine.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            reply = self.client.get_shell_msg(timeout=max(0.1, deadline - time.monotonic()))
+            if reply["parent_header"].get("msg_id") == msg_id:
+                return reply
 
     def run(self, code: str, timeout: float = 30) -> str:
         """Execute a cell, wait until it is idle, return its msg_id."""
         msg_id = self.client.execute(textwrap.dedent(code))
-        reply = self.client.get_shell_msg(timeout=timeout)
-        assert reply["parent_header"]["msg_id"] == msg_id
+        reply = self.reply_to(msg_id, timeout)
         assert reply["content"]["status"] == "ok", reply["content"]
         self.drain(until_idle=msg_id, timeout=timeout)
+        self.idle.add(msg_id)
         return msg_id
 
     def drain(self, until_idle: str | None = None, timeout: float = 1.0) -> None:
@@ -48,6 +64,8 @@ class Kernel:
             parent = msg["parent_header"].get("msg_id", "")
             if msg["msg_type"] == "stream":
                 self.streams.append((parent, msg["content"]["text"]))
+                if parent in self.idle:
+                    self.late.append((parent, msg["content"]["text"]))
             if (
                 until_idle is not None
                 and parent == until_idle
@@ -59,10 +77,13 @@ class Kernel:
     def output_of(self, msg_id: str) -> str:
         return "".join(text for parent, text in self.streams if parent == msg_id)
 
+    def background(self) -> str:
+        """Output attributed to the kit's background parent (no cell has it)."""
+        return "".join(t for parent, t in self.streams if parent.startswith("kit-background-"))
+
     def value(self, expression: str) -> str:
         msg_id = self.client.execute("", user_expressions={"v": expression})
-        reply = self.client.get_shell_msg(timeout=10)
-        assert reply["parent_header"]["msg_id"] == msg_id
+        reply = self.reply_to(msg_id, timeout=10)
         self.drain(until_idle=msg_id)
         return reply["content"]["user_expressions"]["v"]["data"]["text/plain"]
 
@@ -93,23 +114,64 @@ SETUP = """
 """
 
 
-def test_callbacks_print_into_the_waiting_cell_or_their_own_never_a_later_one(kernel):
+def test_runtime_output_goes_to_the_waiting_cell_or_the_background_never_a_finished_one(
+    kernel,
+):
     setup = kernel.run(SETUP)
     waiting = kernel.run('ws.send("during-wait"); ws.wait_message()')
     busy = kernel.run('import time\nws.send("no-wait")\ntime.sleep(0.5)')
     later = kernel.run('time.sleep(0.3)\nprint("later cell")')
     kernel.drain(timeout=0.5)
 
-    assert kernel.output_of(waiting) == "got during-wait\n"
-    # Sent by a cell that did not wait: held while it ran, then delivered into the cell
-    # that registered the handler, never into the cell running at that moment.
+    # The cell that waits gets what the server and the listener printed meanwhile.
+    assert kernel.output_of(waiting) == "server saw during-wait\ngot during-wait\n"
+    # Sent by a cell that did not wait: the server printed while that cell ran, the echo
+    # was delivered after it: neither belongs to a cell, so both went to the background.
     assert kernel.output_of(busy) == ""
     assert kernel.output_of(later) == "later cell\n"
-    setup_output = kernel.output_of(setup)
-    assert "got no-wait\n" in setup_output
-    # The server was started by the first cell: its prints always go there.
-    assert "server saw during-wait\n" in setup_output
-    assert "server saw no-wait\n" in setup_output
+    assert kernel.output_of(setup) == ""
+    assert "server saw no-wait\n" in kernel.background()
+    assert "got no-wait\n" in kernel.background()
+    assert kernel.late == []
+
+
+def test_a_blocking_kit_call_counts_as_waiting(kernel):
+    kernel.run(SETUP)
+    ran = kernel.run(
+        """
+        async def shout():
+            print("printed on the runtime thread")
+            return 42
+
+        kit.run(shout())
+        """
+    )
+    kernel.drain(timeout=0.3)
+    assert kernel.output_of(ran) == "printed on the runtime thread\n"
+    assert kernel.late == []
+
+
+def test_a_failing_handler_is_filed_with_its_server_not_printed(kernel):
+    started = kernel.run(
+        """
+        import kit
+
+        async def broken(websocket):
+            await websocket.recv()
+            1 / 0
+
+        server = kit.serve(broken, name="broken")
+        ws = kit.WebSocket(server.ws_url)
+        ws.wait_open()
+        """
+    )
+    sent = kernel.run('ws.send("boom"); print(ws.wait_closed().code)')
+    kernel.drain(timeout=0.5)
+    assert kernel.output_of(sent) == "1011\n"  # the server's "internal error" close
+    assert kernel.output_of(started) == ""
+    assert "Traceback" not in kernel.background()
+    assert "ZeroDivisionError" in kernel.value("server.errors[-1]")
+    assert kernel.late == []
 
 
 def test_rerunning_a_cell_replaces_its_unnamed_server(kernel):

@@ -1,0 +1,97 @@
+"""Every use of another package's private names, in one place.
+
+The kit runs on public APIs wherever the libraries offer one. Where they do not, the
+private name is used *here and nowhere else*, with a comment saying why, what public API
+was looked for, and which version range was checked. ``tests/test_compat.py`` has a canary
+per entry: when a library changes, that test fails with a message naming the entry, instead
+of a lesson failing somewhere far away.
+
+================================  =================================================  ============
+library                           private name, and why                              since
+================================  =================================================  ============
+ipykernel 7.0-7.3                 ``shell._parent_header`` and friends: the          7.0; 7.4 has
+                                  per-context parent before ``set_thread_parent``    a public API
+                                  existed (Python 3.10's last ipykernel releases)
+python-engineio server            ``eio.service_task_event/handle``,                 4.x
+                                  ``start_service_task``: stop the heartbeat task
+                                  once and let the same server be served again
+python-engineio client            ``eio.state``, ``eio.http``: end a pending         4.x
+                                  long-poll that ``disconnect()`` would wait 25 s for
+================================  =================================================  ============
+
+Version bounds in ``pyproject.toml`` stop at the next major release of each library.
+"""
+
+from __future__ import annotations
+
+import sys
+from contextvars import ContextVar
+from typing import Any
+
+__all__ = [
+    "abort_engineio_client",
+    "engineio_service_stopped",
+    "ipykernel_parent_vars",
+    "rearm_engineio_service",
+]
+
+
+# -- ipykernel ------------------------------------------------------------------------
+
+
+def ipykernel_parent_vars(shell: Any, parent: dict[str, Any]) -> list[tuple[ContextVar[Any], Any]]:
+    """The per-context parent variables of ipykernel 7.0-7.3, each with its new value.
+
+    ipykernel 7.4 added ``shell.set_thread_parent(parent)``, which sets exactly these; the
+    kit uses it when present. Before 7.4 the same ``ContextVar`` objects exist under the
+    private name ``_parent_header`` on the shell (holding the parent message) and on the
+    display hook, the display publisher and the two output streams (holding its header).
+    """
+    from jupyter_client.session import extract_header
+
+    pairs: list[tuple[ContextVar[Any], Any]] = [(shell._parent_header, parent)]
+    for obj in (shell.displayhook, shell.display_pub, sys.stdout, sys.stderr):
+        var = getattr(obj, "_parent_header", None)
+        if isinstance(var, ContextVar):
+            pairs.append((var, extract_header(parent)))
+    return pairs
+
+
+# -- python-engineio, server side -------------------------------------------------------
+
+
+def engineio_service_stopped(eio: Any) -> bool:
+    """True when ``eio.shutdown()`` already ran (a second call would fail).
+
+    python-engineio's ``AsyncServer.shutdown()`` awaits its service task handle and then
+    sets it to None; calling it twice raises ``TypeError``. No public flag says whether the
+    service task still runs.
+    """
+    return eio.service_task_event is not None and eio.service_task_handle is None
+
+
+def rearm_engineio_service(eio: Any) -> None:
+    """Let a stopped python-engineio server start its heartbeat task again when served.
+
+    The server starts its ping/timeout service task on the first request only while
+    ``start_service_task`` is set; ``shutdown()`` clears it, and nothing public sets it
+    again, so a server stopped and served anew would never ping.
+    """
+    eio.start_service_task = True
+
+
+# -- python-engineio, client side -------------------------------------------------------
+
+
+async def abort_engineio_client(client: Any) -> None:
+    """Drop a python-socketio client's engine.io connection without waiting.
+
+    Over long-polling, ``disconnect()`` waits for the pending GET to return, which the
+    server may hold for a whole ping interval (25 s). This marks the engine.io client
+    disconnected and closes its HTTP session, which ends the pending request at once.
+    """
+    eio = client.eio
+    eio.state = "disconnected"
+    if eio.http is not None and not eio.http.closed:
+        await eio.http.close()
+    eio.http = None
