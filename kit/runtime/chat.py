@@ -14,19 +14,23 @@ names. It sends ``recive message`` (the article's spelling) and listens for
     server -> client   "new message"     {"user": "alice", "mess": "hi", "room": "room one"}
 
 A message that does not fit these shapes is still shown, as text from an unknown sender:
-nothing is dropped silently.
+nothing is dropped silently. A client never pretends: :attr:`state` says whether it is
+``online``, sending while offline raises :class:`ConnectionError` saying why, and the
+server's refusals (the ``error message`` event) reach :meth:`on_note` watchers.
 """
 
 from __future__ import annotations
 
 import json
 import threading
+import weakref
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from kit.runtime.events import MessageEvent
+from kit.runtime.events import Event, MessageEvent
+from kit.runtime.loop import runtime
 from kit.runtime.servers import Server
 from kit.runtime.sioclient import SocketIOClient
 from kit.runtime.websocket import WebSocket
@@ -99,11 +103,42 @@ class _Conversation:
         """Every message received, the echoes of this user's own included, in order."""
         self._inbox: deque[ChatMessage] = deque()
         self._watchers: list[Callable[[ChatMessage], object]] = []
+        self._state_watchers: list[Callable[[], object]] = []
+        self._note_watchers: list[Callable[[str], object]] = []
         self._cond = threading.Condition()
+        _conversations.add(self)
 
     def on_message(self, watcher: Callable[[ChatMessage], object]) -> None:
         """Call ``watcher(message)`` for every message received (on the runtime thread)."""
         self._watchers.append(watcher)
+
+    def on_state(self, watcher: Callable[[], object]) -> None:
+        """Call ``watcher()`` whenever :attr:`state` may have changed (any thread)."""
+        self._state_watchers.append(watcher)
+
+    def on_note(self, watcher: Callable[[str], object]) -> None:
+        """Call ``watcher(text)`` for what the server refused (its ``error message``)."""
+        self._note_watchers.append(watcher)
+
+    def _state_changed(self, *_: object) -> None:
+        for watcher in list(self._state_watchers):
+            watcher()
+
+    def _noted(self, text: str) -> None:
+        for watcher in list(self._note_watchers):
+            watcher(text)
+
+    @property
+    def state(self) -> str:  # pragma: no cover - each client says
+        raise NotImplementedError
+
+    @property
+    def offline_reason(self) -> str:  # pragma: no cover - each client says
+        raise NotImplementedError
+
+    def _check_online(self) -> None:
+        if self.state != "online":
+            raise ConnectionError(f"{self.user} is offline: {self.offline_reason}; not sent")
 
     def _received(self, message: ChatMessage) -> None:
         with self._cond:
@@ -140,15 +175,26 @@ class ChatClient(_Conversation):
         self.url = server.ws_url if isinstance(server, Server) else server
         self.socket = WebSocket(self.url)
         self.socket.add_event_listener("message", self._frame)
+        for type_ in ("open", "close"):
+            self.socket.add_event_listener(type_, self._state_changed)
+        self.socket.add_event_listener("close", self._closed)
 
     def _frame(self, event: MessageEvent) -> None:
         self._received(ChatMessage.from_wire(event.data))
 
+    def _closed(self, event: Event) -> None:
+        if getattr(event, "code", 1000) != 1000:
+            self._noted(f"offline: {self.offline_reason}")
+
     def send(self, text: str, timeout: float = 5.0) -> None:
-        """Send one line; waits for the connection to open first if needed."""
+        """Send one line; waits for the connection to open first if needed.
+
+        Raises :class:`ConnectionError` when the connection is closed, saying why.
+        """
         text = _check_text(text)
         if self.socket.readyState == WebSocket.CONNECTING:
             self.socket.wait_open(timeout)
+        self._check_online()
         self.socket.send(ChatMessage(self.user, text).to_wire())
 
     def wait_message(self, timeout: float = 5.0) -> ChatMessage:
@@ -167,6 +213,22 @@ class ChatClient(_Conversation):
     def state(self) -> str:
         """``connecting``, ``online``, ``leaving`` or ``offline``."""
         return ("connecting", "online", "leaving", "offline")[self.socket.readyState]
+
+    @property
+    def offline_reason(self) -> str:
+        """Why the connection is not open, in words (``""`` while online)."""
+        state = self.socket.readyState
+        if state == WebSocket.OPEN:
+            return ""
+        if state == WebSocket.CONNECTING:
+            return "still connecting"
+        closed = self.socket.close_event
+        if closed is None:
+            return "the connection is closing" if state == WebSocket.CLOSING else "kit stopped"
+        if closed.code == 1006:
+            return "the connection failed or was cut (1006): is the server running?"
+        why = f": {closed.reason}" if closed.reason else ""
+        return f"the connection closed with {closed.code}{why}"
 
     def close(self) -> None:
         """Leave the chat (a normal closure, code 1000)."""
@@ -199,13 +261,29 @@ class SocketIOChatClient(_Conversation):
         self.namespace, self.send_event, self.listen_event = namespace, send_event, listen_event
         self.rooms: list[str] = []
         """The rooms this client asked to join (the server may have said no)."""
+        self._disconnect_reason = ""
+        self._online = False
         self.client = SocketIOClient(self.url, namespaces=[namespace], listener=self._event)
         if room is not None:
             self.join(room)
 
     def _event(self, namespace: str, event: str, args: list[Any]) -> None:
-        if namespace == self.namespace and event == self.listen_event:
+        if namespace != self.namespace:
+            return
+        if event == self.listen_event:
             self._received(ChatMessage.from_event(args))
+        elif event in ("connect", "disconnect"):
+            # python-socketio runs the disconnect handler before it clears `connected`:
+            # the event, not that flag, says when this client went offline.
+            self._online = event == "connect"
+            self._disconnect_reason = ", ".join(map(str, args)) if event == "disconnect" else ""
+            self._state_changed()
+        elif event == "error message":  # kit.chat_app() refusing something, and why
+            data = args[0] if len(args) == 1 else args
+            if isinstance(data, dict) and "error" in data:
+                self._noted(f"refused {data.get('event', '')!r}: {data['error']}")
+            else:
+                self._noted(f"error: {data}")
 
     @property
     def room(self) -> str | None:
@@ -215,12 +293,14 @@ class SocketIOChatClient(_Conversation):
     def send(self, text: str, timeout: float = 5.0) -> None:
         """Send one line to :attr:`room` (or to everyone on the namespace)."""
         payload = {"user": self.user, "message": _check_text(text), "room": self.room}
+        self._check_online()
         self.client.emit(self.send_event, payload, namespace=self.namespace)
 
     def join(self, room: str, timeout: float = 5.0) -> None:
         """Ask the server to put this client in ``room`` (emits ``join``, waits for its ack)."""
         if not isinstance(room, str) or not room.strip():
             raise ValueError(f"a room needs a name, not {room!r}")
+        self._check_online()
         self._ask("join", room, timeout)
         if room not in self.rooms:
             self.rooms.append(room)
@@ -229,6 +309,7 @@ class SocketIOChatClient(_Conversation):
         """Ask the server to take this client out of ``room`` (emits ``leave``, waits)."""
         if room not in self.rooms:
             raise ValueError(f"{self.user} has not joined {room!r} (rooms: {self.rooms})")
+        self._check_online()
         self._ask("leave", room, timeout)
         self.rooms.remove(room)
 
@@ -238,13 +319,17 @@ class SocketIOChatClient(_Conversation):
         import socketio
 
         try:
-            self.client.call(event, {"room": room}, namespace=self.namespace, timeout=timeout)
+            answer = self.client.call(
+                event, {"room": room}, namespace=self.namespace, timeout=timeout
+            )
         except socketio.exceptions.TimeoutError:
             raise TimeoutError(
                 f"the server did not answer {event!r} for room {room!r} on {self.namespace} "
                 f"within {timeout:g} s: rooms are decided by the server, which needs a "
                 f"handler for {event!r} that calls sio.enter_room / sio.leave_room"
             ) from None
+        if isinstance(answer, dict) and "error" in answer:  # kit.chat_app() said no
+            raise ValueError(f"the server refused to {event} {room!r}: {answer['error']}")
 
     def wait_message(self, timeout: float = 5.0) -> ChatMessage:
         """Return the oldest message from *another* user not returned yet, waiting if needed.
@@ -257,8 +342,30 @@ class SocketIOChatClient(_Conversation):
     @property
     def state(self) -> str:
         """``online`` or ``offline``."""
-        return "online" if self.client.connected else "offline"
+        return "online" if self._online and self.client.connected else "offline"
+
+    @property
+    def offline_reason(self) -> str:
+        """Why the client is not connected, in words (``""`` while online)."""
+        if self.state == "online":
+            return ""
+        if self._disconnect_reason:
+            return f"disconnected ({self._disconnect_reason})"
+        return "disconnected"
 
     def close(self) -> None:
         """Leave the chat (disconnect)."""
         self.client.disconnect()
+
+
+_conversations: weakref.WeakSet[_Conversation] = weakref.WeakSet()
+
+
+async def _tell_everyone_the_kit_stopped() -> None:
+    # kit.stop_all() mutes the clients' events; their watchers (panel headers) still have
+    # to learn that they are offline now.
+    for conversation in list(_conversations):
+        conversation._state_changed()
+
+
+runtime.add_stop_hook(_tell_everyone_the_kit_stopped, order=-5)

@@ -30,7 +30,10 @@ Every handler checks what it is given. Bad input (a missing field, a wrong type,
 ``max_text`` characters, an unknown room or user, a second ``add user``) is refused,
 never dropped and never a crash: if the client asked for an acknowledgement, the ack is
 ``{"error": "why"}``; if it did not, the server emits ``error message`` to the sender.
-An event the server has no handler for is refused the same way.
+An event the server has no handler for is refused the same way, and so are ``connect``
+and ``disconnect`` sent *as events* by a client: python-socketio would run the server's
+handlers for them (a client emitting ``disconnect`` would be announced as gone while
+still connected), so the chat server checks who is calling.
 
 The article's events::
 
@@ -88,7 +91,6 @@ from typing import TYPE_CHECKING, Any
 from kit.runtime.apps import AiohttpAdapter, register_adapter
 
 if TYPE_CHECKING:
-    import socketio
     from aiohttp import web
 
 __all__ = ["CDN_CLIENT_JS", "ChatApp", "chat_app"]
@@ -124,23 +126,34 @@ class Refused(Exception):
 
 
 @functools.cache
-def _server_class() -> type[socketio.AsyncServer]:
-    """``socketio.AsyncServer``, telling each handler whether its client asked for an ack.
+def _packet_class() -> type:
+    """python-socketio's ``Packet``, noting for each incoming event whether it wants an ack.
 
     python-socketio sends a handler's return value as the ack when one was asked for and
     drops it otherwise; the handler itself is not told. The chat server needs to know, to
     send a refusal as an ``error message`` event when no ack will carry it.
+
+    The documented way in is the ``serializer`` argument of ``AsyncServer``, which takes a
+    ``Packet`` subclass. Decoding an EVENT (or completing a BINARY_EVENT's attachments)
+    sets a context variable; python-socketio then starts the event's handler as a task,
+    which copies the context, so each handler sees the value for its own packet.
     """
-    import socketio
+    from socketio import packet
 
-    class ChatServer(socketio.AsyncServer):
-        async def _handle_event_internal(
-            self, server: Any, sid: str, eio_sid: str, data: Any, namespace: str, id: Any
-        ) -> None:
-            _ack_wanted.set(id is not None)  # each event runs in its own task and context
-            await super()._handle_event_internal(server, sid, eio_sid, data, namespace, id)
+    class AckAwarePacket(packet.Packet):
+        def decode(self, encoded_packet: Any) -> Any:
+            result = super().decode(encoded_packet)
+            if self.packet_type == packet.EVENT:
+                _ack_wanted.set(self.id is not None)
+            return result
 
-    return ChatServer
+        def add_attachment(self, attachment: Any) -> bool:
+            complete = bool(super().add_attachment(attachment))
+            if complete and self.packet_type == packet.BINARY_EVENT:
+                _ack_wanted.set(self.id is not None)
+            return complete
+
+    return AckAwarePacket
 
 
 def _find_client_js(client_js: Path | str | None) -> tuple[str, Path | None]:
@@ -239,6 +252,7 @@ class ChatApp:
         max_text: int = MAX_TEXT,
         rooms: Iterable[str] | None = DEFAULT_ROOMS,
     ) -> None:
+        import socketio
         from aiohttp import web
 
         if max_text < 1:
@@ -248,7 +262,8 @@ class ChatApp:
         self.max_text = max_text
         self.rooms = tuple(rooms) if rooms is not None else None
         self._names: dict[str, str] = {}  # sid -> name, in login order
-        self.sio = _server_class()(async_mode="aiohttp")
+        self._connected: set[str] = set()  # sids whose real connect handler ran
+        self.sio = socketio.AsyncServer(async_mode="aiohttp", serializer=_packet_class())
         self.app = web.Application()
         self.app.router.add_get("/", self._index)
         self.app.router.add_get(LOCAL_CLIENT_PATH, self._client_bundle)
@@ -370,16 +385,42 @@ class ChatApp:
         known = ", ".join(self.events)
         return await self._refuse(sid, event, f"unknown event {event!r}; this server knows {known}")
 
-    async def _connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
+    def _sent_by_the_client(self, sid: str) -> bool:
+        """True when a ``connect``/``disconnect`` handler runs for a client's own event.
+
+        python-socketio runs the server's ``connect`` and ``disconnect`` handlers for an
+        EVENT named so, like any other event: a client that emits ``disconnect`` would be
+        announced as gone while still connected. When the library itself calls them, the
+        client is "pending" (connecting, or disconnecting), and ``is_connected`` is False;
+        for a client's event it is True.
+        """
+        return bool(self.sio.manager.is_connected(sid, "/"))
+
+    async def _reserved(self, event: str, sid: str) -> Any:
+        why = (
+            f"{event!r} is reserved: only the socket.io library may fire it "
+            f"(use disconnect() to leave); this server ignored it"
+        )
+        return await self._refuse(sid, event, why)
+
+    async def _connect(self, sid: str, environ: Any = None, auth: Any = None) -> Any:
+        if sid in self._connected or self._sent_by_the_client(sid):
+            return await self._reserved("connect", sid)
+        self._connected.add(sid)
         rooms = list(self.rooms) if self.rooms is not None else None  # None: any name
         welcome = {"mess": "welcome to the chat", "rooms": rooms}
         await self.sio.emit("new message", welcome, to=sid)
+        return None
 
-    async def _disconnect(self, sid: str, reason: str) -> None:
+    async def _disconnect(self, sid: str, reason: Any = None, *more: Any) -> Any:
+        if self._sent_by_the_client(sid):
+            return await self._reserved("disconnect", sid)
+        self._connected.discard(sid)
         name = self._names.pop(sid, None)
         if name is not None:
             await self.sio.emit("user left", {"username": name, "numUsers": len(self._names)})
             await self.sio.emit("users", self._roster())
+        return None
 
     async def _recive_message(self, sid: str, *args: Any) -> dict[str, Any]:
         payload = _object("recive message", args, '{"message": "hi", "time": ...}')

@@ -178,6 +178,11 @@ class WebSocket:
 
     binaryType = "bytes"
 
+    @property
+    def close_event(self) -> CloseEvent | None:
+        """The ``close`` event once it has been delivered, else None (not in JS)."""
+        return self._close_event
+
     def _handler_property(type_: str) -> property:  # type: ignore[misc]
         def get(self: WebSocket) -> Listener | None:
             return self._channel.get_handler(type_)

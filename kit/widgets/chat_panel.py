@@ -13,13 +13,23 @@ drive it from code, which is what lessons and tests do::
 The panel is built on the kernel's main thread; messages arriving on the runtime thread
 only change widget traits (the log's ``value``), never print.
 
+What a learner can rely on:
+
+- only **Enter** or **Send** sends; leaving the text box with a half-typed line does not;
+- the log follows new messages (it stays scrolled to the newest line);
+- the header tells the truth: ``online``, or ``offline`` with the reason once the
+  connection or the server goes away (``kit.stop_all()`` included), and a message typed
+  while offline is not sent: a note in the log says so, and the text stays in the box;
+- what the server refuses (``kit.chat_app()``'s ``error message``) shows as a note.
+
 Over socket.io a panel also has a namespace and rooms: a Join and a Leave button ask the
 server to move the user (the server decides), and each message shows its sender and room.
 
 Stable CSS classes for browser tests and styling: ``kit-chat-panel``,
-``kit-chat-header``, ``kit-chat-log``, ``kit-chat-message`` (``kit-chat-mine`` for one's
-own), ``kit-chat-input``, ``kit-chat-send``, and for socket.io ``kit-chat-room``,
-``kit-chat-join``, ``kit-chat-leave``.
+``kit-chat-header``, ``kit-chat-state``, ``kit-chat-log``, ``kit-chat-message``
+(``kit-chat-mine`` for one's own), ``kit-chat-note``, ``kit-chat-input``,
+``kit-chat-send``, and for socket.io ``kit-chat-room``, ``kit-chat-join``,
+``kit-chat-leave``.
 """
 
 from __future__ import annotations
@@ -27,17 +37,26 @@ from __future__ import annotations
 import html
 import threading
 from collections.abc import Callable
+from typing import Any
 
 import ipywidgets as widgets
 
 from kit.runtime.chat import ChatClient, ChatMessage, SocketIOChatClient
-from kit.runtime.events import Event
 from kit.runtime.servers import Server
 
 __all__ = ["ChatPanel"]
 
 LOG_ROWS = 200
 """How many of the latest messages the log shows."""
+
+LOG_HEIGHT = "12em"
+
+# A column-reverse flex box starts scrolled to its end and stays there as rows are
+# added: the log follows new messages without any JavaScript.
+_SCROLLER = (
+    f"<div class='kit-chat-scroll' style='height:{LOG_HEIGHT};overflow-y:auto;"
+    "display:flex;flex-direction:column-reverse'><div>{rows}</div></div>"
+)
 
 
 def _protocol_of(server: Server | str, namespace: str | None, room: str | None) -> str:
@@ -86,14 +105,19 @@ class ChatPanel(widgets.VBox):
             raise ValueError(f"protocol must be 'websocket' or 'socket.io', not {protocol!r}")
         self.protocol = protocol
         self._lock = threading.Lock()
+        self._notes: list[tuple[int, str]] = []  # (messages shown before it, text)
         self._header = widgets.HTML()
-        self._log = widgets.HTML(layout=widgets.Layout(height="12em", overflow="auto"))
+        self._log = widgets.HTML(value=_SCROLLER.format(rows=""))
+        # continuous_update keeps the kernel's copy of the text current as it is typed;
+        # nothing is sent until Enter (a "submit" message from the box) or Send.
         self._input = widgets.Text(
             placeholder=f"Message as {self.client.user}",
-            continuous_update=False,
+            continuous_update=True,
             layout=widgets.Layout(flex="1"),
         )
-        self._button = widgets.Button(description="Send", button_style="primary")
+        self._button = widgets.Button(
+            description="Send", button_style="primary", layout=widgets.Layout(width="auto")
+        )
         for widget, css in (
             (self._header, "kit-chat-header"),
             (self._log, "kit-chat-log"),
@@ -104,8 +128,8 @@ class ChatPanel(widgets.VBox):
         rows: list[widgets.Widget] = [self._header, self._log]
         if protocol == "socket.io":
             self._room = widgets.Text(placeholder="room", layout=widgets.Layout(flex="1"))
-            self._join = widgets.Button(description="Join")
-            self._leave = widgets.Button(description="Leave")
+            self._join = widgets.Button(description="Join", layout=widgets.Layout(width="auto"))
+            self._leave = widgets.Button(description="Leave", layout=widgets.Layout(width="auto"))
             for widget, css in (
                 (self._room, "kit-chat-room"),
                 (self._join, "kit-chat-join"),
@@ -123,11 +147,10 @@ class ChatPanel(widgets.VBox):
         )
         self.add_class("kit-chat-panel")
         self._button.on_click(lambda _: self._send_typed())
-        self._input.observe(lambda _: self._send_typed(), "value")  # Enter in the box
+        self._input.on_msg(self._input_message)  # Enter in the box
         self.client.on_message(lambda _: self._render_log())
-        if isinstance(self.client, ChatClient):
-            for type_ in ("open", "close"):
-                self.client.socket.add_event_listener(type_, self._render_header)
+        self.client.on_state(self._render_header)
+        self.client.on_note(self.note)
         self._render_header()
 
     # -- driving the panel from code ------------------------------------------------
@@ -160,6 +183,18 @@ class ChatPanel(widgets.VBox):
         self._socketio().leave(room)
         self._render_header()
 
+    def note(self, text: str) -> None:
+        """Show ``text`` in the log as a note from the panel itself (not a message)."""
+        with self._lock:
+            self._notes.append((len(self.client.messages), text))
+        self._render_log()
+
+    @property
+    def notes(self) -> list[str]:
+        """The notes shown in the log (refusals, "not sent: offline"), oldest first."""
+        with self._lock:
+            return [text for _, text in self._notes]
+
     def _socketio(self) -> SocketIOChatClient:
         if not isinstance(self.client, SocketIOChatClient):
             raise TypeError("rooms are a socket.io idea: this panel talks plain WebSocket")
@@ -184,19 +219,37 @@ class ChatPanel(widgets.VBox):
 
     # -- rendering ------------------------------------------------------------------
 
+    def _input_message(self, _: Any, content: dict[str, Any], buffers: object) -> None:
+        if content.get("event") == "submit":  # the front end's Enter key
+            self._send_typed()
+
     def _send_typed(self) -> None:
+        """Send what is in the box; on failure keep it there and say why in the log.
+
+        This runs in a widget callback, whose exceptions would only reach JupyterLab's
+        hidden log console: every failure becomes a visible note instead.
+        """
         text = self._input.value
         if not text.strip():
             return
+        try:
+            self.send(text)
+        except (ConnectionError, TimeoutError, ValueError, TypeError) as error:
+            self.note(f"not sent: {error}")
+            self._render_header()
+            return
         self._input.value = ""
-        self.send(text)
 
     def _room_action(self, action: Callable[[str], None]) -> None:
         room = self._room.value.strip()
-        if room:
+        if not room:
+            return
+        try:
             action(room)
+        except (ConnectionError, TimeoutError, ValueError) as error:
+            self.note(f"{action.__name__} {room!r} failed: {error}")
 
-    def _render_header(self, _: Event | None = None) -> None:
+    def _render_header(self, *_: object) -> None:
         where = ""
         if isinstance(self.client, SocketIOChatClient):
             rooms = ", ".join(self.client.rooms) or "no room"
@@ -204,20 +257,41 @@ class ChatPanel(widgets.VBox):
                 f" <span class='kit-chat-where'>{html.escape(self.client.namespace)} · "
                 f"{html.escape(rooms)}</span>"
             )
+        state = self.client.state
+        reason = self.client.offline_reason if state == "offline" else ""
+        title = f" title='{html.escape(reason, quote=True)}'" if reason else ""
         self._header.value = (
             f"<b>{html.escape(self.client.user)}</b> "
-            f"<span class='kit-chat-state'>({self.client.state})</span>{where}"
+            f"<span class='kit-chat-state'{title}>({state})</span>{where}"
         )
 
     def _render_log(self) -> None:
-        rows = []
-        for message in self.client.messages[-LOG_ROWS:]:
+        with self._lock:
+            messages = self.client.messages
+            notes = list(self._notes)
+        # Sort keys: message i is (i, 1); a note shown after i messages is (i, 0), so it
+        # sits after message i - 1 and before message i.
+        rows: list[tuple[tuple[int, int], str]] = []
+        for index, message in enumerate(messages):
             me = " kit-chat-mine" if message.user == self.client.user else ""
             who = html.escape(message.user or "?")
             room = f" <i>@{html.escape(message.room)}</i>" if message.room else ""
             rows.append(
-                f"<div class='kit-chat-message{me}'><b>{who}</b>{room}: "
-                f"{html.escape(message.text)}</div>"
+                (
+                    (index, 1),
+                    f"<div class='kit-chat-message{me}'><b>{who}</b>{room}: "
+                    f"{html.escape(message.text)}</div>",
+                )
             )
+        for position, text in notes:
+            rows.append(
+                (
+                    (position, 0),
+                    "<div class='kit-chat-note' style='color:#888;font-style:italic'>"
+                    f"{html.escape(text)}</div>",
+                )
+            )
+        rows.sort(key=lambda row: row[0])
+        shown = "\n".join(row for _, row in rows[-LOG_ROWS:])
         with self._lock:
-            self._log.value = "\n".join(rows)
+            self._log.value = _SCROLLER.format(rows=shown)

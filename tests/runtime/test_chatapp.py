@@ -304,6 +304,37 @@ def test_bad_input_gets_an_error_ack_or_event(
     assert sender.call("recive message", {"message": "still here"}) == {"ok": True}
 
 
+@pytest.mark.parametrize("event", ["disconnect", "connect"])
+def test_a_client_sent_reserved_event_is_refused_not_obeyed(chat, server, event) -> None:
+    """python-socketio runs handlers for client events named connect/disconnect
+    (test_a_python_client_may_emit_reserved_names_and_the_server_obeys); the chat
+    server must not announce a user as gone, or greet them again, for it."""
+    ann, bob = connect(server, "ann"), connect(server, "bob")
+    answer = bob.call(event, {"fake": True})
+    assert answer == {
+        "error": f"{event!r} is reserved: only the socket.io library may fire it "
+        "(use disconnect() to leave); this server ignored it"
+    }
+    bob.emit(event, "no ack asked")
+    assert bob.wait_for("error message")[0]["event"] == event
+    settle(chat, ann, bob)
+    assert events(ann, "user left") == []
+    assert chat.users == ["ann", "bob"] and bob.connected
+    assert events(bob, "new message") == [("new message", WELCOME)]
+    bob.disconnect()  # the real one still works
+    assert ann.wait_for("user left") == [{"username": "bob", "numUsers": 1}]
+
+
+def test_a_binary_event_is_answered_by_ack_when_it_asks_for_one(server) -> None:
+    ann = connect(server, "ann")
+    answer = ann.call("recive message", {"message": "hi", "time": b"\x00"})
+    assert answer == {"error": "'time' must be text or a number, not bytes"}
+    ann.emit("recive message", {"message": "hi", "time": b"\x00"})
+    assert ann.wait_for("error message") == [
+        {"event": "recive message", "error": "'time' must be text or a number, not bytes"}
+    ]
+
+
 def test_a_bug_in_a_handler_is_reported_not_swallowed(chat, server, monkeypatch, caplog) -> None:
     async def broken(sid: str, room: str, namespace: str | None = None) -> None:
         raise RuntimeError("boom")

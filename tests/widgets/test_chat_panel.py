@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 import kit
@@ -41,16 +43,70 @@ def test_two_panels_round_trip(broadcast_server):
     assert "(online)" in alice._header.value
 
 
-def test_typing_and_clicking_send_sends_once(broadcast_server):
+def _eventually(predicate, timeout=5.0):
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "the condition never became true"
+        time.sleep(0.01)
+
+
+def _press_enter(panel):
+    """What the front end sends when Enter is pressed in the text box."""
+    panel._input._handle_custom_msg({"event": "submit"}, [])
+
+
+def test_only_enter_or_send_sends_never_leaving_the_box(broadcast_server):
     alice = kit.ChatPanel(broadcast_server, user="alice")
     bob = kit.ChatPanel(broadcast_server, user="bob")
     alice.client.socket.wait_open()
-    alice._input.value = "typed and entered"  # what pressing Enter syncs
-    alice._button.click()  # the box is empty again: nothing more is sent
-    assert bob.wait_message().text == "typed and entered"
+    alice._input.value = "half-typed"  # synced while typing, and again on blur
     kit.settle()
-    assert [m.text for m in bob.messages] == ["typed and entered"]
+    assert bob.messages == [] and alice._input.value == "half-typed"
+    _press_enter(alice)
+    assert bob.wait_message().text == "half-typed"
     assert alice._input.value == ""
+    alice._input.value = "clicked"
+    alice._button.click()
+    assert bob.wait_message().text == "clicked"
+    alice._button.click()  # the box is empty again: nothing more is sent
+    kit.settle()
+    assert [m.text for m in bob.messages] == ["half-typed", "clicked"]
+
+
+def test_the_log_follows_new_messages_and_buttons_keep_their_labels(broadcast_server):
+    alice = kit.ChatPanel(broadcast_server, user="alice")
+    alice.send("first")
+    alice.client.wait_message  # noqa: B018 - (alice hears her own echo in messages)
+    kit.settle()
+    # column-reverse keeps the scroll position at the newest row, with no JavaScript
+    assert "flex-direction:column-reverse" in alice._log.value
+    assert alice._button.layout.width == "auto"
+
+
+def test_a_panel_whose_server_goes_away_says_so_and_does_not_pretend_to_send(
+    broadcast_server,
+):
+    alice = kit.ChatPanel(broadcast_server, user="alice")
+    alice.client.socket.wait_open()
+    broadcast_server.stop()
+    alice.client.socket.wait_closed()
+    assert "(offline)" in alice._header.value
+    assert "1001" in alice._header.value  # the reason, in the state's title
+    alice._input.value = "anyone there?"
+    _press_enter(alice)
+    assert alice._input.value == "anyone there?"  # kept, not lost
+    assert alice.notes[-1].startswith("not sent: alice is offline: the connection closed")
+    assert "kit-chat-note" in alice._log.value
+    with pytest.raises(ConnectionError, match="alice is offline"):
+        alice.send("from code")
+
+
+def test_stop_all_leaves_panels_saying_offline(broadcast_server):
+    alice = kit.ChatPanel(broadcast_server, user="alice")
+    alice.client.socket.wait_open()
+    assert "(online)" in alice._header.value
+    kit.stop_all()
+    assert "(offline)" in alice._header.value
 
 
 def test_panels_have_stable_css_classes(broadcast_server):
@@ -147,6 +203,25 @@ def test_join_and_leave_buttons_ask_the_server(rooms_server):
     assert {"kit-chat-room", "kit-chat-join", "kit-chat-leave"} <= {
         css for row in bob.children for w in getattr(row, "children", ()) for css in w._dom_classes
     }
+
+
+def test_a_socketio_panel_shows_refusals_and_its_disconnection():
+    chat = kit.chat_app()
+    server = kit.serve(chat, name="chat-app")
+    alice = kit.ChatPanel(server, user="alice")
+    alice._room.value = "room nine"
+    alice._join.click()  # refused with an error ack: shown as a note
+    assert alice.notes == [
+        "join 'room nine' failed: the server refused to join 'room nine': "
+        "no room 'room nine' here (rooms: room one, room two)"
+    ]
+    kit.run(chat.sio.emit("error message", {"event": "x", "error": "because"}))
+    _eventually(lambda: alice.notes[-1] == "refused 'x': because")
+    server.stop()
+    _eventually(lambda: "(offline)" in alice._header.value)
+    alice._input.value = "hello?"
+    _press_enter(alice)
+    assert alice.notes[-1].startswith("not sent: alice is offline: disconnected")
 
 
 def test_a_server_without_a_join_handler_cannot_put_anyone_in_a_room():
