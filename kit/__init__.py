@@ -8,12 +8,14 @@ The top-level names are all a lesson needs:
 - ``kit.WebSocket(url)`` is the browser's WebSocket API in Python.
 - ``kit.run(coro)`` runs a server-side coroutine (``sio.emit(...)``) from a cell.
 - ``kit.settle()`` waits until every event your actions caused has been delivered.
-- ``kit.ChatPanel(server, user=...)`` is a chat window you can type into.
+- ``kit.ChatPanel(server, user=...)`` is a chat window you can type into;
+  ``kit.side_by_side(alice, bob)`` shows several in a row.
 - ``kit.tap(server)`` records every byte between clients and a server, decoded layer by
   layer; ``kit.FrameInspector(tap)`` shows it live.
 - ``kit.SocketIOClient(url)`` is python-socketio's client, usable from plain cells.
 - ``kit.chat_app()`` is the article's chat server with its page: ``kit.serve(kit.chat_app())``.
-- ``kit.wire`` holds the pure codecs: handshake, frames, and later engine.io and socket.io.
+- ``kit.exercise(name, hint=...)`` checks a lesson's exercise: ``with kit.exercise(...):``.
+- ``kit.wire`` holds the pure codecs: handshake, frames, engine.io and socket.io.
 
 Layers, each importing only the ones below it: ``kit.widgets`` -> ``kit.runtime`` ->
 ``kit.wire``.
@@ -22,6 +24,7 @@ Layers, each importing only the ones below it: ``kit.widgets`` -> ``kit.runtime`
 from __future__ import annotations
 
 from kit import wire
+from kit.exercises import Exercise, exercise
 from kit.runtime import (
     ChatApp,
     ChatClient,
@@ -44,7 +47,7 @@ from kit.runtime import (
     stop_all,
     tap,
 )
-from kit.widgets import ChatPanel, FrameInspector
+from kit.widgets import ChatPanel, FrameInspector, side_by_side
 
 __version__ = "0.1.0"
 
@@ -55,6 +58,7 @@ __all__ = [
     "ChatPanel",
     "CloseEvent",
     "Event",
+    "Exercise",
     "FrameInspector",
     "MessageEvent",
     "PortInUseError",
@@ -63,11 +67,13 @@ __all__ = [
     "SocketIOClient",
     "WebSocket",
     "chat_app",
+    "exercise",
     "run",
     "running_servers",
     "serve",
     "serve_async",
     "settle",
+    "side_by_side",
     "stop",
     "stop_all",
     "tap",

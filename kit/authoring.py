@@ -6,8 +6,17 @@ nbval later compares against::
     python -m kit.authoring refresh                      # every lesson
     python -m kit.authoring refresh notebooks/01-*.ipynb
 
-Needs the ``dev`` extra (nbclient). Widget state is stored in the notebook so that a
-reader on the web sees the panels; its model ids are random and nbval ignores them.
+Needs the ``dev`` extra (nbclient).
+
+Widget state is **not** saved in the lessons, deliberately. Saved state cannot make a
+chat panel live (that needs the kernel), JupyterLab does not render it for a notebook that
+has not run, and it cost 28-135 KB of noisy JSON per lesson in every diff. Instead each
+kit widget carries a static HTML picture of itself in its output (``kit.widgets.static``)
+and diagrams carry a PNG: that is what GitHub and an unrun JupyterLab show.
+
+Make a copy of the lessons for learners (no reference solutions, no instructor guide)::
+
+    python -m kit.authoring learner-copy ../class-copy
 """
 
 from __future__ import annotations
@@ -17,7 +26,7 @@ import sys
 import time
 from pathlib import Path
 
-__all__ = ["LESSONS", "refresh"]
+__all__ = ["INSTRUCTOR_ONLY", "LESSONS", "learner_copy", "refresh"]
 
 LESSONS = Path(__file__).resolve().parent.parent / "notebooks"
 
@@ -50,12 +59,39 @@ def refresh(path: Path, timeout: int = 120) -> float:
         km=manager,
         timeout=timeout,
         resources={"metadata": {"path": str(path.parent)}},
-        store_widget_state=True,
+        store_widget_state=False,
     )
     started = time.perf_counter()
     client.execute()
+    notebook.metadata.pop("widgets", None)
     nbformat.write(notebook, path)
     return time.perf_counter() - started
+
+
+INSTRUCTOR_ONLY = ("solutions", "instructor-guide.md")
+"""What ``learner-copy`` leaves out of the lessons folder."""
+
+
+def learner_copy(destination: Path) -> list[Path]:
+    """Copy the lessons to ``destination`` without solutions and the instructor guide.
+
+    Outputs stay (learners read them before running); returns the files written.
+    """
+    import shutil
+
+    if destination.exists() and any(destination.iterdir()):
+        raise FileExistsError(f"{destination} is not empty; choose a new folder")
+    written = []
+    for source in sorted(LESSONS.rglob("*")):
+        relative = source.relative_to(LESSONS)
+        if relative.parts[0] in INSTRUCTOR_ONLY or ".ipynb_checkpoints" in relative.parts:
+            continue
+        if source.is_file():
+            target = destination / relative
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target)
+            written.append(target)
+    return written
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -63,7 +99,13 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("refresh", help="re-execute lessons and save their outputs")
     run.add_argument("paths", nargs="*", type=Path, help="notebooks (default: every lesson)")
+    copy = commands.add_parser("learner-copy", help="copy the lessons without solutions")
+    copy.add_argument("destination", type=Path, help="a new or empty folder")
     args = parser.parse_args(argv)
+    if args.command == "learner-copy":
+        written = learner_copy(args.destination)
+        print(f"{len(written)} files copied to {args.destination} (no solutions, no guide)")
+        return 0
     paths = args.paths or sorted(LESSONS.glob("[0-9][0-9]-*.ipynb"))
     for path in paths:
         seconds = refresh(path)

@@ -81,6 +81,8 @@ class Server:
         self._adapter = adapter
         self._running = True
         self._owner = owner
+        self.serial = next(_serials)
+        """This server's place in the order servers were started (1, 2, 3...)."""
         shown = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)
         netloc = f"[{shown}]:{port}" if ":" in shown else f"{shown}:{port}"
         self.url = f"http://{netloc}"
@@ -146,6 +148,8 @@ class Server:
 
 _lock = threading.RLock()
 _servers: dict[str, Server] = {}
+_serials = itertools.count(1)
+_history: deque[Server] = deque(maxlen=100)  # recently started, running or not
 _unnamed = itertools.count(1)
 _cell_runs: dict[str, tuple[str, itertools.count[int]]] = {}
 
@@ -154,6 +158,18 @@ def running_servers() -> list[Server]:
     """Every server the kit is running now, oldest first."""
     with _lock:
         return list(_servers.values())
+
+
+def started_count() -> int:
+    """The serial of the last server started (0 before the first)."""
+    with _lock:
+        return _history[-1].serial if _history else 0
+
+
+def servers_started_after(serial: int) -> list[Server]:
+    """The recent servers (running or stopped) whose serial is above ``serial``."""
+    with _lock:
+        return [server for server in _history if server.serial > serial]
 
 
 def _forget(server: Server) -> None:
@@ -230,6 +246,7 @@ async def _start(app: object, name: str, host: str, port: int, options: dict[str
     server = Server(name, app, adapter, host, sock.getsockname()[1], owner)
     with _lock:
         _servers[name] = server
+        _history.append(server)
     return server
 
 

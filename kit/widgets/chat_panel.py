@@ -43,6 +43,7 @@ import ipywidgets as widgets
 
 from kit.runtime.chat import ChatClient, ChatMessage, SocketIOChatClient
 from kit.runtime.servers import Server
+from kit.widgets.static import with_static_fallback
 
 __all__ = ["ChatPanel"]
 
@@ -206,6 +207,20 @@ class ChatPanel(widgets.VBox):
         if client is not None:
             client.close()
         super().close()
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
+        """The live panel, plus a static card for where widgets cannot render (GitHub)."""
+        where = ""
+        if isinstance(self.client, SocketIOChatClient):
+            where = f", namespace {html.escape(self.client.namespace)}"
+            if self.client.room:
+                where += f", room {html.escape(self.client.room)}"
+        card = (
+            f"<b>{html.escape(self.client.user)}</b>: chat panel on "
+            f"<code>{html.escape(self.client.url)}</code>{where}. "
+            "<i>Run the notebook to type into it.</i>"
+        )
+        return with_static_fallback(super()._repr_mimebundle_(**kwargs), card)
 
     def __repr__(self) -> str:
         if not hasattr(self, "client"):

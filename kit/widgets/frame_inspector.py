@@ -43,14 +43,14 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Protocol
 
 import ipywidgets as widgets
-from IPython.display import SVG
 
 from kit.runtime.records import Direction, Layer, WireEvent, as_direction, as_layers
 from kit.widgets.sequence_diagram import (
+    SequenceDiagram,
     direction_css_class,
     layer_css_class,
-    sequence_diagram,
 )
+from kit.widgets.static import with_static_fallback
 
 __all__ = ["REDRAW_INTERVAL", "EventSource", "FrameInspector", "hex_dump"]
 
@@ -224,20 +224,18 @@ class FrameInspector(widgets.VBox):
         max_events: int = 60,
         width: int = 720,
         times: bool = False,
-    ) -> SVG:
-        """The matching events as a client/server sequence diagram (an IPython ``SVG``).
+    ) -> SequenceDiagram:
+        """The matching events as a client/server sequence diagram (SVG, and PNG).
 
         Filters default to the widget's current ones; the other arguments are those of
         :func:`~kit.widgets.sequence_diagram.sequence_diagram`.
         """
-        return SVG(
-            sequence_diagram(
-                self._select(layers, direction),
-                title=title,
-                max_events=max_events,
-                width=width,
-                times=times,
-            )
+        return SequenceDiagram(
+            self._select(layers, direction),
+            title=title,
+            max_events=max_events,
+            width=width,
+            times=times,
         )
 
     # -- driving the widget from code -----------------------------------------------
@@ -306,6 +304,24 @@ class FrameInspector(widgets.VBox):
         for widget in (*filters.children, filters, self._count, self._table):
             widget.close()
         super().close()
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
+        """The live widget, plus a static table for where widgets cannot render.
+
+        A saved notebook shows widgets only in a front end that runs it: JupyterLab before
+        the kernel ran (an untrusted notebook), GitHub and nbviewer fall back to the
+        richest *safe* output, which is this HTML table of the capture (without times,
+        so that it is the same on every run).
+        """
+        with self._lock:
+            shown = self.events[: self.max_rows]
+        note = (
+            f"<p><i>{html.escape(repr(self))}: the live inspector appears when the "
+            "notebook runs.</i></p>"
+        )
+        return with_static_fallback(
+            super()._repr_mimebundle_(**kwargs), note + _table_html(shown, raw=False, times=False)
+        )
 
     def __repr__(self) -> str:
         with self._lock:
@@ -425,15 +441,16 @@ def _table_style() -> str:
 _STYLE = _table_style()
 
 
-def _table_html(events: Sequence[WireEvent], *, raw: bool) -> str:
+def _table_html(events: Sequence[WireEvent], *, raw: bool, times: bool = True) -> str:
     """The rows as an HTML table, every text escaped."""
+    columns = _COLUMNS if times else _COLUMNS[1:]
     head = "".join(
-        f"<th>{html.escape(name)}</th>" for name in (*_COLUMNS, *(("bytes (hex)",) if raw else ()))
+        f"<th>{html.escape(name)}</th>" for name in (*columns, *(("bytes (hex)",) if raw else ()))
     )
     rows = []
     for event in events:
         cells = [
-            f"{event.time:.3f}",
+            *([f"{event.time:.3f}"] if times else []),
             f"#{event.connection}",
             event.direction.arrow,
             event.transport,

@@ -13,7 +13,11 @@ like the diagrams in the protocol documentation::
 
 The result is SVG text written by hand (no plotting library), identical for identical
 input, so a notebook's saved output only changes when the capture does. Show it with
-``IPython.display.SVG(sequence_diagram(events))`` or ``FrameInspector.diagram()``.
+``FrameInspector.diagram()``, which returns a :class:`SequenceDiagram`: displayed, it
+carries the SVG *and* a PNG drawn the same way with matplotlib (when it is installed, as
+the ``lessons`` extra does). Why both: JupyterLab shows SVG only from a notebook you have
+run or trusted, and GitHub does not render it reliably; a PNG renders everywhere, so a
+saved lesson shows its diagrams before anyone runs it.
 
 Stable CSS classes for browser tests and styling: ``kit-sequence-diagram`` (the
 ``<svg>``), ``kit-lifeline``, ``kit-arrow`` (one ``<g>`` per event, plus
@@ -23,13 +27,24 @@ Stable CSS classes for browser tests and styling: ``kit-sequence-diagram`` (the
 
 from __future__ import annotations
 
+import base64
+import io
 import re
+import warnings
 from collections.abc import Sequence
+from typing import Any
 from xml.sax.saxutils import escape, quoteattr
 
 from kit.runtime.records import Direction, Layer, WireEvent
 
-__all__ = ["LAYER_COLOURS", "direction_css_class", "layer_css_class", "sequence_diagram"]
+__all__ = [
+    "LAYER_COLOURS",
+    "SequenceDiagram",
+    "direction_css_class",
+    "layer_css_class",
+    "sequence_diagram",
+    "sequence_png",
+]
 
 LAYER_COLOURS: dict[Layer, str] = {
     Layer.TCP: "#a0a0a0",
@@ -229,3 +244,125 @@ def _legend(layers: list[Layer], x: int, y: int) -> str:
         )
         x += 22 + int(_CHAR_WIDTH * len(layer.value)) + 18
     return f'<g class="kit-legend">{"".join(items)}</g>'
+
+
+def sequence_png(
+    events: Sequence[WireEvent],
+    *,
+    title: str | None = None,
+    max_events: int = 60,
+    width: int = 720,
+) -> bytes | None:
+    """The same diagram as :func:`sequence_diagram`, as PNG bytes; None without matplotlib.
+
+    Drawn in the SVG's own pixel coordinates (one unit is one pixel at 100 dpi), with the
+    same rows, colours and labels, so the two pictures match.
+    """
+    try:
+        from matplotlib.figure import Figure
+    except ImportError:
+        return None
+    if max_events < 1:
+        raise ValueError(f"max_events must be at least 1, not {max_events}")
+    events = list(events)
+    shown, elided = events[:max_events], len(events) - max_events
+    gutter = 40
+    width = max(width, gutter + 2 * _BOX_WIDTH + 160)
+    client_x = gutter + _BOX_WIDTH // 2
+    server_x = width - _MARGIN - _BOX_WIDTH // 2
+    max_chars = int((server_x - client_x - 2 * _ARROW_HEAD) / _CHAR_WIDTH)
+    rows = max(len(shown), 1) + (1 if elided > 0 else 0)
+    top = _MARGIN + (_TITLE_HEIGHT if title is not None else 0)
+    height = top + _HEADER_HEIGHT + rows * ROW_HEIGHT + 16 + 24 + _MARGIN
+
+    figure = Figure(figsize=(width / 100, height / 100), dpi=100)
+    ax = figure.add_axes((0, 0, 1, 1))
+    ax.set_xlim(0, width)
+    ax.set_ylim(height, 0)
+    ax.axis("off")
+    font = {"family": "monospace", "size": _FONT_SIZE * 0.75}  # px to points at 100 dpi
+    if title is not None:
+        ax.text(width / 2, _MARGIN + 14, title, ha="center", weight="bold", **font)
+    lifeline_top = top + _HEADER_HEIGHT
+    lifeline_bottom = lifeline_top + rows * ROW_HEIGHT + 8
+    for name, x in (("client", client_x), ("server", server_x)):
+        ax.plot([x, x], [lifeline_top, lifeline_bottom], color="#bbb", linestyle=(0, (4, 3)))
+        ax.add_patch(
+            _box(x - _BOX_WIDTH / 2, top, _BOX_WIDTH, _HEADER_HEIGHT - 8)  # type: ignore[arg-type]
+        )
+        ax.text(x, top + 17, name, ha="center", va="baseline", weight="bold", **font)
+    y = lifeline_top
+    for event in shown:
+        y += ROW_HEIGHT
+        colour = LAYER_COLOURS.get(event.layer, "#000")
+        going_up = event.direction is Direction.CLIENT_TO_SERVER
+        x1, x2 = (client_x, server_x - 1) if going_up else (server_x, client_x + 1)
+        ax.annotate(
+            "",
+            xy=(x2, y),
+            xytext=(x1, y),
+            arrowprops={"arrowstyle": "-|>", "color": colour, "lw": _STROKE_WIDTH[event.layer]},
+        )
+        label = _NOT_XML.sub("\ufffd", _fit(event.summary, max_chars))
+        ax.text((client_x + server_x) / 2, y - 4, label, ha="center", color=colour, **font)
+        ax.text(gutter - 6, y + 4, f"#{event.connection}", ha="right", color="#999", **font)
+    if elided > 0:
+        y += ROW_HEIGHT
+        more = "1 more event" if elided == 1 else f"{elided} more events"
+        ax.text(width / 2, y - 6, f"\u2026 {more} not shown", ha="center", color="#777", **font)
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():
+        # Glyphs the default font lacks (CJK in a message) are drawn as boxes; say nothing.
+        warnings.simplefilter("ignore")
+        figure.savefig(buffer, format="png", facecolor="white")
+    return buffer.getvalue()
+
+
+def _box(x: float, y: float, width: float, height: float) -> Any:
+    from matplotlib.patches import FancyBboxPatch
+
+    return FancyBboxPatch(
+        (x, y), width, height, boxstyle="round,pad=0,rounding_size=4", fc="#f4f4f4", ec="#888"
+    )
+
+
+class SequenceDiagram:
+    """A sequence diagram to display: SVG, plus PNG when matplotlib is installed.
+
+    ``data`` is the SVG text (as with ``IPython.display.SVG``); ``png`` the PNG bytes.
+    """
+
+    def __init__(
+        self,
+        events: Sequence[WireEvent],
+        *,
+        title: str | None = None,
+        max_events: int = 60,
+        width: int = 720,
+        times: bool = False,
+    ) -> None:
+        self.events = list(events)
+        self.title = title
+        self.data = sequence_diagram(
+            self.events, title=title, max_events=max_events, width=width, times=times
+        )
+        self._png_args = {"title": title, "max_events": max_events, "width": width}
+        self._png: bytes | None = None
+
+    @property
+    def png(self) -> bytes | None:
+        """The diagram as PNG bytes (drawn on first use), or None without matplotlib."""
+        if self._png is None:
+            self._png = sequence_png(self.events, **self._png_args)  # type: ignore[arg-type]
+        return self._png
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+        bundle: dict[str, Any] = {"image/svg+xml": self.data, "text/plain": repr(self)}
+        png = self.png
+        if png is not None:
+            bundle["image/png"] = base64.b64encode(png).decode("ascii")
+        return bundle
+
+    def __repr__(self) -> str:
+        name = f" {self.title!r}" if self.title else ""
+        return f"<sequence diagram{name}: {len(self.events)} events>"

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import threading
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterable
 
 import pytest
-from IPython.display import SVG
 
 from kit.runtime.records import Direction, Layer, WireEvent
-from kit.widgets import FrameInspector, hex_dump
+from kit.widgets import FrameInspector, SequenceDiagram, hex_dump
 from kit.widgets.frame_inspector import REDRAW_INTERVAL
 
 C2S, S2C = Direction.CLIENT_TO_SERVER, Direction.SERVER_TO_CLIENT
@@ -422,7 +422,7 @@ def test_close_unsubscribes_cancels_a_pending_redraw_and_leaves_no_thread(runtim
 def test_diagram_draws_the_filtered_events():
     inspector = FrameInspector(SESSION, layers=["engine.io"])
     diagram = inspector.diagram(title="engine.io")
-    assert isinstance(diagram, SVG)
+    assert isinstance(diagram, SequenceDiagram)
     root = ET.fromstring(diagram.data)
     arrows = [
         g for g in root.iter("{http://www.w3.org/2000/svg}g") if "kit-arrow" in g.get("class")
@@ -430,3 +430,22 @@ def test_diagram_draws_the_filtered_events():
     assert len(arrows) == len(inspector.events) == 7
     only_up = inspector.diagram(layers=["socket.io"], direction="->").data
     assert only_up.count('class="kit-arrow') == 2
+
+
+def test_a_diagram_displays_as_svg_and_png_and_says_what_it_is():
+    diagram = FrameInspector(SESSION, layers=["engine.io"]).diagram(title="engine.io")
+    bundle = diagram._repr_mimebundle_()
+    assert bundle["image/svg+xml"] == diagram.data
+    png = base64.b64decode(bundle["image/png"])
+    assert png.startswith(b"\x89PNG\r\n\x1a\n")  # renders on GitHub and untrusted JupyterLab
+    assert bundle["text/plain"] == "<sequence diagram 'engine.io': 7 events>"
+
+
+def test_saved_output_has_a_static_table_without_times():
+    inspector = FrameInspector(SESSION)
+    bundle = inspector._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" in bundle  # the live widget
+    static = bundle["text/html"]
+    assert "kit-static" in static and "kit-inspector-table" in static
+    assert "time (s)" not in static  # the same on every run: nbval compares it
+    assert static.count("<tr class='kit-inspector-row") == len(SESSION)
