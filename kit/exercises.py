@@ -155,7 +155,10 @@ class Exercise:
             self.message = str(exc) or "a check failed (its assert has no message)"
         else:
             self.verdict = ERROR
-            self.message = f"{type(exc).__name__}: {exc}"
+            said = str(exc) or (
+                "no answer in time" if "Timeout" in type(exc).__name__ else "(no message)"
+            )
+            self.message = f"{type(exc).__name__}: {said}"
         print(self.report())
         return True  # never stop a Run All
 

@@ -61,7 +61,8 @@ class RuntimeLoop:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._stop_hooks: list[tuple[int, Callable[[], Awaitable[None]]]] = []
-        self._owned: weakref.WeakKeyDictionary[Any, weakref.WeakSet[asyncio.Task[Any]]] = (
+        # Which server (owner tag) each task belongs to: one weak entry per owned task.
+        self._owner_of: weakref.WeakKeyDictionary[asyncio.Task[Any], object] = (
             weakref.WeakKeyDictionary()
         )
 
@@ -106,18 +107,26 @@ class RuntimeLoop:
         context = kwargs.get("context")
         owner = context.get(TASK_OWNER) if context is not None else TASK_OWNER.get()
         if owner is not None:
-            # This runs for every task (twice per delivery in a broadcast): no throw-away
-            # WeakSet for setdefault, just a lookup.
-            owned = self._owned.get(owner)
-            if owned is None:
-                owned = self._owned[owner] = weakref.WeakSet()
-            owned.add(task)
+            # This runs for every task (twice per delivery in a broadcast): one weak entry,
+            # nothing else.
+            self._owner_of[task] = owner
         return task
+
+    def owner_of(self, task: object) -> object | None:
+        """The owner tag (server) a task was created for, or None."""
+        try:
+            return self._owner_of.get(task)  # type: ignore[call-overload]
+        except TypeError:  # not a task (a plain future cannot be weakly keyed)
+            return None
 
     async def cancel_owned(self, owner: object, timeout: float = 2.0) -> None:
         """Cancel the tasks ``owner`` left behind and wait for them (on the loop)."""
         me = asyncio.current_task()
-        tasks = [t for t in self._owned.pop(owner, ()) if not t.done() and t is not me]
+        tasks = [
+            t
+            for t, tagged in list(self._owner_of.items())
+            if tagged is owner and not t.done() and t is not me
+        ]
         for task in tasks:
             task.cancel()
         if tasks:
@@ -250,11 +259,17 @@ def _log_loop_exception(loop: asyncio.AbstractEventLoop, context: dict[str, Any]
     # server it belongs to), where a learner can also turn it on with logging.basicConfig().
     exc = context.get("exception")
     message = context.get("message", "error")
-    task_context = getattr(context.get("task") or context.get("future"), "get_context", None)
-    if task_context is not None:  # Python 3.12+: file it with the task's server, if any
-        task_context().run(log.error, "kit runtime: %s", message, exc_info=exc)
-        return
-    log.error("kit runtime: %s", message, exc_info=exc)
+    # "Task exception was never retrieved" (a handler that raised in a task nobody awaits,
+    # as python-socketio runs event handlers) is reported when the task is freed, outside
+    # it: log it as its server's, so it is filed with that server.
+    owner = runtime.owner_of(context.get("task") or context.get("future"))
+
+    def report() -> None:
+        if owner is not None:
+            TASK_OWNER.set(owner)
+        log.error("kit runtime: %s", message, exc_info=exc)
+
+    contextvars.copy_context().run(report)
 
 
 runtime = RuntimeLoop()

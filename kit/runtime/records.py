@@ -74,6 +74,32 @@ class WireEvent:
     raw: bytes = b""
     decoded: object = field(default=None, compare=False, repr=False)
 
+    @property
+    def content(self) -> bytes:
+        """What this row carries, whole: a frame's unmasked payload, a packet's text.
+
+        ``summary`` elides long payloads and ``raw`` holds a client frame's *masked*
+        bytes; this is the content a reader looks for. For rows without a payload (TCP,
+        HTTP heads) it is ``raw``.
+        """
+        decoded = self.decoded
+        payload = getattr(decoded, "payload", None)
+        if isinstance(payload, (bytes, bytearray)):
+            return bytes(payload)
+        serialize = getattr(decoded, "serialize", None)
+        if callable(serialize) and self.layer in (Layer.ENGINEIO, Layer.SOCKETIO):
+            try:
+                text = serialize()
+            except Exception:  # an invalid packet that was recorded as such
+                return self.raw
+            return text.encode() if isinstance(text, str) else bytes(text)
+        return self.raw
+
+    def carries(self, text: str | bytes) -> bool:
+        """True when :attr:`content` contains ``text`` (UTF-8 for a ``str``)."""
+        needle = text.encode() if isinstance(text, str) else text
+        return needle in self.content
+
     def line(self, *, times: bool = False) -> str:
         """The event as one fixed-width text line (times are left out by default)."""
         when = f"{self.time:8.3f}s " if times else ""

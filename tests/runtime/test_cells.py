@@ -9,87 +9,13 @@ background parent no cell has; never into a cell after it finished.
 
 from __future__ import annotations
 
-import queue
 import socket
 import textwrap
-import time
 from collections.abc import Iterator
 
 import pytest
-from jupyter_client import BlockingKernelClient
-from nbval.kernel import CURRENT_ENV_KERNEL_NAME, start_new_kernel
 
-
-class Kernel:
-    """A kernel plus a record of every stream output: (cell msg_id, text)."""
-
-    def __init__(self) -> None:
-        self.manager, self.client = start_new_kernel(kernel_name=CURRENT_ENV_KERNEL_NAME)
-        self.client: BlockingKernelClient
-        self.streams: list[tuple[str, str]] = []
-        self.idle: set[str] = set()  # cells that have finished
-        self.late: list[tuple[str, str]] = []  # output that reached a finished cell
-
-    def reply_to(self, msg_id: str, timeout: float) -> dict:
-        """The shell reply to ``msg_id``, skipping replies to other requests.
-
-        The first shell message is not always ours: a late ``kernel_info_reply`` from the
-        client's start-up can come first on a loaded machine.
-        """
-        deadline = time.monotonic() + timeout
-        while True:
-            reply = self.client.get_shell_msg(timeout=max(0.1, deadline - time.monotonic()))
-            if reply["parent_header"].get("msg_id") == msg_id:
-                return reply
-
-    def run(self, code: str, timeout: float = 30) -> str:
-        """Execute a cell, wait until it is idle, return its msg_id."""
-        msg_id = self.client.execute(textwrap.dedent(code))
-        reply = self.reply_to(msg_id, timeout)
-        assert reply["content"]["status"] == "ok", reply["content"]
-        self.drain(until_idle=msg_id, timeout=timeout)
-        self.idle.add(msg_id)
-        return msg_id
-
-    def drain(self, until_idle: str | None = None, timeout: float = 1.0) -> None:
-        """Record iopub output until ``until_idle`` goes idle, or ``timeout`` of silence."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                msg = self.client.get_iopub_msg(timeout=0.1)
-            except queue.Empty:
-                if until_idle is None:
-                    continue
-                continue
-            parent = msg["parent_header"].get("msg_id", "")
-            if msg["msg_type"] == "stream":
-                self.streams.append((parent, msg["content"]["text"]))
-                if parent in self.idle:
-                    self.late.append((parent, msg["content"]["text"]))
-            if (
-                until_idle is not None
-                and parent == until_idle
-                and msg["msg_type"] == "status"
-                and msg["content"]["execution_state"] == "idle"
-            ):
-                return
-
-    def output_of(self, msg_id: str) -> str:
-        return "".join(text for parent, text in self.streams if parent == msg_id)
-
-    def background(self) -> str:
-        """Output attributed to the kit's background parent (no cell has it)."""
-        return "".join(t for parent, t in self.streams if parent.startswith("kit-background-"))
-
-    def value(self, expression: str) -> str:
-        msg_id = self.client.execute("", user_expressions={"v": expression})
-        reply = self.reply_to(msg_id, timeout=10)
-        self.drain(until_idle=msg_id)
-        return reply["content"]["user_expressions"]["v"]["data"]["text/plain"]
-
-    def shutdown(self) -> None:
-        self.client.stop_channels()
-        self.manager.shutdown_kernel(now=False)
+from tests.kernel import Kernel
 
 
 @pytest.fixture
@@ -202,11 +128,10 @@ def test_a_busy_port_error_leaves_the_kernel_alive(kernel):
         msg_id = kernel.client.execute(
             f"import kit\nasync def h(ws): pass\nkit.serve(h, port={port})"
         )
-        reply = kernel.client.get_shell_msg(timeout=30)
-        assert reply["parent_header"]["msg_id"] == msg_id
+        reply = kernel.reply_to(msg_id, timeout=30)
         assert reply["content"]["status"] == "error"
         assert reply["content"]["ename"] == "PortInUseError"
-        kernel.drain(until_idle=msg_id)
+        kernel.drain(until_idle=msg_id, timeout=30)
     assert kernel.value("1 + 1") == "2"  # the kernel survived
 
 

@@ -1,0 +1,248 @@
+"""Every exercise, three ways: the untouched stub, the reference solution, wrong answers.
+
+For each lesson a real kernel (started in ``notebooks/``, like JupyterLab's) runs the
+lesson's cells up to the answer cell, then, for each variant, runs the variant as the
+answer cell and the lesson's own check cell after it, and reads the verdict the check
+printed. The stub must say "not solved yet", the solution "solved", and each plausible
+wrong answer must fail with the message that explains it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from tests.kernel import Kernel
+
+NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
+SOLUTIONS = NOTEBOOKS / "solutions"
+
+
+@dataclass(frozen=True)
+class Wrong:
+    """A plausible wrong answer and a fragment of the verdict it must get."""
+
+    why: str
+    code: str
+    verdict: str
+
+
+@dataclass(frozen=True)
+class ExerciseCase:
+    lesson: str  # the notebook's file name prefix, "01"
+    answer: str  # a line only the answer cell has
+    check: str  # a line only the check cell has
+    name: str  # the name kit.exercise reports
+    solution: str  # the file in notebooks/solutions
+    wrong: list[Wrong] = field(default_factory=list)
+
+
+CASES = [
+    ExerciseCase(
+        lesson="01",
+        answer="# Your answer: replace the ... with the body of shout()",
+        check='"""Check: shout()',
+        name="shout()",
+        solution="01_shout.py",
+        wrong=[
+            Wrong(
+                "an echo",
+                "async def shout(websocket):\n"
+                "    async for message in websocket:\n"
+                "        await websocket.send(message)\n",
+                "not right yet: text should come back in upper case",
+            ),
+            Wrong(
+                "upper-cases bytes too",
+                "async def shout(websocket):\n"
+                "    async for message in websocket:\n"
+                "        await websocket.send(message.upper())\n",
+                "not right yet: the bytes should come back reversed, not b'ABC'",
+            ),
+            Wrong(
+                "turns bytes into text",
+                "async def shout(websocket):\n"
+                "    async for message in websocket:\n"
+                "        await websocket.send(str(message).upper())\n",
+                "not right yet: a binary message must come back as bytes, not text",
+            ),
+            Wrong(
+                "raises on bytes, in the server",
+                "async def shout(websocket):\n"
+                "    async for message in websocket:\n"
+                "        await websocket.send(message.upper() + '')\n",
+                "The server reported: TypeError",
+            ),
+        ],
+    ),
+    ExerciseCase(
+        lesson="02",
+        answer="# Your answer: replace the ... with the body of encode_header()",
+        check='"""Check: encode_header()',
+        name="encode_header()",
+        solution="02_encode_header.py",
+        wrong=[
+            Wrong(
+                "always a 7-bit length",
+                "def encode_header(opcode, length, masked):\n"
+                "    return bytes([0x80 | opcode, (0x80 if masked else 0) | min(length, 125)])\n",
+                "not right yet: 126 bytes, masked=False: got 82 7d, expected 82 7e 00 7e",
+            ),
+            Wrong(
+                "forgets FIN",
+                "import struct\n"
+                "def encode_header(opcode, length, masked):\n"
+                "    m = 0x80 if masked else 0\n"
+                "    if length < 126:\n"
+                "        return bytes([opcode, m | length])\n"
+                "    if length < 65536:\n"
+                "        return bytes([opcode, m | 126]) + struct.pack('!H', length)\n"
+                "    return bytes([opcode, m | 127]) + struct.pack('!Q', length)\n",
+                "not right yet: 0 bytes, masked=False: got 02 00, expected 82 00",
+            ),
+            Wrong(
+                "returns a list",
+                "def encode_header(opcode, length, masked):\n    return [0x80 | opcode, length]\n",
+                "not right yet: return bytes, not list",
+            ),
+        ],
+    ),
+    ExerciseCase(
+        lesson="03",
+        answer="# Your answer: replace the ... with the body of split_payload()",
+        check='"""Check: split_payload()',
+        name="split_payload()",
+        solution="03_split_payload.py",
+        wrong=[
+            Wrong(
+                "leaves base64 undecoded",
+                "def split_payload(body):\n"
+                "    return [('MESSAGE', p[1:]) if p[0] == 'b' else (NAMES[int(p[0])], p[1:])\n"
+                "            for p in body.split('\\x1e')]\n",
+                "not right yet: 'bAQID\\x1e3probe': got [('MESSAGE', 'AQID')",
+            ),
+            Wrong(
+                "forgets binary packets",
+                "def split_payload(body):\n"
+                "    return [(NAMES[int(p[0])], p[1:]) for p in body.split('\\x1e')]\n",
+                "your code raised ValueError: invalid literal for int() with base 10: 'b'",
+            ),
+            Wrong(
+                "splits v3-style",
+                "def split_payload(body):\n    return [(NAMES[int(body[0])], body[1:])]\n",
+                "not right yet: '4hello\\x1e2\\x1e4world': got [('MESSAGE',",
+            ),
+        ],
+    ),
+    ExerciseCase(
+        lesson="04",
+        answer="# Your answer: replace the ... with the body of add()",
+        check='"""Check: `add` acks the sum',
+        name="add()",
+        solution="04_add.py",
+        wrong=[
+            Wrong(
+                "sums without checking",
+                "@sio.on('add')\nasync def add(sid, numbers):\n    return sum(numbers)\n",
+                "The server reported: TypeError: unsupported operand type(s)",
+            ),
+            Wrong(
+                "counts True as a number",
+                "@sio.on('add')\n"
+                "async def add(sid, numbers):\n"
+                "    if isinstance(numbers, list) and all(\n"
+                "        isinstance(n, (int, float)) for n in numbers\n"
+                "    ):\n"
+                "        return sum(numbers)\n"
+                "    return {'error': 'numbers please'}\n",
+                "not right yet: [True, 1] is not a list of numbers: ack {'error': ...}, not 2",
+            ),
+            Wrong(
+                "answers an error as text",
+                "@sio.on('add')\n"
+                "async def add(sid, numbers):\n"
+                "    try:\n"
+                "        return sum(numbers)\n"
+                "    except TypeError:\n"
+                "        return 'error'\n",
+                "not right yet: [1, 'two'] is not a list of numbers: ack {'error': ...}, "
+                "not 'error'",
+            ),
+        ],
+    ),
+]
+
+
+def _lesson(prefix: str) -> Path:
+    (path,) = NOTEBOOKS.glob(f"{prefix}-*.ipynb")
+    return path
+
+
+def _cells(case: ExerciseCase) -> tuple[list[str], str, str]:
+    """(code cells before the answer cell, the answer cell, the check cell)."""
+    notebook = nbformat.read(_lesson(case.lesson), as_version=4)
+    code = [cell.source for cell in notebook.cells if cell.cell_type == "code"]
+    (answer,) = [i for i, source in enumerate(code) if case.answer in source]
+    (check,) = [i for i, source in enumerate(code) if case.check in source]
+    assert check == answer + 1, "the check cell comes right after the answer cell"
+    return code[:answer], code[answer], code[check]
+
+
+@pytest.fixture(scope="module", params=CASES, ids=lambda case: f"{case.lesson}-{case.name}")
+def lesson(request) -> Iterator[tuple[ExerciseCase, Kernel, str, str]]:
+    case: ExerciseCase = request.param
+    before, answer, check = _cells(case)
+    kernel = Kernel(cwd=NOTEBOOKS)
+    try:
+        for source in before:
+            kernel.run(source)
+        yield case, kernel, answer, check
+    finally:
+        kernel.shutdown()
+
+
+def _verdict(kernel: Kernel, answer: str, check: str) -> str:
+    kernel.run(answer)
+    return kernel.output_of(kernel.run(check))
+
+
+def test_the_untouched_stub_is_not_solved_yet_and_says_how_to_go_on(lesson) -> None:
+    case, kernel, answer, check = lesson
+    verdict = _verdict(kernel, answer, check)
+    assert verdict.startswith(f"○ {case.name}: not solved yet.\n"), verdict
+    assert "Hint: " in verdict
+    assert f"%load solutions/{case.solution}" in verdict
+
+
+def test_the_reference_solution_passes(lesson) -> None:
+    case, kernel, _, check = lesson
+    solution = (SOLUTIONS / case.solution).read_text(encoding="utf-8")
+    verdict = _verdict(kernel, solution, check)
+    assert verdict == f"✓ {case.name}: solved, all checks passed.\n"
+
+
+def test_wrong_answers_fail_and_say_why(lesson) -> None:
+    case, kernel, _, check = lesson
+    assert case.wrong, "every exercise has at least one plausible wrong answer"
+    for wrong in case.wrong:
+        verdict = _verdict(kernel, wrong.code, check)
+        assert verdict.startswith(f"✗ {case.name}: "), f"{wrong.why}: {verdict}"
+        assert wrong.verdict in verdict, f"{wrong.why}: {verdict}"
+    # And the solution still passes after them: a check leaves nothing behind.
+    solution = (SOLUTIONS / case.solution).read_text(encoding="utf-8")
+    assert _verdict(kernel, solution, check).startswith("✓")
+
+
+def test_every_lesson_with_a_check_is_covered() -> None:
+    lessons = sorted(path.name[:2] for path in NOTEBOOKS.glob("[0-9][0-9]-*.ipynb"))
+    with_checks = [
+        prefix
+        for prefix in lessons
+        if "kit.exercise(" in _lesson(prefix).read_text(encoding="utf-8")
+    ]
+    assert with_checks == sorted(case.lesson for case in CASES)
+    assert sorted(p.name for p in SOLUTIONS.glob("*.py")) == sorted(c.solution for c in CASES)
