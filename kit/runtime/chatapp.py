@@ -17,7 +17,7 @@ HTTP routes
 -----------
 =============================  ==========================================================
 ``GET /``                      the page; two placeholders in it are filled in on the way
-                               out: ``__SOCKETIO_CLIENT_SRC__`` (``/socket.io.min.js`` or
+                               out: ``__SOCKETIO_CLIENT_SRC__`` (``socket.io.min.js`` or
                                the CDN address) and ``__SOCKETIO_CLIENT_ORIGIN__``
                                (``local copy`` or ``from the CDN``)
 ``GET /socket.io.min.js``      the local copy of the client (404 when the page uses the CDN)
@@ -174,7 +174,7 @@ def _find_client_js(client_js: Path | str | None) -> tuple[str, Path | None]:
             f"no socket.io client at {path}; pass client_js=None to find one or use the CDN "
             f"({CDN_CLIENT_JS})"
         )
-    return LOCAL_CLIENT_PATH, path
+    return LOCAL_CLIENT_PATH.lstrip("/"), path  # relative: works behind a proxy prefix
 
 
 def _now() -> str:

@@ -34,6 +34,7 @@ from typing import Any
 from kit.runtime import cells
 from kit.runtime.apps import AppAdapter, adapter_for
 from kit.runtime.errors import PortInUseError, ServeError, UnsafeHostError
+from kit.runtime.links import Link, browser_url, link_for
 from kit.runtime.logbook import LogEntry, new_log
 from kit.runtime.loop import TASK_OWNER, runtime
 
@@ -92,6 +93,21 @@ class Server:
     def running(self) -> bool:
         """True until the server has been stopped."""
         return self._running
+
+    @property
+    def browser_url(self) -> str:
+        """Where a browser reaches this server: ``url``, or a proxied address on JupyterHub.
+
+        See :mod:`kit.runtime.links`.
+        """
+        return browser_url(
+            self.port, self.host if self.host not in ("0.0.0.0", "::") else "127.0.0.1"
+        )
+
+    def link(self, text: str = "open it in your browser") -> Link:
+        """A clickable link to :attr:`browser_url`, for the last line of a cell."""
+        host = self.host if self.host not in ("0.0.0.0", "::", "") else "127.0.0.1"
+        return link_for(self.port, text, host)
 
     @property
     def log(self) -> list[LogEntry]:

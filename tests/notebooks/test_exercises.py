@@ -174,6 +174,65 @@ CASES = [
             ),
         ],
     ),
+    ExerciseCase(
+        lesson="05",
+        answer="# Your answer: replace the ... with the body of switch()",
+        check='"""Check: after `switch`',
+        name="switch()",
+        solution="05_switch.py",
+        wrong=[
+            Wrong(
+                "enters without leaving",
+                "@sio.on('switch', namespace='/post')\n"
+                "async def switch(sid, data):\n"
+                "    await sio.enter_room(sid, data['room'], namespace='/post')\n",
+                "not right yet: the mover should have left room one",
+            ),
+            Wrong(
+                "leaves its own room too",
+                "@sio.on('switch', namespace='/post')\n"
+                "async def switch(sid, data):\n"
+                "    for room in sio.rooms(sid, namespace='/post'):\n"
+                "        await sio.leave_room(sid, room, namespace='/post')\n"
+                "    await sio.enter_room(sid, data['room'], namespace='/post')\n",
+                "not right yet: a client always stays in the room named after its own id",
+            ),
+            Wrong(
+                "forgets the namespace",
+                "@sio.on('switch', namespace='/post')\n"
+                "async def switch(sid, data):\n"
+                "    for room in sio.rooms(sid):\n"
+                "        if room != sid:\n"
+                "            await sio.leave_room(sid, room)\n"
+                "    await sio.enter_room(sid, data['room'])\n",
+                "The server reported: ValueError: sid is not connected to requested namespace",
+            ),
+        ],
+    ),
+    ExerciseCase(
+        lesson="06",
+        answer="# Your answer: replace the ... with the body of online()",
+        check='"""Check: online() lists the logged-in users',
+        name="online()",
+        solution="06_online.py",
+        wrong=[
+            Wrong(
+                "forgets to sort",
+                "def online(client):\n    return client.call('users')['users']\n",
+                "not right yet: got ['carol', 'dave', 'erin', 'zoe', 'yan']",
+            ),
+            Wrong(
+                "returns the whole answer",
+                "def online(client):\n    return client.call('users')\n",
+                "not right yet: return a list, not dict",
+            ),
+            Wrong(
+                "sorts the answer's keys",
+                "def online(client):\n    return sorted(client.call('users'))\n",
+                "not right yet: got ['numUsers', 'users']",
+            ),
+        ],
+    ),
 ]
 
 

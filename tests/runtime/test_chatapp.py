@@ -354,8 +354,8 @@ def test_get_slash_serves_the_page_with_the_local_client(socketio_client_js: Pat
     server = kit.serve(chat, name="page")
     status, kind, html = fetch(f"{server.url}/")
     assert (status, kind) == (200, "text/html")
-    assert '<script src="/socket.io.min.js"></script>' in html
-    assert "socket.io client: local copy (<code>/socket.io.min.js</code>)" in html
+    assert '<script src="socket.io.min.js"></script>' in html
+    assert "socket.io client: local copy (<code>socket.io.min.js</code>)" in html
     assert "__SOCKETIO" not in html and "cdn.socket.io" not in html
     status, kind, bundle = fetch(f"{server.url}/socket.io.min.js")
     assert (status, kind) == (200, "text/javascript")
