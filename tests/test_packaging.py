@@ -6,6 +6,8 @@ import re
 import sys
 from pathlib import Path
 
+import pytest
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - Python 3.10
@@ -44,14 +46,59 @@ def environment_parts() -> dict[str, set[str]]:
 
 
 def test_environment_yml_and_pyproject_name_the_same_packages():
-    assert environment_parts() == pyproject_parts()
+    parts = environment_parts()
+    tools = parts.pop("tools")
+    assert parts == pyproject_parts()
+    assert "nodejs" in tools
 
 
 def test_the_parser_sees_every_part():
     parts = environment_parts()
-    assert {"kit", "lessons", "tests", "dev"} <= set(parts)
+    assert {"kit", "lessons", "slides", "hub", "tests", "dev", "tools"} <= set(parts)
     assert "jupyterlab" in parts["lessons"] and "jupyterlab" in parts["tests"]
     assert "nbval" in parts["tests"]
+
+
+def _pip_section() -> list[str]:
+    """The items under `- pip:` in environment.yml, as conda writes them to a file."""
+    lines = (ROOT / "environment.yml").read_text().splitlines()
+    start = next(i for i, line in enumerate(lines) if re.match(r"\s+-\s+pip:", line))
+    items = []
+    for line in lines[start + 1 :]:
+        item = re.match(r"\s+-\s+(.+)", line)
+        if item is None:
+            break
+        items.append(item.group(1).strip())
+    return items
+
+
+def test_pip_accepts_the_conda_pip_section(tmp_path):
+    """conda writes the pip items, one per line, to a requirements file for pip.
+
+    A line pip's requirements parser refuses ("no such option: --no-deps") breaks
+    `conda env create`; parse the same lines with pip's own parser.
+    """
+    from pip._internal.network.session import PipSession
+    from pip._internal.req.req_file import parse_requirements
+
+    items = _pip_section()
+    assert items == ["--editable ."]
+    requirements = tmp_path / "condaenv.requirements.txt"
+    requirements.write_text("\n".join(items) + "\n")
+    parsed = list(parse_requirements(str(requirements), session=PipSession()))
+    assert [(r.requirement, r.is_editable) for r in parsed] == [(".", True)]
+
+
+def test_pip_refuses_what_the_old_pip_section_held(tmp_path):
+    """The parser used above does catch a bad line (the one issue 9 found)."""
+    from pip._internal.exceptions import RequirementsFileParseError
+    from pip._internal.network.session import PipSession
+    from pip._internal.req.req_file import parse_requirements
+
+    requirements = tmp_path / "condaenv.requirements.txt"
+    requirements.write_text("--no-deps --editable .\n")
+    with pytest.raises((RequirementsFileParseError, SystemExit)):
+        list(parse_requirements(str(requirements), session=PipSession()))
 
 
 def _readme_commands() -> list[str]:

@@ -29,6 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from kit.runtime import cells
 from kit.runtime.events import Event, MessageEvent
 from kit.runtime.loop import runtime
 from kit.runtime.servers import Server
@@ -150,7 +151,7 @@ class _Conversation:
             watcher(message)
 
     def _take(self, timeout: float) -> ChatMessage:
-        with self._cond:
+        with cells.waiting(), self._cond:
             if not self._cond.wait_for(lambda: bool(self._inbox), timeout):
                 raise TimeoutError(f"no chat message for {self.user} within {timeout:g} s")
             return self._inbox.popleft()
@@ -168,9 +169,13 @@ class ChatClient(_Conversation):
     Args:
         server: a running kit :class:`~kit.runtime.servers.Server` or a ``ws://`` URL.
         user: the name shown beside this user's messages.
+        timeout: how long to wait for the connection to open.
+
+    Raises:
+        ConnectionError: the connection could not be opened (the reason is in the text).
     """
 
-    def __init__(self, server: Server | str, *, user: str) -> None:
+    def __init__(self, server: Server | str, *, user: str, timeout: float = 5.0) -> None:
         super().__init__(user)
         self.url = server.ws_url if isinstance(server, Server) else server
         self.socket = WebSocket(self.url)
@@ -178,6 +183,9 @@ class ChatClient(_Conversation):
         for type_ in ("open", "close"):
             self.socket.add_event_listener(type_, self._state_changed)
         self.socket.add_event_listener("close", self._closed)
+        # Return connected, like the socket.io client: a message sent by another user right
+        # after this line must reach this one (a relay only sends to connections it has).
+        self.socket.wait_open(timeout)
 
     def _frame(self, event: MessageEvent) -> None:
         self._received(ChatMessage.from_wire(event.data))

@@ -103,7 +103,7 @@ class EventChannel:
         self.owner = owner
         self._handlers: dict[str, Listener] = {}
         self._listeners: dict[str, list[Listener]] = {}
-        self._pending: deque[tuple[Event, Callable[[], None] | None]] = deque()
+        self._pending: deque[tuple[Event, Callable[[], object] | None]] = deque()
         self._muted = False
         self.delivered = 0
         self._busy = 0  # work in flight that will end in an event or a write
@@ -141,8 +141,11 @@ class EventChannel:
 
     # -- delivery --------------------------------------------------------------------
 
-    def emit(self, event: Event, before: Callable[[], None] | None = None) -> None:
+    def emit(self, event: Event, before: Callable[[], object] | None = None) -> None:
         """Queue ``event``; ``before()`` runs right before it is delivered (state changes).
+
+        If ``before()`` returns False, the event is dropped instead: what it announces did
+        not happen after all (an ``open`` after the program called ``close()``).
 
         Call on the runtime thread only.
         """
@@ -162,8 +165,8 @@ class EventChannel:
     def _flush(self) -> None:
         while self._pending and _delivery.allowed:
             event, before = self._pending.popleft()
-            if before is not None:
-                before()
+            if before is not None and before() is False:
+                continue
             self._deliver(event)
             with self._cond:
                 self.delivered += 1

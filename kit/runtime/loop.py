@@ -209,18 +209,20 @@ class RuntimeLoop:
                 "would deadlock; inside a server handler or a callback use the async "
                 "variant (the name ending in _async) with await"
             )
-        future = self.submit(coro)
-        try:
-            with cells.waiting():  # what the call prints while the cell blocks belongs here
+        # What the call prints while the cell blocks belongs to the cell: mark it waiting
+        # before the coroutine can run.
+        with cells.waiting():
+            future = self.submit(coro)
+            try:
                 return future.result(timeout)
-        except concurrent.futures.TimeoutError:
-            future.cancel()
-            raise TimeoutError(
-                f"{what or 'the kit runtime call'} did not finish within {timeout:g} s"
-            ) from None
-        except BaseException:
-            future.cancel()
-            raise
+            except concurrent.futures.TimeoutError:
+                future.cancel()
+                raise TimeoutError(
+                    f"{what or 'the kit runtime call'} did not finish within {timeout:g} s"
+                ) from None
+            except BaseException:
+                future.cancel()
+                raise
 
     async def run_async(self, coro: Coroutine[Any, Any, T]) -> T:
         """Await ``coro`` on the runtime loop from any loop (the async twin of :meth:`run`)."""

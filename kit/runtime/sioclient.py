@@ -22,6 +22,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from kit import compat
+from kit.runtime import cells
 from kit.runtime.logbook import CLIENT_LOGGER
 from kit.runtime.loop import runtime
 from kit.runtime.servers import Server
@@ -126,7 +127,7 @@ class SocketIOClient:
         """Return the arguments of the next ``event`` on ``namespace`` not yet returned."""
         if runtime.in_runtime_thread():
             raise RuntimeError("wait_for() cannot run inside a handler: it would deadlock")
-        with self._cond:
+        with cells.waiting(), self._cond:
             found = self._cond.wait_for(lambda: self._find(event, namespace), timeout)
             if not found:
                 seen = ", ".join(f"{ns} {ev}" for ns, ev, _ in self.received) or "nothing"

@@ -30,6 +30,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import h11
 
+from kit.runtime import cells
 from kit.runtime.loop import connection_handler
 from kit.runtime.records import Direction, Layer, WireEvent, as_direction, as_layer, as_layers
 from kit.runtime.servers import Server, serve
@@ -510,7 +511,7 @@ class Tap:
     ) -> WireEvent:
         """Block until ``count`` matching events were recorded; return the last of them."""
         deadline = time.monotonic() + timeout
-        with self._relay._cond:
+        with cells.waiting(), self._relay._cond:
             while True:
                 found = [e for e in self._relay.events if _matches(e, match, layer, direction)]
                 if len(found) >= count:
@@ -533,7 +534,7 @@ class Tap:
         """
         asked = time.monotonic()
         deadline = asked + timeout
-        with self._relay._cond:
+        with cells.waiting(), self._relay._cond:
             while True:
                 now = time.monotonic()
                 idle = now - max(self._relay.last_activity, asked)

@@ -136,6 +136,7 @@ class WebSocket:
         self._inbox: deque[MessageEvent] = deque(maxlen=INBOX_SIZE)
         self._close_event: CloseEvent | None = None
         self._opened = False
+        self._aborted = False  # close() came while CONNECTING, after the handshake succeeded
         self._closing_emitted = False
         self._closing_handshake = False
         self._connection: Any = None
@@ -327,8 +328,20 @@ class WebSocket:
             self._queue.put_nowait(item)
 
     def _abort_connecting(self) -> None:
-        if self._connect_task is not None:
+        """``close()`` was called while CONNECTING: fail the connection (WHATWG).
+
+        Three moments are possible on the runtime thread: the handshake has not started
+        or is under way (cancel it; ``_connect_and_read`` then fails), or it has just
+        succeeded and the ``open`` event is queued but not delivered. In that last case
+        the connection is closed here, ``open`` is dropped, and ``error`` then ``close``
+        (1006) follow, as for any connection that failed before it opened.
+        """
+        if self._connect_task is not None and not self._connect_task.done():
             self._connect_task.cancel()
+            return
+        self._aborted = True
+        if self._connection is not None:
+            asyncio.ensure_future(self._connection.close(1000))
 
     async def _run(self) -> None:
         try:
@@ -377,12 +390,15 @@ class WebSocket:
             self._fail()
             return
 
-        def opened() -> None:
+        def opened() -> bool:
+            if self._ready_state != self.CONNECTING:
+                return False  # close() was called first: this open never happened
             self._ready_state = self.OPEN
             self._protocol = connection.subprotocol or ""
             extensions = connection.response.headers.get("Sec-WebSocket-Extensions", "")
             self._extensions = extensions
             self._opened = True
+            return True
 
         self._channel.emit(Event("open", self), before=opened)
         sender = asyncio.ensure_future(self._send_loop(connection))
@@ -397,6 +413,10 @@ class WebSocket:
             with contextlib.suppress(asyncio.CancelledError):
                 await sender
         await connection.wait_closed()
+        if self._aborted:
+            self.failure = ConnectionAbortedError("close() was called while CONNECTING")
+            self._fail()
+            return
         self._closed(connection)
 
     def _origin(self) -> str:

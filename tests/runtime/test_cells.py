@@ -144,3 +144,15 @@ def test_kernel_shutdown_frees_the_port():
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         probe.bind(("127.0.0.1", port))  # raises if the kernel left the server behind
         probe.listen()
+
+
+def test_the_late_output_detector_catches_a_thread_printing_after_its_cell(kernel):
+    """The helper that guards every lesson (tests/notebooks/test_late_output.py) can fail."""
+    started = kernel.run(
+        """
+        import threading, time
+        threading.Thread(target=lambda: (time.sleep(0.3), print("too late"))).start()
+        """
+    )
+    kernel.drain(timeout=1.0)
+    assert [(o.parent, o.text) for o in kernel.late] == [(started, "too late\n")]

@@ -316,3 +316,25 @@ def test_stop_all_closes_open_sockets_without_delivering_more(echo_server):
     kit.stop_all()
     assert log.events == [("open", None)]  # the kit's own stop delivers no more events
     assert ws.readyState == kit.WebSocket.CLOSED
+
+
+def test_close_while_connecting_never_opens_whenever_it_lands(echo_handler, no_leaks):
+    """close() during CONNECTING fails the connection: error, then close 1006, never open.
+
+    The runtime may be before, during or just after the handshake when close() lands; the
+    last case once let a queued `open` turn the socket OPEN and leave it so (lesson 01,
+    about 1 run in 10).
+    """
+    server = kit.serve(echo_handler, name="race")
+    for attempt in range(60):
+        seen = []
+        ws = kit.WebSocket(server.ws_url)
+        for type_ in ("open", "error", "close"):
+            ws.add_event_listener(type_, lambda event, seen=seen: seen.append(event.type))
+        if attempt % 3:
+            time.sleep(0.0004 * (attempt % 7))  # let the handshake get further each time
+        ws.close()
+        closed = ws.wait_closed(5)
+        assert (closed.code, closed.wasClean) == (1006, False), attempt
+        assert seen == ["error", "close"], (attempt, seen)
+        assert ws.readyState == kit.WebSocket.CLOSED

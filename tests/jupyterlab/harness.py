@@ -1,22 +1,13 @@
-"""End to end in JupyterLab: type into a lesson's ChatPanel, see it in the other panel.
+"""A real JupyterLab in a subprocess, and Chromium driving it: the harness for lab tests.
 
-A real ``jupyter lab`` (this interpreter's, as a subprocess) serves a temporary copy of the
-lessons; headless Chromium opens one, runs its cells up to the panels, types into alice's
-panel, clicks Send, and waits for the text in bob's log. The message goes browser ->
-kernel (widget comm) -> in-kernel chat server -> bob's client -> bob's widget -> browser.
+``start_lab`` runs ``jupyter lab`` (this interpreter's) on 127.0.0.1 with a token, over a
+temporary copy of the lessons with their outputs cleared, in a Jupyter home of its own (no
+user setting is read or written). ``LabPage`` opens a notebook in a fresh workspace, runs
+all of it the way the Run All button does, and finds the chat panels a lesson made.
 
-The lessons tested: lesson 01 (two panels on a plain WebSocket broadcast server) and the
-end-to-end lesson, ``notebooks/06-*.ipynb`` (two panels on the socket.io chat app, both in
-``room one``), when it exists; without a lesson 06 only lesson 01 runs.
-
-The lessons end with ``kit.stop_all()``, which would stop the chat server before anyone
-types. So each lesson's temporary copy keeps only the cells up to the first one that has
-created both panels (the lessons create and display them in the same cell), with its saved
-outputs and widget state removed: every panel on the page comes from the live kernel.
-
-Needs JupyterLab (``.[lessons]``) and Chromium; without them the test skips with the
-reason, and under ``CI=true`` fails instead. On failure a full-page screenshot and the
-JupyterLab server log are saved in ``test-artifacts/``.
+Needs JupyterLab (``.[lessons]``) and Chromium; without them a test skips with the reason,
+and under ``CI=true`` fails instead. On failure a full-page screenshot and the JupyterLab
+server log are saved in ``test-artifacts/``.
 """
 
 from __future__ import annotations
@@ -25,7 +16,6 @@ import contextlib
 import importlib.util
 import json
 import os
-import re
 import secrets
 import shutil
 import signal
@@ -45,47 +35,25 @@ import pytest
 
 from tests.conftest import _missing
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 NOTEBOOKS = REPO / "notebooks"
 ARTIFACTS = REPO / "test-artifacts"
-FIRST = NOTEBOOKS / "01-open-a-websocket-and-listen.ipynb"
 
 STARTUP_TIMEOUT = 60.0  # s, for the server to answer /api/status
 KERNEL_TIMEOUT = 60_000  # ms, for the page to load and the kernel to be idle
 RUN_TIMEOUT = 60_000  # ms, for the cells up to the panels to run
-MESSAGE_TIMEOUT = 15_000  # ms, for alice's message to reach bob's panel
+MESSAGE_TIMEOUT = 15_000  # ms, for a message to reach another panel
 
 
-def _lessons() -> list[Path]:
-    end_to_end = sorted(NOTEBOOKS.glob("06-*.ipynb"))
-    return [FIRST, *end_to_end[:1]]
+def lesson(prefix: str) -> Path:
+    """The lesson whose file name starts with ``prefix`` ("01")."""
+    (path,) = NOTEBOOKS.glob(f"{prefix}-*.ipynb")
+    return path
 
 
-def _panel_constructor(user: str) -> re.Pattern[str]:
-    return re.compile(r"ChatPanel\([^)]*user\s*=\s*[\"']" + user + r"[\"']")
-
-
-def _keep_up_to_the_panels(source: Path, target: Path) -> None:
-    """Write ``source`` to ``target`` cut after the cell that has made both panels.
-
-    Outputs, execution counts and saved widget state go too, so that the only panels on
-    the page are the ones the kernel makes now.
-    """
+def copy_cleared(source: Path, target: Path) -> None:
+    """Write ``source`` to ``target`` with no outputs: every output on the page is live."""
     notebook = json.loads(source.read_text(encoding="utf-8"))
-    alice, bob = _panel_constructor("alice"), _panel_constructor("bob")
-    code, cut = "", None
-    for index, cell in enumerate(notebook["cells"]):
-        if cell["cell_type"] == "code":
-            code += "".join(cell["source"]) + "\n"
-            if alice.search(code) and bob.search(code):
-                cut = index + 1
-                break
-    if cut is None:
-        raise AssertionError(
-            f"{source.name}: no cell creates kit.ChatPanel(..., user='alice') and "
-            "kit.ChatPanel(..., user='bob'), which this test drives"
-        )
-    notebook["cells"] = notebook["cells"][:cut]
     for cell in notebook["cells"]:
         if cell["cell_type"] == "code":
             cell["outputs"], cell["execution_count"] = [], None
@@ -115,6 +83,7 @@ class Lab:
     log: Path
     started_in: float
     pids: set[int] = field(default_factory=set)
+    root_url: str = ""  # scheme://host:port, without the base URL
 
     def api(self, path: str, method: str = "GET") -> object:
         separator = "&" if "?" in path else "?"
@@ -210,19 +179,30 @@ def _stop(lab: Lab) -> list[str]:
     return killed
 
 
-@pytest.fixture(scope="module")
-def lab(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config) -> Iterator[Lab]:
-    """``jupyter lab`` on 127.0.0.1 with a token, over a temporary copy of the lessons."""
+@contextlib.contextmanager
+def start_lab(
+    home: Path,
+    lessons: list[Path],
+    pytestconfig: pytest.Config,
+    *,
+    base_url: str = "/",
+    env: dict[str, str] | None = None,
+) -> Iterator[Lab]:
+    """``jupyter lab`` on 127.0.0.1 with a token, over cleared copies of ``lessons``.
+
+    ``base_url`` and ``env`` let a test stand in for a JupyterHub single-user server
+    (which runs under ``/user/NAME/`` with ``JUPYTERHUB_SERVICE_PREFIX`` set).
+    """
     for module, extra in (("jupyterlab", "lessons"), ("jupyterlab_widgets", "lessons")):
         if importlib.util.find_spec(module) is None:
             _missing(
                 f"{module} is not installed (pip install jupyterlab; the '{extra}' extra has it)"
             )
-    home = tmp_path_factory.mktemp("jupyterlab")
     root = home / "notebooks"
     root.mkdir()
-    for lesson in _lessons():
-        _keep_up_to_the_panels(lesson, root / lesson.name)
+    for source in lessons:
+        copy_cleared(source, root / source.name)
+    (root / "solutions").symlink_to(NOTEBOOKS / "solutions")
     port, token = _free_port(), secrets.token_hex(16)
     command = [
         sys.executable, "-m", "jupyter", "lab",
@@ -231,6 +211,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config) -
         "--ip=127.0.0.1",
         f"--port={port}",
         "--ServerApp.port_retries=0",
+        f"--ServerApp.base_url={base_url}",
         f"--IdentityProvider.token={token}",
         f"--ServerApp.root_dir={root}",
         "--LabApp.expose_app_in_browser=True",
@@ -243,12 +224,13 @@ def lab(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config) -
     log = home / "jupyterlab.log"
     children_before = {p.pid for p in psutil.Process().children(recursive=True)}
     started = time.perf_counter()
+    environment = {**_environment(home), **(env or {})}
     with log.open("wb") as output:
         try:
             process = subprocess.Popen(
                 command,
                 cwd=home,
-                env=_environment(home),
+                env=environment,
                 stdin=subprocess.DEVNULL,
                 stdout=output,
                 stderr=subprocess.STDOUT,
@@ -256,7 +238,8 @@ def lab(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config) -
             )
         except OSError as error:
             _missing(f"cannot launch JupyterLab: {error}")
-    lab = Lab(process, f"http://127.0.0.1:{port}", token, root, log, 0.0)
+    root_url = f"http://127.0.0.1:{port}"
+    lab = Lab(process, root_url + base_url.rstrip("/"), token, root, log, 0.0, root_url=root_url)
     try:
         deadline = time.monotonic() + STARTUP_TIMEOUT
         while True:
@@ -288,7 +271,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config) -
         assert killed == [], f"had to kill what did not stop by itself: {killed}"
 
 
-def _save_artifacts(page, lab: Lab, name: str) -> list[Path]:
+def save_artifacts(page, lab: Lab, name: str) -> list[Path]:
     ARTIFACTS.mkdir(exist_ok=True)
     stem = ARTIFACTS / f"jupyterlab-{name}-{time.strftime('%Y%m%d-%H%M%S')}"
     saved = []
@@ -333,52 +316,47 @@ RUN_ALL = f"""async ([path, timeout]) => {{
 }}"""
 
 
-@pytest.mark.parametrize("lesson", _lessons(), ids=lambda path: path.name[:2])
-def test_a_message_typed_in_alice_panel_appears_in_bob_panel(
-    lesson: Path, browser, page, lab: Lab, pytestconfig: pytest.Config
-) -> None:
-    # browser first: without Chromium the test skips before JupyterLab is started.
+def open_notebook(page, lab: Lab, name: str) -> None:
+    """Open notebook ``name`` in a fresh workspace and wait until its kernel is idle."""
     from playwright.sync_api import expect
 
-    started = time.perf_counter()
-    text = f"hello bob, from the browser {uuid.uuid4().hex[:8]}"
-    try:
-        page.set_viewport_size({"width": 1280, "height": 1024})  # room for the screenshot
-        page.goto(lab.page_url(lesson.name))
-        page.wait_for_function("() => !!window.jupyterapp", timeout=KERNEL_TIMEOUT)
-        expect(page.locator(".jp-NotebookPanel .jp-Notebook")).to_be_visible(timeout=KERNEL_TIMEOUT)
-        page.wait_for_function(KERNEL_IDLE, arg=lesson.name, timeout=KERNEL_TIMEOUT)
-        ran = page.evaluate(RUN_ALL, [lesson.name, RUN_TIMEOUT])
-        errors = page.locator(".jp-OutputArea-output[data-mime-type*='stderr']")
-        assert ran is True, (
-            f"running the cells of {lesson.name} up to the panels: {ran!r}; "
-            f"stderr: {errors.all_inner_texts()}"
-        )
+    page.set_viewport_size({"width": 1280, "height": 1024})  # room for the screenshot
+    page.goto(lab.page_url(name))
+    page.wait_for_function("() => !!window.jupyterapp", timeout=KERNEL_TIMEOUT)
+    expect(page.locator(".jp-NotebookPanel .jp-Notebook")).to_be_visible(timeout=KERNEL_TIMEOUT)
+    page.wait_for_function(KERNEL_IDLE, arg=name, timeout=KERNEL_TIMEOUT)
 
-        panels = page.locator(".kit-chat-panel")
-        alice = panels.filter(has=page.locator(".kit-chat-header", has_text="alice")).first
-        bob = panels.filter(has=page.locator(".kit-chat-header", has_text="bob")).first
-        expect(alice).to_be_visible()
-        expect(bob).to_be_visible()
-        # ipywidgets puts a widget's classes on its outer element: the Text's is a div
-        # around the <input>, the Button's is the <button> itself.
-        alice.locator(".kit-chat-input input").fill(text)
-        alice.locator(".kit-chat-send").click()
-        # "alice: text" over a plain WebSocket, "alice @room one: text" over socket.io.
-        received = bob.locator(".kit-chat-log .kit-chat-message", has_text=text)
-        expect(received).to_contain_text("alice", timeout=MESSAGE_TIMEOUT)
-        expect(received).not_to_have_class(re.compile(r"\bkit-chat-mine\b"))
-        expect(alice.locator(".kit-chat-input input")).to_have_value("")  # sent, cleared
-    except Exception as error:
-        saved = _save_artifacts(page, lab, lesson.stem[:2])
-        raise AssertionError(
-            f"{lesson.name} in JupyterLab: {error}\nsaved: {', '.join(map(str, saved))}"
-        ) from error
-    finally:
-        with contextlib.suppress(OSError):  # a dead server: the error above says more
-            lab.shut_down_kernels()
-        _say(
-            pytestconfig,
-            f"\n{lesson.name} in JupyterLab: {time.perf_counter() - started:.1f} s "
-            f"(server start {lab.started_in:.1f} s, once per module)",
-        )
+
+def run_all(page, name: str) -> None:
+    """Run every cell of the open notebook ``name``, as Run All does, and wait for the end."""
+    ran = page.evaluate(RUN_ALL, [name, RUN_TIMEOUT])
+    errors = page.locator(".jp-OutputArea-output[data-mime-type*='stderr']")
+    assert ran is True, f"running all cells of {name}: {ran!r}; stderr: {errors.all_inner_texts()}"
+    page.wait_for_function(KERNEL_IDLE, arg=name, timeout=KERNEL_TIMEOUT)
+
+
+def stderr_outputs(page) -> list[str]:
+    """The text of every stderr or error output on the page (a clean lesson has none)."""
+    selector = (
+        ".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr'],"
+        ".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.error']"
+    )
+    return page.locator(selector).all_inner_texts()
+
+
+def panel(page, user: str):
+    """The chat panel whose header names ``user`` (the first one, if a lesson has more)."""
+    panels = page.locator(".kit-chat-panel")
+    return panels.filter(has=page.locator(".kit-chat-header", has_text=user)).first
+
+
+def type_and_enter(chat_panel, text: str) -> None:
+    """Type ``text`` into a panel's box and press Enter."""
+    box = chat_panel.locator(".kit-chat-input input")
+    box.fill(text)
+    box.press("Enter")
+
+
+def received(chat_panel, text: str):
+    """The messages in a panel's log that contain ``text``."""
+    return chat_panel.locator(".kit-chat-log .kit-chat-message", has_text=text)

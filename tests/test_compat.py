@@ -1,0 +1,69 @@
+"""Canaries for kit.compat: each fails, naming the entry, when a library changes under it."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+from importlib.metadata import version
+
+from kit import compat
+
+
+def test_ipykernel_parent_vars_exist_where_the_kit_reads_them() -> None:
+    """ipykernel 7.0-7.3: shell._parent_header and the streams' per-context parents."""
+    from ipykernel.iostream import OutStream
+    from ipykernel.ipkernel import IPythonKernel  # noqa: F401 - the kernel module loads
+    from ipykernel.zmqshell import ZMQInteractiveShell
+
+    source = inspect.getsource(ZMQInteractiveShell.__init__) + inspect.getsource(OutStream)
+    assert "_parent_header" in source and "ContextVar" in source, (
+        "kit.compat.ipykernel_parent_vars: ipykernel no longer keeps per-context parents in "
+        "`_parent_header` ContextVars; route output with shell.set_thread_parent instead"
+    )
+    major, minor = (int(part) for part in version("ipykernel").split(".")[:2])
+    if (major, minor) >= (7, 4):
+        assert hasattr(ZMQInteractiveShell, "set_thread_parent"), (
+            "ipykernel >= 7.4 should have set_thread_parent (kit.runtime.cells uses it)"
+        )
+
+
+def test_engineio_server_service_task_names() -> None:
+    """python-engineio's AsyncServer: service_task_event/handle, start_service_task."""
+    import engineio
+
+    eio = engineio.AsyncServer(async_mode="aiohttp", logger=logging.getLogger("canary"))
+    for name in ("service_task_event", "service_task_handle", "start_service_task"):
+        assert hasattr(eio, name), (
+            f"kit.compat: python-engineio's AsyncServer has no `{name}` any more; "
+            "engineio_service_stopped / rearm_engineio_service need another way"
+        )
+    assert not compat.engineio_service_stopped(eio)
+    eio.start_service_task = False
+    compat.rearm_engineio_service(eio)
+    assert eio.start_service_task is True
+
+
+def test_engineio_client_state_and_http_session() -> None:
+    """python-engineio's AsyncClient: state and http, which abort_engineio_client resets."""
+    import socketio
+
+    client = socketio.AsyncClient(logger=logging.getLogger("canary"))
+    assert hasattr(client, "eio") and hasattr(client.eio, "state"), (
+        "kit.compat.abort_engineio_client: socketio.AsyncClient().eio.state is gone"
+    )
+    assert hasattr(client.eio, "http"), "kit.compat.abort_engineio_client: eio.http is gone"
+    asyncio.run(compat.abort_engineio_client(client))
+    assert client.eio.state == "disconnected" and client.eio.http is None
+
+
+def test_the_chat_app_serializer_hook_is_public_api() -> None:
+    """kit.chat_app() learns about acks from a Packet subclass passed as `serializer`."""
+    import socketio
+    from socketio import packet
+
+    sio = socketio.AsyncServer(async_mode="aiohttp", serializer=packet.Packet)
+    assert sio.packet_class is packet.Packet, "python-socketio's AsyncServer lost `serializer`"
+    assert {"decode", "add_attachment"} <= set(vars(packet.Packet)), (
+        "kit.runtime.chatapp._packet_class overrides Packet.decode and add_attachment"
+    )
