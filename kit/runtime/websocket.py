@@ -137,6 +137,7 @@ class WebSocket:
         self._close_event: CloseEvent | None = None
         self._opened = False
         self._aborted = False  # close() came while CONNECTING, after the handshake succeeded
+        self._closer: asyncio.Future[Any] | None = None
         self._closing_emitted = False
         self._closing_handshake = False
         self._connection: Any = None
@@ -341,7 +342,7 @@ class WebSocket:
             return
         self._aborted = True
         if self._connection is not None:
-            asyncio.ensure_future(self._connection.close(1000))
+            self._closer = asyncio.ensure_future(self._connection.close(1000))
 
     async def _run(self) -> None:
         try:
