@@ -61,6 +61,7 @@ class SocketIOClient:
         self.url = url.url if isinstance(url, Server) else url
         self.received: list[tuple[str, str, list[Any]]] = []
         """(namespace, event, arguments) for every event the server sent, in order."""
+        self._sending: set[asyncio.Future[Any]] = set()
         self._cond = threading.Condition()
         # A listener given here hears everything, even what the server sends on connect.
         self._listeners: list[Callable[[str, str, list[Any]], object]] = (
@@ -152,6 +153,21 @@ class SocketIOClient:
         runtime.run(
             self._client.emit(event, data, namespace=namespace), TIMEOUT, what=f"emit {event!r}"
         )
+
+    def emit_soon(self, event: str, *args: Any, namespace: str = "/") -> None:
+        """Send ``event`` without waiting: safe inside a listener, on the runtime thread.
+
+        A listener (see :meth:`add_listener`) runs on the kit's runtime thread, where the
+        blocking :meth:`emit` would wait for itself; this schedules the emit and returns.
+        """
+        data = args[0] if len(args) == 1 else (tuple(args) if args else None)
+
+        def start() -> None:
+            task = asyncio.ensure_future(self._client.emit(event, data, namespace=namespace))
+            self._sending.add(task)
+            task.add_done_callback(self._sending.discard)
+
+        runtime.call_soon(start)
 
     def call(self, event: str, *args: Any, namespace: str = "/", timeout: float = TIMEOUT) -> Any:
         """Send ``event`` asking for an acknowledgement, and return what the server acked."""

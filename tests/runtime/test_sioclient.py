@@ -82,3 +82,21 @@ def test_the_client_leaves_the_sigint_handler_alone(server):
     client = kit.SocketIOClient(server)
     client.disconnect()
     assert signal.getsignal(signal.SIGINT) is before
+
+
+def test_a_listener_can_answer_with_emit_soon(no_leaks) -> None:
+    """The instructor guide's auto-reply bot: a listener answers from the runtime thread."""
+    chat = kit.chat_app()
+    server = kit.serve(chat, name="bot")
+    bot, ann = kit.SocketIOClient(server.url), kit.SocketIOClient(server.url)
+    bot.call("add user", "bot")
+    ann.call("add user", "ann")
+
+    def answer(namespace, event, args):
+        if event == "private message":
+            bot.emit_soon("private message", {"to": args[0]["from"], "message": "away"})
+
+    bot.add_listener(answer)
+    ann.call("private message", {"to": "bot", "message": "are you there?"})
+    reply = ann.wait_for("private message")[0]
+    assert (reply["from"], reply["mess"]) == ("bot", "away")

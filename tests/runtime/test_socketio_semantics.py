@@ -506,8 +506,8 @@ def test_disconnecting_one_namespace_keeps_the_connection_for_the_others(
 def test_sio_shutdown_alone_disconnects_nobody(server: kit.Server, sio, journal: Journal) -> None:
     client = kit.SocketIOClient(server, transports=["websocket"])
     runtime.run(sio.shutdown(), timeout=5)
-    # It only stops python-engineio's background task (pings, timeouts). Node's
-    # io.close() closes every client and the HTTP server.
+    # It only stops python-engineio's service task, which watches for overdue pongs (the
+    # pings go on: next test). Node's io.close() closes every client and the HTTP server.
     assert client.connected
     assert client.call("shout", "still on") == "STILL ON"
     assert [event for _, event, _ in client.received] == ["connect"]  # no disconnect
@@ -515,6 +515,17 @@ def test_sio_shutdown_alone_disconnects_nobody(server: kit.Server, sio, journal:
     # It cannot be called twice: python-engineio then awaits a task handle it cleared.
     with pytest.raises(TypeError):
         runtime.run(sio.shutdown(), timeout=5)
+
+
+def test_after_sio_shutdown_the_server_still_pings() -> None:
+    """Lesson 04: shutdown() stops the timeout watcher, not the pings (each connection's)."""
+    fast = socketio.AsyncServer(async_mode="aiohttp", ping_interval=1, ping_timeout=2)
+    tap = kit.tap(kit.serve(fast, name="pinging"))
+    client = kit.SocketIOClient(tap.url, transports=["websocket"])
+    runtime.run(fast.shutdown(), timeout=5)
+    tap.clear()
+    ping = tap.wait_for("PING", layer="engine.io", direction=S2C, count=2, timeout=4)
+    assert ping.raw == b"2" and client.connected
 
 
 def test_server_stop_after_sio_shutdown_still_closes_every_client(server: kit.Server, sio) -> None:
