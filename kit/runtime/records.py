@@ -12,40 +12,12 @@ The inspector widget filters and draws these; tests read them.
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from kit.wire.decoder import Direction, Layer
+
 __all__ = ["Direction", "Layer", "WireEvent", "as_direction", "as_layer", "as_layers"]
-
-
-class Direction(enum.Enum):
-    """Which way the bytes went."""
-
-    CLIENT_TO_SERVER = "client->server"
-    """From the client to the server (requests, client frames)."""
-    SERVER_TO_CLIENT = "server->client"
-    """From the server to the client (responses, server frames)."""
-
-    @property
-    def arrow(self) -> str:
-        """``->`` for client to server, ``<-`` for server to client."""
-        return "->" if self is Direction.CLIENT_TO_SERVER else "<-"
-
-
-class Layer(enum.Enum):
-    """The protocol layer an event belongs to, lowest first."""
-
-    TCP = "tcp"
-    """A TCP connection opening or closing."""
-    HTTP = "http"
-    """An HTTP request or response head (polling, the WebSocket upgrade)."""
-    WEBSOCKET = "websocket"
-    """A WebSocket frame."""
-    ENGINEIO = "engine.io"
-    """An engine.io packet (open, close, ping, pong, message, upgrade, noop)."""
-    SOCKETIO = "socket.io"
-    """A socket.io packet (connect, disconnect, event, ack, connect_error, binary...)."""
 
 
 @dataclass(frozen=True)

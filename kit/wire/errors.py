@@ -22,6 +22,7 @@ the header at fault. ``str(exc)`` says what was wrong, where, and what to do.
         * :exc:`UnfinishedMessage`: TEXT/BINARY while a message is open (1002)
         * :exc:`InvalidUTF8`: text that is not UTF-8 (1007)
         * :exc:`MessageTooBig`: a message over ``max_size`` (1009)
+        * :exc:`InvalidDeflate`: a compressed message that does not inflate (1002)
     * :exc:`HandshakeError`: the HTTP upgrade broke a rule (``status``, ``header``, ``value``)
         * :exc:`MalformedHTTP`: not parseable as HTTP/1.1 (400)
         * :exc:`HeadTooLarge`: the head exceeds ``max_head_size`` (431)
@@ -54,11 +55,19 @@ the header at fault. ``str(exc)`` says what was wrong, where, and what to do.
 
 Engine.io and socket.io errors say where (packet index, offset, the packet text) and
 show what a valid packet looks like.
+
+How a class is written: it lists its ``fields`` once (they become attributes and
+``args``, positional or by keyword, in that order) and says what went wrong in a
+``template`` (``str.format`` over the fields), or in ``problem()`` when the wording
+depends on the values. The rest of the message is built from data the class already
+has: the rule's ``source`` and the ``remedy``, which for a frame error is "close with
+<close_code>" and for a handshake error "answer <status> <phrase>".
 """
 
 from __future__ import annotations
 
-from typing import ClassVar
+from http import HTTPStatus
+from typing import Any, ClassVar
 
 __all__ = [
     "CloseReasonTooLong",
@@ -77,6 +86,7 @@ __all__ = [
     "InvalidCloseCode",
     "InvalidClosePayload",
     "InvalidConnection",
+    "InvalidDeflate",
     "InvalidHTTPVersion",
     "InvalidJSON",
     "InvalidKey",
@@ -109,19 +119,54 @@ __all__ = [
     "WebSocketProtocolError",
 ]
 
-# Close codes as plain ints: errors sit below frames.py, which defines CloseCode.
-_PROTOCOL_ERROR = 1002
-_INVALID_DATA = 1007
-_MESSAGE_TOO_BIG = 1009
-
-
-def _opcode_name(opcode: int) -> str:
-    names = {0: "CONT", 1: "TEXT", 2: "BINARY", 8: "CLOSE", 9: "PING", 10: "PONG"}
-    return names.get(opcode, f"opcode {opcode}")
+_OPCODES = {0: "CONT", 1: "TEXT", 2: "BINARY", 8: "CLOSE", 9: "PING", 10: "PONG"}
 
 
 class ProtocolError(Exception):
-    """Bytes that break a protocol rule; base of every decoding failure in kit.wire."""
+    """Bytes that break a protocol rule; base of every decoding failure in kit.wire.
+
+    ``str(exc)`` is the problem, then `` (source)`` when the rule has one, then
+    ``; remedy`` when there is something to do.
+    """
+
+    fields: ClassVar[tuple[str, ...]] = ()
+    """The constructor's arguments, in order; each becomes an attribute."""
+    defaults: ClassVar[dict[str, Any]] = {}
+    template: ClassVar[str] = ""
+    """The problem, as a ``str.format`` template over the fields (and ``_names()``)."""
+    source: ClassVar[str] = ""
+    """Where the rule is written, e.g. ``RFC 6455 section 5.2``."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        if not self.fields and not kwargs:  # a plain message, as with any exception
+            super().__init__(*args)
+            return
+        values = {**self.defaults, **dict(zip(self.fields, args, strict=False)), **kwargs}
+        wrong = set(values) ^ set(self.fields) or len(args) > len(self.fields)
+        if wrong:
+            raise TypeError(f"{type(self).__name__} takes {', '.join(self.fields)}")
+        for name in self.fields:
+            setattr(self, name, values[name])
+        super().__init__(*(values[name] for name in self.fields))
+
+    def _names(self) -> dict[str, Any]:
+        """What a template may use: the fields, plus words derived from them."""
+        return {name: getattr(self, name) for name in self.fields}
+
+    def problem(self) -> str:
+        """What was wrong, and where."""
+        if self.template:
+            return self.template.format_map(self._names())
+        return str(self.args[0]) if self.args else (self.__doc__ or "").split("\n")[0]
+
+    @property
+    def remedy(self) -> str:
+        """What the receiving side should do about it (may be ``""``)."""
+        return ""
+
+    def __str__(self) -> str:
+        text = self.problem() + (f" ({self.source})" if self.source else "")
+        return f"{text}; {self.remedy}" if self.remedy else text
 
 
 # WebSocket frames and messages (RFC 6455 section 5) --------------------------------
@@ -134,242 +179,207 @@ class WebSocketProtocolError(ProtocolError):
     error), 1007 (invalid payload data) or 1009 (message too big).
     """
 
-    close_code: ClassVar[int] = _PROTOCOL_ERROR
+    close_code: ClassVar[int] = 1002
+
+    @property
+    def remedy(self) -> str:
+        return f"close with {self.close_code}"
+
+    def _names(self) -> dict[str, Any]:
+        names = super()._names()
+        for field in ("opcode", "open_opcode"):
+            if field in names:
+                code = names[field]
+                names[f"{field}_name"] = _OPCODES.get(code, f"opcode {code}")
+        return names
 
 
 class InvalidOpcode(WebSocketProtocolError):
     """The low 4 bits of the first byte are not a defined opcode, e.g. ``0x83`` -> 3."""
 
-    def __init__(self, opcode: int) -> None:
-        super().__init__(opcode)
-        self.opcode = opcode
-
-    def __str__(self) -> str:
-        return (
-            f"invalid opcode {self.opcode:#x} in the first byte of a frame: only "
-            "0x0-0x2 (data) and 0x8-0xa (control) are defined (RFC 6455 section 5.2); "
-            "close with 1002"
-        )
+    fields = ("opcode",)
+    template = (
+        "invalid opcode {opcode:#x} in the first byte of a frame: only 0x0-0x2 (data) and "
+        "0x8-0xa (control) are defined"
+    )
+    source = "RFC 6455 section 5.2"
 
 
 class ReservedBitsSet(WebSocketProtocolError):
     """RSV1, RSV2 or RSV3 is 1 but no extension that defines it was negotiated."""
 
-    def __init__(self, rsv1: bool, rsv2: bool, rsv3: bool) -> None:
-        super().__init__(rsv1, rsv2, rsv3)
-        self.rsv1, self.rsv2, self.rsv3 = rsv1, rsv2, rsv3
+    fields = ("rsv1", "rsv2", "rsv3")
+    template = (
+        "reserved bit {bits} set in the first byte of a frame, but no extension was "
+        "negotiated to give it a meaning"
+    )
+    source = "RFC 6455 section 5.2"
 
-    def __str__(self) -> str:
+    def _names(self) -> dict[str, Any]:
         flags = {"RSV1": self.rsv1, "RSV2": self.rsv2, "RSV3": self.rsv3}
-        bits = [name for name, on in flags.items() if on]
-        return (
-            f"reserved bit {', '.join(bits)} set in the first byte of a frame, but no "
-            "extension was negotiated to give it a meaning (RFC 6455 section 5.2); "
-            "close with 1002"
-        )
+        return {"bits": ", ".join(name for name, on in flags.items() if on)}
 
 
 class MaskingError(WebSocketProtocolError):
     """The MASK bit is wrong for the sender: clients must mask, servers must not."""
 
-    def __init__(self, masked: bool) -> None:
-        super().__init__(masked)
-        self.masked = masked
+    fields = ("masked",)
+    source = "RFC 6455 section 5.1"
 
-    def __str__(self) -> str:
+    def problem(self) -> str:
         if self.masked:
-            return (
-                "a frame from the server arrived masked: servers must not mask "
-                "(RFC 6455 section 5.1); the client closes with 1002"
-            )
-        return (
-            "a frame from the client arrived unmasked: clients must mask every frame "
-            "(RFC 6455 section 5.1); the server closes with 1002"
-        )
+            return "a frame from the server arrived masked: servers must not mask"
+        return "a frame from the client arrived unmasked: clients must mask every frame"
+
+    @property
+    def remedy(self) -> str:
+        return f"the {'client' if self.masked else 'server'} closes with {self.close_code}"
 
 
 class InvalidLength(WebSocketProtocolError):
     """An extended payload length that is not minimal, or has its top bit set."""
 
-    def __init__(self, length: int, field_bits: int) -> None:
-        super().__init__(length, field_bits)
-        self.length = length
-        self.field_bits = field_bits
+    fields = ("length", "field_bits")
+    template = "payload length {length} in a {field_bits}-bit length field {what}"
+    source = "RFC 6455 section 5.2"
 
-    def __str__(self) -> str:
-        if self.length >= 2**63:
-            what = "has its most significant bit set"
-        else:
-            what = "fits in a shorter length field: the minimal encoding is required"
-        return (
-            f"payload length {self.length} in a {self.field_bits}-bit length field {what} "
-            "(RFC 6455 section 5.2); close with 1002"
+    def _names(self) -> dict[str, Any]:
+        top = self.length >= 2**63
+        what = (
+            "has its most significant bit set"
+            if top
+            else ("fits in a shorter length field: the minimal encoding is required")
         )
+        return {**super()._names(), "what": what}
 
 
 class ControlFrameTooLong(WebSocketProtocolError):
     """A CLOSE, PING or PONG frame carries more than 125 bytes."""
 
-    def __init__(self, opcode: int, length: int) -> None:
-        super().__init__(opcode, length)
-        self.opcode = opcode
-        self.length = length
-
-    def __str__(self) -> str:
-        return (
-            f"{_opcode_name(self.opcode)} frame has a {self.length}-byte payload: control "
-            "frames carry at most 125 bytes (RFC 6455 section 5.5); close with 1002"
-        )
+    fields = ("opcode", "length")
+    template = (
+        "{opcode_name} frame has a {length}-byte payload: control frames carry at most 125 bytes"
+    )
+    source = "RFC 6455 section 5.5"
 
 
 class FragmentedControlFrame(WebSocketProtocolError):
     """A CLOSE, PING or PONG frame has FIN = 0."""
 
-    def __init__(self, opcode: int) -> None:
-        super().__init__(opcode)
-        self.opcode = opcode
-
-    def __str__(self) -> str:
-        return (
-            f"{_opcode_name(self.opcode)} frame has FIN = 0: control frames must not be "
-            "fragmented (RFC 6455 section 5.5); close with 1002"
-        )
+    fields = ("opcode",)
+    template = "{opcode_name} frame has FIN = 0: control frames must not be fragmented"
+    source = "RFC 6455 section 5.5"
 
 
 class TruncatedFrame(WebSocketProtocolError):
     """``Frame.parse`` got fewer bytes than the frame's header announces."""
 
-    def __init__(self, needed: int, received: int) -> None:
-        super().__init__(needed, received)
-        self.needed = needed
-        self.received = received
-
-    def __str__(self) -> str:
-        return (
-            f"frame is truncated: it needs {self.needed} bytes but only {self.received} "
-            "were given; to decode a stream that arrives in pieces, feed it to a FrameReader"
-        )
+    fields = ("needed", "received")
+    template = "frame is truncated: it needs {needed} bytes but only {received} were given"
+    remedy = "to decode a stream that arrives in pieces, feed it to a FrameReader"  # type: ignore[assignment]
 
 
 class TrailingData(WebSocketProtocolError):
     """``Frame.parse`` got more bytes than one frame: the rest belongs to later frames."""
 
-    def __init__(self, frame_size: int, extra: int) -> None:
-        super().__init__(frame_size, extra)
-        self.frame_size = frame_size
-        self.extra = extra
-
-    def __str__(self) -> str:
-        return (
-            f"{self.extra} bytes follow the first {self.frame_size}-byte frame: Frame.parse "
-            "decodes exactly one frame; use a FrameReader to split a stream into frames"
-        )
+    fields = ("frame_size", "extra")
+    template = (
+        "{extra} bytes follow the first {frame_size}-byte frame: Frame.parse decodes "
+        "exactly one frame"
+    )
+    remedy = "use a FrameReader to split a stream into frames"  # type: ignore[assignment]
 
 
 class InvalidClosePayload(WebSocketProtocolError):
     """A close payload of exactly 1 byte: too short for the 2-byte close code."""
 
-    def __init__(self, payload: bytes) -> None:
-        super().__init__(payload)
-        self.payload = payload
+    fields = ("payload",)
+    template = (
+        "close payload {hex} is 1 byte long: it must be empty or start with a 2-byte close code"
+    )
+    source = "RFC 6455 section 5.5.1"
 
-    def __str__(self) -> str:
-        return (
-            f"close payload {self.payload.hex(' ')} is 1 byte long: it must be empty or "
-            "start with a 2-byte close code (RFC 6455 section 5.5.1); close with 1002"
-        )
+    def _names(self) -> dict[str, Any]:
+        return {"hex": self.payload.hex(" ")}
 
 
 class InvalidCloseCode(WebSocketProtocolError):
     """A close code that may not appear in a CLOSE frame, e.g. 1005 or 999."""
 
-    def __init__(self, code: int) -> None:
-        super().__init__(code)
-        self.code = code
+    fields = ("code",)
+    template = "close code {code} is not allowed in a CLOSE frame: {why}"
+    source = "RFC 6455 section 7.4"
 
-    def __str__(self) -> str:
-        if self.code in (1005, 1006, 1015):
-            why = "it is reserved for reporting, never sent in a frame"
-        else:
-            why = "only 1000-1003, 1007-1014 and 3000-4999 may be sent"
-        return (
-            f"close code {self.code} is not allowed in a CLOSE frame: {why} "
-            "(RFC 6455 section 7.4); close with 1002"
+    def _names(self) -> dict[str, Any]:
+        why = (
+            "it is reserved for reporting, never sent in a frame"
+            if self.code in (1005, 1006, 1015)
+            else "only 1000-1003, 1007-1014 and 3000-4999 may be sent"
         )
+        return {"code": self.code, "why": why}
 
 
 class CloseReasonTooLong(WebSocketProtocolError):
     """A close reason longer than 123 bytes of UTF-8 (125 minus the 2-byte code)."""
 
-    def __init__(self, size: int) -> None:
-        super().__init__(size)
-        self.size = size
-
-    def __str__(self) -> str:
-        return (
-            f"close reason is {self.size} bytes of UTF-8: at most 123 fit in a CLOSE "
-            "frame after the 2-byte code (RFC 6455 section 5.5); shorten the reason"
-        )
+    fields = ("size",)
+    template = (
+        "close reason is {size} bytes of UTF-8: at most 123 fit in a CLOSE frame after "
+        "the 2-byte code"
+    )
+    source = "RFC 6455 section 5.5"
+    remedy = "shorten the reason"  # type: ignore[assignment]
 
 
 class UnexpectedContinuation(WebSocketProtocolError):
     """A CONT frame arrived while no fragmented message was open."""
 
-    def __str__(self) -> str:
-        return (
-            "CONT frame arrived but no fragmented message was started: a message starts "
-            "with TEXT or BINARY (RFC 6455 section 5.4); close with 1002"
-        )
+    fields = ()
+    template = (
+        "CONT frame arrived but no fragmented message was started: a message starts with "
+        "TEXT or BINARY"
+    )
+    source = "RFC 6455 section 5.4"
 
 
 class UnfinishedMessage(WebSocketProtocolError):
     """A TEXT or BINARY frame arrived before the open fragmented message ended."""
 
-    def __init__(self, opcode: int, open_opcode: int) -> None:
-        super().__init__(opcode, open_opcode)
-        self.opcode = opcode
-        self.open_opcode = open_opcode
-
-    def __str__(self) -> str:
-        return (
-            f"{_opcode_name(self.opcode)} frame arrived while a fragmented "
-            f"{_opcode_name(self.open_opcode)} message was still open: its next fragment "
-            "must be a CONT frame (RFC 6455 section 5.4); close with 1002"
-        )
+    fields = ("opcode", "open_opcode")
+    template = (
+        "{opcode_name} frame arrived while a fragmented {open_opcode_name} message was "
+        "still open: its next fragment must be a CONT frame"
+    )
+    source = "RFC 6455 section 5.4"
 
 
 class InvalidUTF8(WebSocketProtocolError):
     """A text message or close reason that is not valid UTF-8."""
 
-    close_code: ClassVar[int] = _INVALID_DATA
-
-    def __init__(self, where: str, detail: str) -> None:
-        super().__init__(where, detail)
-        self.where = where
-        self.detail = detail
-
-    def __str__(self) -> str:
-        return (
-            f"{self.where} is not valid UTF-8 ({self.detail}) (RFC 6455 section 8.1); "
-            "close with 1007"
-        )
+    close_code: ClassVar[int] = 1007
+    fields = ("where", "detail")
+    template = "{where} is not valid UTF-8 ({detail})"
+    source = "RFC 6455 section 8.1"
 
 
 class MessageTooBig(WebSocketProtocolError):
     """A message (or frame) larger than the reader's ``max_size``."""
 
-    close_code: ClassVar[int] = _MESSAGE_TOO_BIG
+    close_code: ClassVar[int] = 1009
+    fields = ("size", "max_size")
+    template = (
+        "message of at least {size} bytes exceeds max_size={max_size}: close with 1009, "
+        "or raise max_size if such messages are expected"
+    )
+    remedy = ""  # type: ignore[assignment]  # in the template: one side of an "or"
 
-    def __init__(self, size: int, max_size: int) -> None:
-        super().__init__(size, max_size)
-        self.size = size
-        self.max_size = max_size
 
-    def __str__(self) -> str:
-        return (
-            f"message of at least {self.size} bytes exceeds max_size={self.max_size}: "
-            "close with 1009, or raise max_size if such messages are expected"
-        )
+class InvalidDeflate(WebSocketProtocolError):
+    """A message marked compressed (RSV1) whose payload is not a deflate stream."""
+
+    fields = ("detail",)
+    template = "compressed message does not inflate ({detail})"
+    source = "RFC 7692 section 7.2.2"
 
 
 # The HTTP upgrade (RFC 6455 section 4) ----------------------------------------------
@@ -386,21 +396,29 @@ class HandshakeError(ProtocolError):
     """
 
     status: ClassVar[int | None] = 400
-
-    def __init__(self, header: str, value: str | None) -> None:
-        super().__init__(header, value)
-        self.header = header
-        self.value = value
+    fields = ("header", "value")
+    header: str
+    value: str | None = None
 
     @property
     def response_headers(self) -> list[tuple[str, str]]:
         """Headers the error response must carry, e.g. ``Sec-WebSocket-Version: 13``."""
         return []
 
-    def _found(self) -> str:
-        if self.value is None:
-            return f"{self.header} header is missing"
-        return f"{self.header} header is {self.value!r}"
+    @property
+    def remedy(self) -> str:
+        if self.status is None or getattr(self, "header", "") == "response":
+            return "fail the connection"
+        return f"answer {self.status} {HTTPStatus(self.status).phrase}"
+
+    def _names(self) -> dict[str, Any]:
+        found = "missing" if self.value is None else f"{self.value!r}"
+        return {
+            **super()._names(),
+            "header": self.header,
+            "value": self.value,
+            "found": f"{self.header} header is {found}",
+        }
 
 
 class MalformedHTTP(HandshakeError):
@@ -409,20 +427,15 @@ class MalformedHTTP(HandshakeError):
     ``header`` is ``"request"`` (found by a server) or ``"response"`` (by a client).
     """
 
-    def __init__(self, detail: str, head: str = "request") -> None:
-        super().__init__(head, None)
-        self.args = (detail, head)
-        self.detail = detail
+    fields = ("detail", "header")
+    defaults: ClassVar[dict[str, Any]] = {"header": "request"}
+    source = "RFC 6455 section 4.1"
 
-    def __str__(self) -> str:
+    def problem(self) -> str:
         if self.header == "response":
-            return (
-                f"malformed HTTP response: {self.detail}; the server did not answer in "
-                "HTTP/1.1 (RFC 6455 section 4.1); fail the connection"
-            )
+            return f"malformed HTTP response: {self.detail}; the server did not answer in HTTP/1.1"
         return (
-            f"malformed HTTP request: {self.detail}; a WebSocket opens with an HTTP/1.1 "
-            "GET request (RFC 6455 section 4.1); answer 400 Bad Request"
+            f"malformed HTTP request: {self.detail}; a WebSocket opens with an HTTP/1.1 GET request"
         )
 
 
@@ -430,120 +443,87 @@ class HeadTooLarge(HandshakeError):
     """The head grew past ``max_head_size`` bytes; ``header`` is request or response."""
 
     status: ClassVar[int | None] = 431
+    fields = ("size", "max_head_size", "header")
+    defaults: ClassVar[dict[str, Any]] = {"header": "request"}
+    template = (
+        "HTTP {header} head of at least {size} bytes exceeds max_head_size={max_head_size}: "
+        "{answer}, or raise max_head_size if such heads are legitimate"
+    )
 
-    def __init__(self, size: int, max_head_size: int, head: str = "request") -> None:
-        super().__init__(head, None)
-        self.args = (size, max_head_size, head)
-        self.size = size
-        self.max_head_size = max_head_size
+    def _names(self) -> dict[str, Any]:
+        return {**super()._names(), "answer": HandshakeError.remedy.fget(self)}  # type: ignore[attr-defined]
 
-    def __str__(self) -> str:
-        remedy = (
-            "answer 431 Request Header Fields Too Large"
-            if self.header == "request"
-            else "fail the connection"
-        )
-        return (
-            f"HTTP {self.header} head of at least {self.size} bytes exceeds max_head_size="
-            f"{self.max_head_size}: {remedy}, or raise max_head_size if such heads are "
-            "legitimate"
-        )
+    remedy = ""  # type: ignore[assignment]  # in the template: one side of an "or"
 
 
 class IncompleteHead(HandshakeError):
     """The connection ended before the blank line that ends an HTTP head."""
 
-    def __init__(self, received: int, head: str = "request") -> None:
-        super().__init__(head, None)
-        self.args = (received, head)
-        self.received = received
-
-    def __str__(self) -> str:
-        return (
-            f"connection closed after {self.received} bytes, before the blank line that "
-            f"ends the HTTP {self.header} head: the peer sent an incomplete handshake"
-        )
+    fields = ("received", "header")
+    defaults: ClassVar[dict[str, Any]] = {"header": "request"}
+    template = (
+        "connection closed after {received} bytes, before the blank line that ends the "
+        "HTTP {header} head: the peer sent an incomplete handshake"
+    )
+    remedy = ""  # type: ignore[assignment]
 
 
 class InvalidMethod(HandshakeError):
     """The upgrade request's method is not GET."""
 
-    def __init__(self, value: str) -> None:
-        super().__init__("method", value)
-        self.args = (value,)
-
-    def __str__(self) -> str:
-        return (
-            f"method is {self.value!r} in the request line: the upgrade request must be a GET "
-            "(RFC 6455 section 4.1); answer 400 Bad Request"
-        )
+    fields = ("value",)
+    header = "method"
+    template = "method is {value!r} in the request line: the upgrade request must be a GET"
+    source = "RFC 6455 section 4.1"
 
 
 class InvalidHTTPVersion(HandshakeError):
     """The upgrade request is older than HTTP/1.1, e.g. ``HTTP/1.0``."""
 
-    def __init__(self, value: str) -> None:
-        super().__init__("HTTP version", value)
-        self.args = (value,)
-
-    def __str__(self) -> str:
-        return (
-            f"HTTP version is {self.value!r} in the request line: the upgrade needs HTTP/1.1 "
-            "or later "
-            "(RFC 6455 section 4.1); answer 400 Bad Request"
-        )
+    fields = ("value",)
+    header = "HTTP version"
+    template = "HTTP version is {value!r} in the request line: the upgrade needs HTTP/1.1 or later"
+    source = "RFC 6455 section 4.1"
 
 
 class InvalidUpgrade(HandshakeError):
     """``Upgrade`` is missing or does not name ``websocket``."""
 
-    def __init__(self, value: str | None) -> None:
-        super().__init__("Upgrade", value)
-        self.args = (value,)
-
-    def __str__(self) -> str:
-        return (
-            f"{self._found()}: it must be 'websocket' (any case) (RFC 6455 section 4.2.1); "
-            "answer 400 Bad Request"
-        )
+    fields = ("value",)
+    header = "Upgrade"
+    template = "{found}: it must be 'websocket' (any case)"
+    source = "RFC 6455 section 4.2.1"
 
 
 class InvalidConnection(HandshakeError):
     """``Connection`` is missing or lacks the ``Upgrade`` token."""
 
-    def __init__(self, value: str | None) -> None:
-        super().__init__("Connection", value)
-        self.args = (value,)
-
-    def __str__(self) -> str:
-        return (
-            f"{self._found()}: its comma-separated tokens must include 'Upgrade' "
-            "(any case) (RFC 6455 section 4.2.1); answer 400 Bad Request"
-        )
+    fields = ("value",)
+    header = "Connection"
+    template = "{found}: its comma-separated tokens must include 'Upgrade' (any case)"
+    source = "RFC 6455 section 4.2.1"
 
 
 class InvalidKey(HandshakeError):
     """``Sec-WebSocket-Key`` is missing or not the base64 of exactly 16 bytes."""
 
-    def __init__(self, value: str | None) -> None:
-        super().__init__("Sec-WebSocket-Key", value)
-        self.args = (value,)
-
-    def __str__(self) -> str:
-        return (
-            f"{self._found()}: it must be 16 random bytes in base64, 24 characters like "
-            "'dGhlIHNhbXBsZSBub25jZQ==' (RFC 6455 section 4.2.1); answer 400 Bad Request"
-        )
+    fields = ("value",)
+    header = "Sec-WebSocket-Key"
+    template = (
+        "{found}: it must be 16 random bytes in base64, 24 characters like "
+        "'dGhlIHNhbXBsZSBub25jZQ=='"
+    )
+    source = "RFC 6455 section 4.2.1"
 
 
 class InvalidVersion(HandshakeError):
     """``Sec-WebSocket-Version`` is missing or not ``13``: answer 426 with the version."""
 
+    fields = ("value",)
     status: ClassVar[int | None] = 426
-
-    def __init__(self, value: str | None) -> None:
-        super().__init__("Sec-WebSocket-Version", value)
-        self.args = (value,)
+    header = "Sec-WebSocket-Version"
+    template = "{found}: this server speaks version 13 only"
+    source = "RFC 6455 section 4.4"
 
     @property
     def response_headers(self) -> list[tuple[str, str]]:
@@ -551,81 +531,62 @@ class InvalidVersion(HandshakeError):
         (a 426 must name it in ``Upgrade``, RFC 9110 section 15.5.22)."""
         return [("Upgrade", "websocket"), ("Sec-WebSocket-Version", "13")]
 
-    def __str__(self) -> str:
-        return (
-            f"{self._found()}: this server speaks version 13 only (RFC 6455 section 4.4); "
-            "answer 426 Upgrade Required with 'Sec-WebSocket-Version: 13'"
-        )
+    @property
+    def remedy(self) -> str:
+        return f"{super().remedy} with 'Sec-WebSocket-Version: 13'"
 
 
 class ForbiddenOrigin(HandshakeError):
     """``Origin`` is missing or not in the server's allow-list."""
 
     status: ClassVar[int | None] = 403
-
-    def __init__(self, value: str | None, allowed: list[str | None]) -> None:
-        super().__init__("Origin", value)
-        self.args = (value, allowed)
-        self.allowed = allowed
-
-    def __str__(self) -> str:
-        return (
-            f"{self._found()}: this server only accepts pages from {self.allowed!r} "
-            "(RFC 6455 section 4.2.2); answer 403 Forbidden"
-        )
+    fields = ("value", "allowed")
+    header = "Origin"
+    template = "{found}: this server only accepts pages from {allowed!r}"
+    source = "RFC 6455 section 4.2.2"
 
 
 class InvalidStatus(HandshakeError):
     """The server answered the upgrade with a status other than 101 (client side)."""
 
     status: ClassVar[int | None] = None
+    fields = ("response_status", "reason")
+    header = "status line"
+    template = (
+        "server answered {value!r} instead of '101 Switching Protocols': it refused the upgrade"
+    )
+    remedy = "read the response body for its reason"  # type: ignore[assignment]
 
-    def __init__(self, response_status: int, reason: str) -> None:
-        super().__init__("status line", f"{response_status} {reason}")
-        self.args = (response_status, reason)
-        self.response_status = response_status
-        self.reason = reason
-
-    def __str__(self) -> str:
-        return (
-            f"server answered {self.value!r} instead of '101 Switching Protocols': it "
-            "refused the upgrade; read the response body for its reason"
-        )
+    @property  # type: ignore[override]
+    def value(self) -> str:
+        """The status line the server sent, e.g. ``'404 Not Found'``."""
+        return f"{self.response_status} {self.reason}"
 
 
 class InvalidAccept(HandshakeError):
     """``Sec-WebSocket-Accept`` is not ``accept_key(key)`` (client side)."""
 
     status: ClassVar[int | None] = None
-
-    def __init__(self, value: str | None, expected: str) -> None:
-        super().__init__("Sec-WebSocket-Accept", value)
-        self.args = (value, expected)
-        self.expected = expected
-
-    def __str__(self) -> str:
-        return (
-            f"{self._found()}, expected {self.expected!r}: base64(SHA-1(key + GUID)) "
-            "proves the server understood this handshake (RFC 6455 section 4.1); "
-            "fail the connection"
-        )
+    fields = ("value", "expected")
+    header = "Sec-WebSocket-Accept"
+    template = (
+        "{found}, expected {expected!r}: base64(SHA-1(key + GUID)) proves the server "
+        "understood this handshake"
+    )
+    source = "RFC 6455 section 4.1"
 
 
 class UnexpectedProtocol(HandshakeError):
     """The server picked a ``Sec-WebSocket-Protocol`` the client did not offer."""
 
     status: ClassVar[int | None] = None
-
-    def __init__(self, value: str, offered: list[str]) -> None:
-        super().__init__("Sec-WebSocket-Protocol", value)
-        self.args = (value, offered)
-        self.offered = offered
-
-    def __str__(self) -> str:
-        return (
-            f"{self._found()} but the client offered {self.offered!r}: a server may only "
-            "pick one of the offered subprotocols (RFC 6455 section 4.1); fail the connection"
-        )
+    fields = ("value", "offered")
+    header = "Sec-WebSocket-Protocol"
+    template = (
+        "{found} but the client offered {offered!r}: a server may only pick one of the "
+        "offered subprotocols"
+    )
+    source = "RFC 6455 section 4.1"
 
 
 # engine.io packets and payloads (engine.io protocol v4 and v3) ---------------------
@@ -637,11 +598,6 @@ _OPEN_EXAMPLE = (
 )
 
 
-def _packet_at(index: int | None) -> str:
-    """Where a packet is: alone, or at an index in a polling payload."""
-    return "the packet" if index is None else f"packet {index} of the payload"
-
-
 class EngineIOError(ProtocolError):
     """An engine.io packet or payload broke the engine.io protocol (v4 or v3).
 
@@ -650,103 +606,87 @@ class EngineIOError(ProtocolError):
     session on such an error; over HTTP long-polling it answers 400 Bad Request.
     """
 
-    def __init__(self, *args: object, index: int | None = None) -> None:
-        super().__init__(*args)
+    def __init__(self, *args: Any, index: int | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
         self.index = index
+
+    def _names(self) -> dict[str, Any]:
+        at = "the packet" if self.index is None else f"packet {self.index} of the payload"
+        return {**super()._names(), "at": at}
 
 
 class EmptyPacket(EngineIOError):
     """A packet with no type digit at all: ``""``, or ``4hello\\x1e\\x1e6`` in a payload."""
 
-    def __str__(self) -> str:
-        return (
-            f"{_packet_at(self.index)} is empty: a packet is at least its type digit, "
-            "e.g. '6' (NOOP) or '4hello' (MESSAGE)"
-        )
+    fields = ()
+    template = (
+        "{at} is empty: a packet is at least its type digit, e.g. '6' (NOOP) or '4hello' (MESSAGE)"
+    )
 
 
 class UnknownPacketType(EngineIOError):
     """The first character of a packet is not a digit 0-6 (nor ``b``), e.g. ``7hello``."""
 
-    def __init__(self, found: str, *, index: int | None = None) -> None:
-        super().__init__(found, index=index)
-        self.found = found
-
-    def __str__(self) -> str:
-        return (
-            f"packet type {self.found} at offset 0 of {_packet_at(self.index)} is not an "
-            f"engine.io packet type: a packet starts with a digit ({_ENGINE_TYPES}), or "
-            "with 'b' for base64 binary, e.g. '4hello' or 'bAQID'"
-        )
+    fields = ("found",)
+    template = (
+        "packet type {found} at offset 0 of {at} is not an engine.io packet type: a packet "
+        f"starts with a digit ({_ENGINE_TYPES}), or with 'b' for base64 binary, e.g. "
+        "'4hello' or 'bAQID'"
+    )
 
 
 class InvalidBase64(EngineIOError):
     """The base64 after ``b`` (v4) or ``b4`` (v3) does not decode, e.g. ``bAQI*``."""
 
-    def __init__(self, text: str, offset: int, detail: str, *, index: int | None = None) -> None:
-        super().__init__(text, offset, detail, index=index)
-        self.text = text
-        self.offset = offset
-        self.detail = detail
+    fields = ("text", "offset", "detail")
+    template = (
+        "binary data {shown!r} at offset {offset} of {at} is not valid base64 ({detail}): "
+        "a binary MESSAGE over polling is 'b' then standard padded base64, e.g. 'bAQID' "
+        "for bytes 01 02 03 ('b4AQID' in v3)"
+    )
 
-    def __str__(self) -> str:
+    def _names(self) -> dict[str, Any]:
         shown = self.text if len(self.text) <= 40 else f"{self.text[:37]}..."
-        return (
-            f"binary data {shown!r} at offset {self.offset} of {_packet_at(self.index)} is "
-            f"not valid base64 ({self.detail}): a binary MESSAGE over polling is 'b' then "
-            "standard padded base64, e.g. 'bAQID' for bytes 01 02 03 ('b4AQID' in v3)"
-        )
+        return {**super()._names(), "shown": shown}
 
 
 class InvalidPayload(EngineIOError):
     """A polling body that does not split into packets: a bad v3 length prefix, say."""
 
-    def __init__(self, detail: str, offset: int, version: int) -> None:
-        super().__init__(detail, offset, version)
-        self.detail = detail
-        self.offset = offset
-        self.version = version
+    fields = ("detail", "offset", "version")
+    template = "invalid v{version} payload at offset {offset}: {detail}; {shape}"
 
-    def __str__(self) -> str:
-        if self.version == 3:
-            shape = (
-                "a v3 payload is <length>:<packet> repeated, the length counting UTF-16 "
-                "code units, e.g. '6:4hello4:4€€€'"
-            )
-        else:
-            shape = (
-                "a v4 payload is packets joined by the record separator '\\x1e', "
-                "e.g. '4hello\\x1e4€€€'"
-            )
-        return f"invalid v{self.version} payload at offset {self.offset}: {self.detail}; {shape}"
+    def _names(self) -> dict[str, Any]:
+        shape = (
+            "a v3 payload is <length>:<packet> repeated, the length counting UTF-16 code "
+            "units, e.g. '6:4hello4:4€€€'"
+            if self.version == 3
+            else "a v4 payload is packets joined by the record separator '\\x1e', "
+            "e.g. '4hello\\x1e4€€€'"
+        )
+        return {**super()._names(), "shape": shape}
 
 
 class InvalidOpenPacket(EngineIOError):
     """The OPEN packet's data is not the JSON handshake object, or a field is ill-typed."""
 
-    def __init__(self, detail: str, field: str | None = None) -> None:
-        super().__init__(detail, field)
-        self.detail = detail
-        self.field = field
+    fields = ("detail", "field")
+    defaults: ClassVar[dict[str, Any]] = {"field": None}
+    template = "invalid {what}: {detail}; a valid OPEN data is {example}"
 
-    def __str__(self) -> str:
-        where = "OPEN packet data" if self.field is None else f"field {self.field!r} of OPEN"
-        return f"invalid {where}: {self.detail}; a valid OPEN data is {_OPEN_EXAMPLE}"
+    def _names(self) -> dict[str, Any]:
+        what = "OPEN packet data" if self.field is None else f"field {self.field!r} of OPEN"
+        return {**super()._names(), "what": what, "example": _OPEN_EXAMPLE}
 
 
 class UnsupportedEngineVersion(EngineIOError):
     """An engine.io protocol version other than 4 or 3, e.g. ``EIO=2`` in the URL."""
 
-    def __init__(self, version: object) -> None:
-        super().__init__(version)
-        self.version = version
-
-    def __str__(self) -> str:
-        return (
-            f"engine.io protocol version {self.version!r} is not supported: kit.wire speaks "
-            "4 (EIO=4, socket.io 3 and later) and 3 (EIO=3, socket.io 2); a server "
-            "answers 400 Bad Request"
-        )
+    fields = ("version",)
+    template = (
+        "engine.io protocol version {version!r} is not supported: kit.wire speaks 4 (EIO=4, "
+        "socket.io 3 and later) and 3 (EIO=3, socket.io 2); a server answers 400 Bad Request"
+    )
 
 
 # socket.io packets (socket.io protocol v5) -----------------------------------------
@@ -763,126 +703,112 @@ class SocketIOError(ProtocolError):
     4.x) closes the whole connection on such a packet ("parse error").
     """
 
-    def __init__(self, *args: object, packet: str = "") -> None:
-        super().__init__(*args)
+    def __init__(self, *args: Any, packet: str = "", **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
         self.packet = packet
 
-    def _in(self) -> str:
+    def _names(self) -> dict[str, Any]:
         shown = self.packet if len(self.packet) <= 60 else f"{self.packet[:57]}..."
-        return f"in socket.io packet {shown!r}"
+        return {**super()._names(), "within": f"in socket.io packet {shown!r}"}
 
 
 class UnknownSocketPacketType(SocketIOError):
     """The first character is not a digit 0-6, e.g. ``7["foo"]``, or the packet is empty."""
 
-    def __str__(self) -> str:
+    fields = ()
+    template = (
+        "socket.io packet type {found} at offset 0 {within} is not a type: a packet "
+        f"starts with a digit ({_SOCKET_TYPES}), e.g. '2[\"foo\"]'"
+    )
+
+    def _names(self) -> dict[str, Any]:
         found = "nothing" if not self.packet else repr(self.packet[0])
-        return (
-            f"socket.io packet type {found} at offset 0 {self._in()} is not a type: a packet "
-            f"starts with a digit ({_SOCKET_TYPES}), e.g. '2[\"foo\"]'"
-        )
+        return {**super()._names(), "found": found}
 
 
 class InvalidAttachments(SocketIOError):
     """The ``N-`` attachment count is missing, malformed, or where it does not belong."""
 
-    def __init__(self, detail: str, *, packet: str = "") -> None:
-        super().__init__(detail, packet=packet)
-        self.detail = detail
-
-    def __str__(self) -> str:
-        return (
-            f"{self.detail} {self._in()}: BINARY_EVENT and BINARY_ACK (and only they) give "
-            "their attachment count then '-' after the type, e.g. "
-            '\'51-["baz",{"_placeholder":true,"num":0}]\''
-        )
+    fields = ("detail",)
+    template = (
+        "{detail} {within}: BINARY_EVENT and BINARY_ACK (and only they) give their "
+        "attachment count then '-' after the type, e.g. "
+        '\'51-["baz",{{"_placeholder":true,"num":0}}]\''
+    )
 
 
 class InvalidAckId(SocketIOError):
     """An ack id where none belongs, none where one must be, or one too big for JS."""
 
-    def __init__(self, detail: str, *, packet: str = "") -> None:
-        super().__init__(detail, packet=packet)
-        self.detail = detail
-
-    def __str__(self) -> str:
-        return (
-            f"{self.detail} {self._in()}: EVENT may carry an ack id and ACK must carry "
-            "the id it answers, as decimal digits right before the JSON, e.g. "
-            "'212[\"foo\"]' and '312[\"bar\"]'"
-        )
+    fields = ("detail",)
+    template = (
+        "{detail} {within}: EVENT may carry an ack id and ACK must carry the id it "
+        "answers, as decimal digits right before the JSON, e.g. '212[\"foo\"]' and "
+        "'312[\"bar\"]'"
+    )
 
 
 class InvalidJSON(SocketIOError):
     """The data part is not exactly one JSON value: ``2["foo"`` or ``2["foo"]x``."""
 
-    def __init__(self, offset: int, detail: str, *, packet: str = "") -> None:
-        super().__init__(offset, detail, packet=packet)
-        self.offset = offset
-        self.detail = detail
-
-    def __str__(self) -> str:
-        return (
-            f"data at offset {self.offset} {self._in()} is not one JSON value "
-            f"({self.detail}): after the type, namespace and ack id comes a single JSON "
-            'value and nothing else, e.g. \'2["foo",{"a":1}]\''
-        )
+    fields = ("offset", "detail")
+    template = (
+        "data at offset {offset} {within} is not one JSON value ({detail}): after the "
+        "type, namespace and ack id comes a single JSON value and nothing else, e.g. "
+        '\'2["foo",{{"a":1}}]\''
+    )
 
 
 class InvalidSocketPayload(SocketIOError):
     """The JSON data has the wrong shape for the packet type, e.g. ``0["x"]``."""
 
-    def __init__(self, packet_type: str, detail: str, *, packet: str = "") -> None:
-        super().__init__(packet_type, detail, packet=packet)
-        self.packet_type = packet_type
-        self.detail = detail
+    fields = ("packet_type", "detail")
+    template = "{packet_type} data {detail} {within}: it must be {rule}"
+    rules: ClassVar[dict[str, str]] = {
+        "CONNECT": 'an object or nothing, e.g. \'0{"token":"abc"}\'',
+        "DISCONNECT": "nothing, e.g. '1/admin,'",
+        "EVENT": "an array starting with the event name, e.g. '2[\"foo\",1]'",
+        "BINARY_EVENT": "an array starting with the event name",
+        "ACK": "an array of answers, e.g. '3/admin,13[\"bar\"]'",
+        "BINARY_ACK": "an array of answers",
+        "CONNECT_ERROR": 'an object (or a string), e.g. \'4{"message":"Unauthorized"}\'',
+    }
 
-    def __str__(self) -> str:
-        rules = {
-            "CONNECT": 'an object or nothing, e.g. \'0{"token":"abc"}\'',
-            "DISCONNECT": "nothing, e.g. '1/admin,'",
-            "EVENT": "an array starting with the event name, e.g. '2[\"foo\",1]'",
-            "BINARY_EVENT": "an array starting with the event name",
-            "ACK": "an array of answers, e.g. '3/admin,13[\"bar\"]'",
-            "BINARY_ACK": "an array of answers",
-            "CONNECT_ERROR": 'an object (or a string), e.g. \'4{"message":"Unauthorized"}\'',
-        }
-        rule = rules.get(self.packet_type, "")
-        return f"{self.packet_type} data {self.detail} {self._in()}: it must be {rule}"
+    def _names(self) -> dict[str, Any]:
+        return {**super()._names(), "rule": self.rules.get(self.packet_type, "")}
 
 
 class ReservedEventName(InvalidSocketPayload):
     """An EVENT named like a built-in event (``connect``, ``disconnect``...)."""
 
-    def __init__(self, name: str, *, packet: str = "") -> None:
-        super().__init__("EVENT", f"names the reserved event {name!r}", packet=packet)
-        self.args = (name,)
-        self.name = name
+    fields = ("name",)
+    packet_type = "EVENT"
+    template = (
+        "EVENT {name!r} {within} uses a reserved name: 'connect', 'connect_error', "
+        "'disconnect', 'disconnecting', 'newListener' and 'removeListener' are fired by "
+        "the library itself and must not be sent as events (the JavaScript client "
+        "refuses to)"
+    )
 
-    def __str__(self) -> str:
-        return (
-            f"EVENT {self.name!r} {self._in()} uses a reserved name: 'connect', "
-            "'connect_error', 'disconnect', 'disconnecting', 'newListener' and "
-            "'removeListener' are fired by the library itself and must not be sent as "
-            "events (the JavaScript client refuses to)"
-        )
+    @property  # type: ignore[override]
+    def detail(self) -> str:
+        """What is wrong with the EVENT's data, in :class:`InvalidSocketPayload`'s words."""
+        return f"names the reserved event {self.name!r}"
 
 
 class InvalidPlaceholder(SocketIOError):
     """A ``{"_placeholder":true,"num":N}`` whose ``num`` names no attachment."""
 
-    def __init__(self, num: object, count: int, *, packet: str = "") -> None:
-        super().__init__(num, count, packet=packet)
-        self.num = num
-        self.count = count
+    fields = ("num", "count")
+    template = (
+        "placeholder num {num!r} {within} names no attachment: with {count} attachment(s) "
+        'it must be {valid}, e.g. {{"_placeholder":true,"num":0}} for the first'
+    )
 
-    def __str__(self) -> str:
-        if self.count:
-            valid = f"an int from 0 to {self.count - 1}"
-        else:
-            valid = "absent: the packet has no attachments"
-        return (
-            f"placeholder num {self.num!r} {self._in()} names no attachment: with "
-            f"{self.count} attachment(s) it must be {valid}, e.g. "
-            '{"_placeholder":true,"num":0} for the first'
+    def _names(self) -> dict[str, Any]:
+        valid = (
+            f"an int from 0 to {self.count - 1}"
+            if self.count
+            else "absent: the packet has no attachments"
         )
+        return {**super()._names(), "valid": valid}

@@ -15,6 +15,7 @@ import codecs
 import dataclasses
 from collections.abc import Iterator
 
+from kit.wire.deflate import Inflater
 from kit.wire.errors import (
     InvalidUTF8,
     MessageTooBig,
@@ -35,11 +36,13 @@ class Message:
     """A complete data message: ``Message("Hello", fragments=2)`` from TEXT + CONT.
 
     ``data`` is ``str`` for a text message and ``bytes`` for a binary one;
-    ``fragments`` counts the frames it arrived in.
+    ``fragments`` counts the frames it arrived in; ``compressed`` is the size it had on
+    the wire when it came deflated (permessage-deflate), else None.
     """
 
     data: str | bytes
     fragments: int = 1
+    compressed: int | None = None
 
     @property
     def opcode(self) -> Opcode:
@@ -59,13 +62,21 @@ class MessageAssembler:
     Text is validated as UTF-8 fragment by fragment, so bad bytes are refused as soon
     as they arrive (:class:`InvalidUTF8`, close code 1007).
 
+    With permessage-deflate negotiated, pass the sender's
+    :class:`~kit.wire.deflate.Inflater`: a message whose first frame has RSV1 set is
+    collected compressed, inflated once complete (within its ``max_size``), and only
+    then checked as UTF-8.
+
     Args:
         max_size: the largest message accepted, in bytes, or None for no limit.
+        inflater: the sender's inflater, when permessage-deflate is in use.
     """
 
-    def __init__(self, *, max_size: int | None = None) -> None:
+    def __init__(self, *, max_size: int | None = None, inflater: Inflater | None = None) -> None:
         self.max_size = max_size
+        self.inflater = inflater
         self._opcode: Opcode | None = None
+        self._compressed = False
         self._parts: list[bytes] | list[str] = []
         self._size = 0
         self._fragments = 0
@@ -106,6 +117,7 @@ class MessageAssembler:
             raise UnfinishedMessage(frame.opcode, self._opcode)
         else:
             self._opcode = Opcode(frame.opcode)
+            self._compressed = frame.rsv1 and self.inflater is not None
             self._decoder.reset()
 
         self._size += len(frame.payload)
@@ -113,6 +125,9 @@ class MessageAssembler:
         if self.max_size is not None and self._size > self.max_size:
             raise MessageTooBig(self._size, self.max_size)
 
+        if self._compressed:
+            self._parts.append(bytes(frame.payload))  # type: ignore[arg-type]
+            return self._inflated() if frame.fin else None
         if self._opcode == Opcode.TEXT:
             try:
                 text = self._decoder.decode(frame.payload, final=frame.fin)
@@ -126,8 +141,26 @@ class MessageAssembler:
             return None
         empty: str | bytes = "" if self._opcode == Opcode.TEXT else b""
         message = Message(empty.join(self._parts), self._fragments)  # type: ignore[arg-type]
-        self._opcode, self._parts, self._size, self._fragments = None, [], 0, 0
+        self.reset()
         return message
+
+    def _inflated(self) -> Message:
+        assert self.inflater is not None
+        opcode, fragments = self._opcode, self._fragments
+        compressed = b"".join(self._parts)  # type: ignore[arg-type]
+        self.reset()
+        data = self.inflater.inflate(compressed)  # MessageTooBig, InvalidDeflate
+        if opcode == Opcode.TEXT:
+            try:
+                return Message(data.decode("utf-8"), fragments, len(compressed))
+            except UnicodeDecodeError as exc:
+                raise InvalidUTF8("text message", str(exc)) from exc
+        return Message(data, fragments, len(compressed))
+
+    def reset(self) -> None:
+        """Forget the message being assembled (after an error, to go on with the next)."""
+        self._opcode, self._compressed = None, False
+        self._parts, self._size, self._fragments = [], 0, 0
 
 
 class MessageReader:

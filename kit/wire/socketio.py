@@ -49,6 +49,7 @@ __all__ = [
     "BINARY_TYPES",
     "MAX_ACK_ID",
     "RESERVED_EVENTS",
+    "AttachmentCollector",
     "SocketPacket",
     "SocketPacketType",
     "deconstruct",
@@ -461,3 +462,50 @@ def reconstruct(packet: SocketPacket, attachments: Sequence[bytes]) -> SocketPac
         return value
 
     return dataclasses.replace(packet, data=fill(packet.data))
+
+
+class AttachmentCollector:
+    """Wait for a binary packet's attachments, then put them back (one per direction).
+
+    A BINARY_EVENT announces ``N-`` attachments; the next N binary engine.io messages of
+    that direction are them, in order::
+
+        collector = AttachmentCollector()
+        collector.expect(SocketPacket.parse('51-["up",{"_placeholder":true,"num":0}]'))
+        collector.add(b"\\x00\\xff")   # -> (1, 1, the packet with data ["up", b"\\x00\\xff"])
+
+    A packet without attachments is ignored by :meth:`expect`.
+    """
+
+    def __init__(self) -> None:
+        self._packet: SocketPacket | None = None
+        self._received: list[bytes] = []
+
+    @property
+    def expected(self) -> int:
+        """How many attachments the open packet still waits for (0: none open)."""
+        if self._packet is None:
+            return 0
+        return self._packet.attachments - len(self._received)
+
+    def expect(self, packet: SocketPacket) -> None:
+        """A packet arrived: start collecting its attachments, if it announces any."""
+        if packet.attachments:
+            self._packet, self._received = packet, []
+
+    def add(self, attachment: bytes) -> tuple[int, int, SocketPacket | None]:
+        """Take one attachment: (its number from 1, the count, the packet once complete).
+
+        Raises:
+            ValueError: no packet is waiting for attachments.
+            InvalidPlaceholder: the complete packet's placeholders do not match.
+        """
+        packet = self._packet
+        if packet is None:
+            raise ValueError("an attachment arrived, but no binary packet announced one")
+        self._received.append(bytes(attachment))
+        index, total = len(self._received), packet.attachments
+        if index < total:
+            return index, total, None
+        received, self._packet, self._received = self._received, None, []
+        return index, total, reconstruct(packet, received)

@@ -432,3 +432,22 @@ def test_garbage_placeholders_reconstruct_or_raise_a_protocol_error(
     packet = SocketPacket(T.BINARY_EVENT, data=data, attachments=len(attachments))
     with contextlib.suppress(ProtocolError):
         reconstruct(packet, attachments)
+
+
+def test_an_attachment_collector_puts_the_bytes_back_in_order() -> None:
+    from kit.wire.socketio import AttachmentCollector
+
+    collector = AttachmentCollector()
+    collector.expect(SocketPacket.parse('2["no attachments"]'))
+    assert collector.expected == 0
+    announced = SocketPacket.parse(
+        '52-["up",{"_placeholder":true,"num":1},{"_placeholder":true,"num":0}]'
+    )
+    collector.expect(announced)
+    assert collector.expected == 2
+    assert collector.add(b"a") == (1, 2, None)
+    index, total, packet = collector.add(b"b")
+    assert (index, total, collector.expected) == (2, 2, 0)
+    assert packet is not None and packet.data == ["up", b"b", b"a"]
+    with pytest.raises(ValueError, match="no binary packet"):
+        collector.add(b"stray")
