@@ -165,10 +165,14 @@ class EventChannel:
     def _flush(self) -> None:
         while self._pending and _delivery.allowed:
             event, before = self._pending.popleft()
-            if before is not None and before() is False:
-                continue
-            self._deliver(event)
+            # The state change, the listeners and the notification happen under the lock
+            # a waiting cell checks its condition under: the cell never sees the new state
+            # (a message in the inbox) while a listener is still printing about it, and so
+            # never finishes before that output is in.
             with self._cond:
+                if before is not None and before() is False:
+                    continue
+                self._deliver(event)
                 self.delivered += 1
                 self._cond.notify_all()
             touch_activity()

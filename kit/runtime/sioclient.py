@@ -99,12 +99,13 @@ class SocketIOClient:
     # -- what arrives -------------------------------------------------------------------
 
     def _append(self, namespace: str, event: str, args: list[Any]) -> None:
+        # Listeners run under the lock wait_for() checks under: a cell waiting for this
+        # event only goes on once what the listeners do about it (print...) is done.
         with self._cond:
             self.received.append((namespace, event, args))
+            for listener in list(self._listeners):
+                listener(namespace, event, args)
             self._cond.notify_all()
-            listeners = list(self._listeners)
-        for listener in listeners:
-            listener(namespace, event, args)
 
     def add_listener(self, listener: Callable[[str, str, list[Any]], object]) -> None:
         """Call ``listener(namespace, event, args)`` for everything received.
