@@ -17,27 +17,22 @@ The top-level names are all a lesson needs:
 - ``kit.exercise(name, hint=...)`` checks a lesson's exercise: ``with kit.exercise(...):``.
 - ``kit.wire`` holds the pure codecs: handshake, frames, engine.io and socket.io.
 
-Layers, each importing only the ones below it: ``kit.widgets`` -> ``kit.runtime`` ->
-``kit.wire``.
+Layers, each importing only the ones below it: ``kit.widgets`` -> ``kit.clients``,
+``kit.apps``, ``kit.wiretap`` -> ``kit.runtime`` -> ``kit.wire``.
 """
 
 from __future__ import annotations
 
 from kit import wire
+from kit.apps import ChatApp, ScratchServer, chat_app
+from kit.clients import ChatClient, ChatMessage, SocketIOClient, WebSocket
 from kit.exercises import Exercise, exercise
 from kit.runtime import (
-    ChatApp,
-    ChatClient,
-    ChatMessage,
     CloseEvent,
     Event,
     MessageEvent,
     PortInUseError,
-    ScratchServer,
     Server,
-    SocketIOClient,
-    WebSocket,
-    chat_app,
     run,
     running_servers,
     serve,
@@ -45,9 +40,9 @@ from kit.runtime import (
     settle,
     stop,
     stop_all,
-    tap,
 )
 from kit.widgets import ChatPanel, FrameInspector, side_by_side
+from kit.wiretap import Tap, tap
 
 __version__ = "0.1.0"
 
@@ -65,6 +60,7 @@ __all__ = [
     "ScratchServer",
     "Server",
     "SocketIOClient",
+    "Tap",
     "WebSocket",
     "chat_app",
     "exercise",

@@ -65,5 +65,5 @@ def test_the_chat_app_serializer_hook_is_public_api() -> None:
     sio = socketio.AsyncServer(async_mode="aiohttp", serializer=packet.Packet)
     assert sio.packet_class is packet.Packet, "python-socketio's AsyncServer lost `serializer`"
     assert {"decode", "add_attachment"} <= set(vars(packet.Packet)), (
-        "kit.runtime.chatapp._packet_class overrides Packet.decode and add_attachment"
+        "kit.apps.chat._packet_class overrides Packet.decode and add_attachment"
     )

@@ -32,7 +32,7 @@ from collections import deque
 from typing import Any
 
 from kit.runtime import cells
-from kit.runtime.apps import AppAdapter, adapter_for
+from kit.runtime.adapters import AppAdapter, adapter_for
 from kit.runtime.errors import PortInUseError, ServeError, UnsafeHostError
 from kit.runtime.links import Link, browser_url, link_for
 from kit.runtime.logbook import LogEntry, new_log

@@ -1,7 +1,7 @@
 """``ChatPanel``: a chat window in a notebook cell, connected to a real server.
 
 A panel is a message log, a text box and a Send button around a
-:class:`~kit.runtime.chat.ChatClient` it owns. Type and press Enter or click Send; or
+:class:`~kit.clients.chat.ChatClient` it owns. Type and press Enter or click Send; or
 drive it from code, which is what lessons and tests do::
 
     alice = kit.ChatPanel(server, user="alice")
@@ -41,7 +41,7 @@ from typing import Any
 
 import ipywidgets as widgets
 
-from kit.runtime.chat import ChatClient, ChatMessage, SocketIOChatClient
+from kit.clients.chat import ChatClient, ChatMessage, SocketIOChatClient
 from kit.runtime.servers import Server
 from kit.widgets.static import with_static_fallback
 

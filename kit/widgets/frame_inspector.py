@@ -1,7 +1,7 @@
 """``FrameInspector``: every layer of a capture in one table, like DevTools' "Frames" tab.
 
 A wire tap records the bytes between a client and a server and decodes them layer by
-layer into :class:`~kit.runtime.records.WireEvent` rows: HTTP requests and responses,
+layer into :class:`~kit.wiretap.records.WireEvent` rows: HTTP requests and responses,
 WebSocket frames, engine.io packets, socket.io packets. The inspector shows them as a
 table with one filter per layer, a direction filter, and an optional hex dump::
 
@@ -15,10 +15,10 @@ table with one filter per layer, a direction filter, and an optional hex dump::
     ...
     inspector.diagram()                    # the same rows as a sequence diagram
 
-The source is anything with ``.events`` (a list that may grow) and, optionally,
-``.subscribe(callback) -> unsubscribe``; a plain list of events (a finished capture)
-works too. Callbacks arrive on the kit's runtime thread and only change the table's
-``value`` trait, under a lock. Bursts are coalesced without any thread of our own: on
+The source is a wire tap (anything with its ``subscribe(on_event, replay=True,
+on_clear=...)``: the rows so far, then each new one, never one twice) or a plain list of
+events (a finished capture). Callbacks arrive on the kit's runtime thread and only change
+the table's ``value`` trait, under a lock. Bursts are coalesced without any thread of our own: on
 the runtime loop, at most one redraw per :data:`REDRAW_INTERVAL`, the last one
 scheduled with ``loop.call_later``; and each redraw formats only the last ``max_rows``
 rows.
@@ -34,7 +34,6 @@ such as ``kit-layer-engineio``, and ``kit-client-to-server`` or
 from __future__ import annotations
 
 import asyncio
-import bisect
 import contextlib
 import html
 import threading
@@ -44,13 +43,13 @@ from typing import Any, Protocol
 
 import ipywidgets as widgets
 
-from kit.runtime.records import Direction, Layer, WireEvent, as_direction, as_layers
 from kit.widgets.sequence_diagram import (
     SequenceDiagram,
     direction_css_class,
     layer_css_class,
 )
 from kit.widgets.static import with_static_fallback
+from kit.wiretap.records import Direction, Layer, WireEvent, as_direction, as_layers
 
 __all__ = ["REDRAW_INTERVAL", "EventSource", "FrameInspector", "hex_dump"]
 
@@ -79,14 +78,20 @@ _COLUMNS = ("time (s)", "conn", "dir", "transport", "layer", "summary")
 
 
 class EventSource(Protocol):
-    """What the inspector reads: a wire tap, or anything shaped like one.
+    """What the inspector follows: a wire tap, or anything shaped like one.
 
-    ``subscribe`` is optional: ``subscribe(callback)`` returns a function that
-    unsubscribes, and ``callback(event)`` is called (on any thread) for each new event.
+    ``subscribe`` calls ``on_event(row)`` for every row already there (with ``replay``)
+    and then for each new one, on any thread, and ``on_clear()`` when the source is
+    cleared; it returns the function that stops following.
     """
 
-    @property
-    def events(self) -> Sequence[WireEvent]: ...
+    def subscribe(
+        self,
+        on_event: Callable[[WireEvent], object],
+        *,
+        replay: bool = True,
+        on_clear: Callable[[], object] | None = None,
+    ) -> Callable[[], None]: ...
 
 
 def hex_dump(raw: bytes, limit: int = HEX_BYTES) -> str:
@@ -103,8 +108,8 @@ class FrameInspector(widgets.VBox):
     """A filterable table of the events a wire tap saw, live while they arrive.
 
     Args:
-        source: a wire tap (``.events`` and optionally ``.subscribe``), or a list of
-            :class:`~kit.runtime.records.WireEvent` (a finished capture).
+        source: a wire tap (see :class:`EventSource`), or an iterable of
+            :class:`~kit.wiretap.records.WireEvent` (a finished capture).
         layers: the layers shown at first (``Layer`` members or names such as
             ``"socket.io"``); all of them when None.
         direction: ``"client->server"``, ``"server->client"``, or None for both.
@@ -127,16 +132,11 @@ class FrameInspector(widgets.VBox):
             raise ValueError(f"max_rows must be at least 1, not {max_rows}")
         shown_layers = as_layers(layers)
         shown_direction = as_direction(direction)
-        if not hasattr(source, "events") and not isinstance(source, Sequence):
-            source = list(source)  # a generator can only be read once
         self.max_rows = max_rows
-        self._source = source
         self._lock = threading.RLock()
         self._events: list[WireEvent] = []
-        self._by_seq: dict[int, WireEvent] = {}  # the events held, by number
-        self._since_snapshot: list[WireEvent] | None = None
-        self._refresh_lock = threading.Lock()
         self._closed = False
+        self._replaying = False
         self._last_redraw = float("-inf")
         self._pending: asyncio.TimerHandle | None = None
         self._pending_loop: asyncio.AbstractEventLoop | None = None
@@ -171,12 +171,14 @@ class FrameInspector(widgets.VBox):
         super().__init__([filters, self._count, self._table], **kwargs)
         self.add_class("kit-inspector")
 
-        # Subscribe before reading, so no event falls between the two; the seq numbers
-        # drop the ones seen both ways.
         subscribe = getattr(source, "subscribe", None)
-        if callable(subscribe):
-            self._unsubscribe = subscribe(self._on_event)
-        self.refresh()
+        if callable(subscribe):  # the rows so far, then each new one, in order
+            self._replaying = True  # one redraw after the replay, not one per row
+            self._unsubscribe = subscribe(self._on_event, replay=True, on_clear=self._on_clear)
+            self._replaying = False
+        else:
+            self._events = list(source)  # type: ignore[arg-type]
+        self._redraw()
         for widget in (*self._layer_toggles.values(), self._direction, self._raw):
             widget.observe(lambda _: self._redraw(), "value")
 
@@ -262,26 +264,7 @@ class FrameInspector(widgets.VBox):
             self._raw.value = raw
 
     def refresh(self) -> None:
-        """Read the source's events again and redraw.
-
-        Live sources need no call: their new events arrive by themselves, and a tap that
-        was cleared (its events numbered from 0 again) is read afresh at its next event.
-        Call this for a source without ``subscribe`` whose list has grown, or to forget a
-        cleared capture at once.
-        """
-        source = self._source
-        with self._refresh_lock:
-            if not hasattr(source, "events"):
-                with self._lock:  # a plain list of events: take it as it is
-                    self._install(list(source))  # type: ignore[call-overload]
-            else:
-                with self._lock:
-                    self._since_snapshot = []  # events delivered while we read
-                snapshot = list(source.events)  # type: ignore[union-attr]
-                with self._lock:
-                    late, self._since_snapshot = self._since_snapshot, None
-                    self._install(snapshot)
-                    self._merge(late or [])
+        """Redraw the table (a live source needs no call: its rows arrive by themselves)."""
         self._redraw()
 
     def close(self) -> None:
@@ -331,22 +314,20 @@ class FrameInspector(widgets.VBox):
     # -- live updates (runtime thread) ----------------------------------------------
 
     def _on_event(self, event: WireEvent) -> None:
-        """Called by the source, on its own thread, for each new event."""
+        """Called by the source, on its own thread, for each row."""
         with self._lock:
             if self._closed:
                 return
-            if self._since_snapshot is not None:  # refresh() is reading: it will merge it
-                self._since_snapshot.append(event)
+            self._events.append(event)
+            if self._replaying:
                 return
-            held = self._by_seq.get(event.seq)
-            restarted = held is not None and held != event
-            if held is None:
-                self._merge([event])
-                self._schedule_redraw()
-        if restarted:
-            # A different event under a number we hold: the source was cleared and
-            # counts from 0 again. Read it afresh (outside our lock: it takes its own).
-            self.refresh()
+        self._schedule_redraw()
+
+    def _on_clear(self) -> None:
+        """The source was cleared: so is the table."""
+        with self._lock:
+            self._events = []
+        self._schedule_redraw()
 
     def _schedule_redraw(self) -> None:
         """Redraw now, or once at the end of the interval if a burst is under way."""
@@ -368,23 +349,6 @@ class FrameInspector(widgets.VBox):
             self._pending = self._pending_loop = None
             if not self._closed:
                 self._redraw()
-
-    def _install(self, events: list[WireEvent]) -> None:
-        """Hold exactly ``events`` (a fresh snapshot of the source)."""
-        self._events = events
-        self._by_seq = {event.seq: event for event in events}
-
-    def _merge(self, events: Iterable[WireEvent]) -> None:
-        """Add the events whose number is not held yet, keeping capture order."""
-        for event in events:
-            if event.seq in self._by_seq:
-                continue
-            self._by_seq[event.seq] = event
-            if self._events and event.seq < self._events[-1].seq:  # arrived late
-                index = bisect.bisect_right(self._events, event.seq, key=lambda e: e.seq)
-                self._events.insert(index, event)
-            else:
-                self._events.append(event)
 
     # -- rendering ------------------------------------------------------------------
 

@@ -1,6 +1,6 @@
 """``sequence_diagram``: a capture drawn as arrows between a client and a server.
 
-Each :class:`~kit.runtime.records.WireEvent` becomes one horizontal arrow, top to
+Each :class:`~kit.wiretap.records.WireEvent` becomes one horizontal arrow, top to
 bottom in capture order: left to right for ``client->server``, right to left for
 ``server->client``, labelled with the event's summary. A socket.io session then reads
 like the diagrams in the protocol documentation::
@@ -35,7 +35,7 @@ from collections.abc import Sequence
 from typing import Any
 from xml.sax.saxutils import escape, quoteattr
 
-from kit.runtime.records import Direction, Layer, WireEvent
+from kit.wiretap.records import Direction, Layer, WireEvent
 
 __all__ = [
     "LAYER_COLOURS",

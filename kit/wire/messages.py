@@ -42,7 +42,7 @@ class Message:
 
     data: str | bytes
     fragments: int = 1
-    compressed: int | None = None
+    compressed: int | None = dataclasses.field(default=None, repr=False)
 
     @property
     def opcode(self) -> Opcode:

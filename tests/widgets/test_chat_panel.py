@@ -7,7 +7,7 @@ import time
 import pytest
 
 import kit
-from kit.runtime.chat import MAX_TEXT, ChatClient, ChatMessage
+from kit.clients.chat import MAX_TEXT, ChatClient, ChatMessage
 
 pytestmark = pytest.mark.usefixtures("no_leaks")
 
@@ -228,7 +228,7 @@ def test_a_server_without_a_join_handler_cannot_put_anyone_in_a_room():
     import socketio
 
     server = kit.serve(socketio.AsyncServer(async_mode="aiohttp"), name="no-rooms")
-    client = kit.runtime.chat.SocketIOChatClient(server, user="eve")
+    client = kit.clients.chat.SocketIOChatClient(server, user="eve")
     with pytest.raises(TimeoutError, match="rooms are decided by the server"):
         client.join("room one", timeout=0.3)
     assert client.rooms == []

@@ -11,9 +11,9 @@ from collections.abc import Callable, Iterable
 
 import pytest
 
-from kit.runtime.records import Direction, Layer, WireEvent
 from kit.widgets import FrameInspector, SequenceDiagram, hex_dump
 from kit.widgets.frame_inspector import REDRAW_INTERVAL
+from kit.wiretap.records import Direction, Layer, WireEvent
 
 C2S, S2C = Direction.CLIENT_TO_SERVER, Direction.SERVER_TO_CLIENT
 SID = "lv_VI97HAXpY6yYWAAAC"
@@ -93,20 +93,30 @@ def event(seq: int, summary: str, *, layer: Layer = Layer.SOCKETIO, raw: bytes =
 
 
 class FakeTap:
-    """Shaped like kit.tap(): ``.events`` and ``.subscribe(callback) -> unsubscribe``."""
+    """Shaped like kit.tap(): ``subscribe(on_event, replay=..., on_clear=...)``."""
 
     def __init__(self, events: Iterable[WireEvent] = ()) -> None:
         self.events = list(events)
-        self.callbacks: list[Callable[[WireEvent], None]] = []
+        self.callbacks: list[tuple[Callable[[WireEvent], object], Callable[[], object] | None]] = []
 
-    def subscribe(self, callback: Callable[[WireEvent], None]) -> Callable[[], None]:
-        self.callbacks.append(callback)
-        return lambda: self.callbacks.remove(callback)
+    def subscribe(self, on_event, *, replay=True, on_clear=None) -> Callable[[], None]:
+        if replay:
+            for old in self.events:
+                on_event(old)
+        entry = (on_event, on_clear)
+        self.callbacks.append(entry)
+        return lambda: self.callbacks.remove(entry)
 
     def publish(self, new: WireEvent) -> None:
         self.events.append(new)
-        for callback in list(self.callbacks):
-            callback(new)
+        for on_event, _ in list(self.callbacks):
+            on_event(new)
+
+    def clear(self) -> None:
+        self.events.clear()
+        for _, on_clear in list(self.callbacks):
+            if on_clear is not None:
+                on_clear()
 
 
 def table_rows(inspector: FrameInspector) -> list[tuple[set[str], list[str]]]:
@@ -297,40 +307,38 @@ def test_sources_may_be_lists_generators_or_taps():
     assert FrameInspector(FakeTap(SESSION)).events == SESSION
     capture = list(SESSION[:3])
     inspector = FrameInspector(capture)
-    capture.append(SESSION[3])  # a list grows silently: refresh() reads it again
-    assert len(inspector.events) == 3
-    inspector.refresh()
-    assert inspector.events == SESSION[:4]
-
-
-def test_an_event_seen_both_ways_is_shown_once_in_capture_order():
-    class RacyTap(FakeTap):
-        def subscribe(self, callback):
-            unsubscribe = super().subscribe(callback)
-            callback(SESSION[5])  # delivered while the inspector subscribes...
-            return unsubscribe
-
-    inspector = FrameInspector(RacyTap(SESSION[:6]))  # ...and also in .events
-    assert inspector.events == SESSION[:6]
-    inspector._on_event(SESSION[2])  # a duplicate from the source: ignored
-    assert inspector.events == SESSION[:6]
-    late = FakeTap([SESSION[0], SESSION[2]])
-    inspector = FrameInspector(late)
-    late.publish(SESSION[1])  # arrives after a later one
+    capture.append(SESSION[3])  # a list is a finished capture: read once
     assert inspector.events == SESSION[:3]
 
 
-def test_a_cleared_tap_is_read_afresh():
+def test_a_real_capture_replays_then_follows_without_a_gap_or_a_duplicate():
+    from kit.wire.decoder import Record
+    from kit.wiretap.capture import Capture
+
+    capture = Capture()
+    for n in range(3):
+        capture.add(1, Record(S2C, "websocket", Layer.SOCKETIO, f"EVENT / [{n}]"))
+    adder = threading.Thread(
+        target=lambda: [
+            capture.add(1, Record(S2C, "websocket", Layer.SOCKETIO, f"EVENT / [{n}]"))
+            for n in range(3, 200)
+        ]
+    )
+    adder.start()  # rows keep coming while the inspector subscribes
+    inspector = FrameInspector(capture)
+    adder.join()
+    assert [e.seq for e in inspector.all_events] == list(range(200))
+
+
+def test_a_cleared_tap_clears_the_table():
     tap = FakeTap(SESSION[:3])
     inspector = FrameInspector(tap)
-    tap.events.clear()  # what Tap.clear() does: the next event is number 0 again
+    tap.clear()
+    assert repr(inspector) == "FrameInspector(0 of 0 events)"
     fresh = event(0, "CONNECT /")
     tap.publish(fresh)
     assert inspector.events == [fresh]
     assert inspector._count.value == "1 of 1 events"
-    tap.events.clear()
-    inspector.refresh()  # forget at once, without waiting for an event
-    assert repr(inspector) == "FrameInspector(0 of 0 events)"
 
 
 # -- live updates -----------------------------------------------------------------------

@@ -8,9 +8,9 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from kit.runtime.records import Direction, Layer, WireEvent
 from kit.widgets import sequence_diagram
 from kit.widgets.sequence_diagram import LAYER_COLOURS
+from kit.wiretap.records import Direction, Layer, WireEvent
 from tests.widgets.test_frame_inspector import SESSION, event
 
 SVG_NS = "{http://www.w3.org/2000/svg}"

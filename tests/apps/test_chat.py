@@ -23,8 +23,8 @@ import pytest
 import socketio
 
 import kit
-from kit.runtime import chatapp
-from kit.runtime.chat import ChatMessage, SocketIOChatClient
+from kit.apps import chat as chatapp
+from kit.clients.chat import ChatMessage, SocketIOChatClient
 
 pytestmark = pytest.mark.usefixtures("no_leaks")
 

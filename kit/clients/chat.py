@@ -29,12 +29,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from kit.clients.socketio import SocketIOClient
+from kit.clients.websocket import WebSocket
 from kit.runtime import cells
 from kit.runtime.events import Event, MessageEvent
 from kit.runtime.loop import runtime
 from kit.runtime.servers import Server
-from kit.runtime.sioclient import SocketIOClient
-from kit.runtime.websocket import WebSocket
 
 __all__ = ["MAX_TEXT", "ChatClient", "ChatMessage", "SocketIOChatClient"]
 

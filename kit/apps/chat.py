@@ -88,7 +88,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kit.runtime.apps import AiohttpAdapter, register_adapter
+from kit.runtime.adapters import AiohttpAdapter
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -263,6 +263,7 @@ class ChatApp:
         self.rooms = tuple(rooms) if rooms is not None else None
         self._names: dict[str, str] = {}  # sid -> name, in login order
         self._connected: set[str] = set()  # sids whose real connect handler ran
+        self._adapter: AiohttpAdapter | None = None
         self.sio = socketio.AsyncServer(async_mode="aiohttp", serializer=_packet_class())
         self.app = web.Application()
         self.app.router.add_get("/", self._index)
@@ -504,6 +505,22 @@ class ChatApp:
         await self.sio.leave_room(sid, room)
         return {"ok": True, "room": room, "rooms": self._joined(sid)}
 
+    # -- served by kit.serve: the shape of a server (kind, start, stop) ---------------------
+
+    kind = "aiohttp"
+    socketio = True
+
+    async def start(self, sock: Any) -> None:
+        """Serve :attr:`app` on ``sock`` (``kit.serve(chat)`` calls this)."""
+        self._adapter = AiohttpAdapter(self.app, {})
+        await self._adapter.start(sock)
+
+    async def stop(self) -> None:
+        """Stop serving: every client gets an engine.io CLOSE, then the sockets close."""
+        adapter, self._adapter = self._adapter, None
+        if adapter is not None:
+            await adapter.stop()
+
     def __repr__(self) -> str:
         return f"<ChatApp {len(self._names)} users, client {self.client_origin}, page {self.page}>"
 
@@ -530,10 +547,3 @@ def chat_app(
         FileNotFoundError: ``client_js`` (or ``$KIT_SOCKETIO_JS``) names no file.
     """
     return ChatApp(page=page, client_js=client_js, max_text=max_text, rooms=rooms)
-
-
-# kit.serve(chat) runs chat.app, as kit.serve(chat.app) would.
-register_adapter(
-    lambda app: isinstance(app, ChatApp),
-    lambda chat, options: AiohttpAdapter(chat.app, options),
-)

@@ -49,7 +49,7 @@ from kit.wire import (
 
 __all__ = ["ScratchConnection", "ScratchServer"]
 
-log = logging.getLogger("kit.runtime.scratch")
+log = logging.getLogger("kit.apps.scratch")
 
 Handler = Callable[["ScratchConnection", "str | bytes"], Awaitable[None]]
 

@@ -1,6 +1,11 @@
 """How ``kit.serve`` runs each kind of app on a socket the kit has already bound.
 
-Each adapter turns one kind of object into a running server and back:
+One rule, checked in this order by :func:`adapter_for`:
+
+1. **Anything shaped like a server** runs itself: an object with a ``kind`` (a short
+   name), ``async start(sock)`` and ``async stop()`` (:class:`AppAdapter`). The kit's own
+   servers are such objects: ``ScratchServer``, ``ChatApp``, a tap's relay.
+2. **Otherwise, a kind from the table below**, recognised by its type:
 
 ==========================================  ==================  =========================
 app                                          served by           stopped by
@@ -10,8 +15,9 @@ app                                          served by           stopped by
 ``aiohttp.web.Application``                  aiohttp AppRunner   the same for an attached
                                                                  socket.io server, cleanup
 ``async def handler(websocket)``             websockets.serve    close (1001), wait closed
-``ScratchServer`` (kit's own, from scratch)  asyncio streams     close (1001), wait closed
 ==========================================  ==================  =========================
+
+Nothing registers itself at import time: what can be served is decided here, in one place.
 
 aiohttp's runner starts and stops in about a millisecond inside a thread, never calls
 ``sys.exit`` and never installs signal handlers (``handle_signals=False``), which is why
@@ -29,9 +35,8 @@ from typing import Any, Protocol
 from kit import compat
 from kit.runtime.errors import UnsupportedAppError
 from kit.runtime.logbook import SERVER_LOGGER
-from kit.runtime.scratch import ScratchServer
 
-__all__ = ["AppAdapter", "adapter_for", "register_adapter"]
+__all__ = ["AiohttpAdapter", "AppAdapter", "adapter_for", "is_servable"]
 
 # aiohttp waits this long for open requests (long-polls, websockets) before cancelling
 # them; it waits the whole grace period (twice) whenever a WebSocket is open, so keep it
@@ -40,13 +45,22 @@ SHUTDOWN_GRACE = 0.1
 
 
 class AppAdapter(Protocol):
-    """Runs one app on a bound, listening socket."""
+    """Runs one app on a bound, listening socket: the shape of anything ``kit.serve`` runs."""
 
     kind: str
 
     async def start(self, sock: socket.socket) -> None: ...
 
     async def stop(self) -> None: ...
+
+
+def is_servable(app: object) -> bool:
+    """True for an object that runs itself: ``kind``, ``start(sock)`` and ``stop()``."""
+    return (
+        isinstance(getattr(app, "kind", None), str)
+        and inspect.iscoroutinefunction(getattr(app, "start", None))
+        and inspect.iscoroutinefunction(getattr(app, "stop", None))
+    )
 
 
 class AiohttpAdapter:
@@ -232,32 +246,15 @@ def _check_handler_signature(app: Callable[..., Any]) -> None:
         )
 
 
-Matcher = Callable[[object], bool]
-Factory = Callable[[Any, dict[str, Any]], AppAdapter]
-
-
-def _scratch(app: Any, options: dict[str, Any]) -> AppAdapter:
-    _no_options(app, options)
-    return app  # a ScratchServer runs itself
-
-
-_ADAPTERS: list[tuple[Matcher, Factory]] = [
-    (lambda app: isinstance(app, ScratchServer), _scratch),
-    (lambda app: _is_instance(app, "socketio", "AsyncServer"), SocketIOAdapter),
-    (lambda app: _is_instance(app, "aiohttp.web", "Application"), AiohttpAdapter),
-]
-
-
-def register_adapter(matcher: Matcher, factory: Factory) -> None:
-    """Teach ``kit.serve`` a new kind of app (checked before the built-in kinds)."""
-    _ADAPTERS.insert(0, (matcher, factory))
-
-
 def adapter_for(app: object, options: dict[str, Any]) -> AppAdapter:
     """Pick the adapter for ``app``, or raise :class:`UnsupportedAppError` saying why."""
-    for matcher, factory in _ADAPTERS:
-        if matcher(app):
-            return factory(app, options)
+    if is_servable(app):
+        _no_options(app, options)
+        return app  # type: ignore[return-value]
+    if _is_instance(app, "socketio", "AsyncServer"):
+        return SocketIOAdapter(app, options)
+    if _is_instance(app, "aiohttp.web", "Application"):
+        return AiohttpAdapter(app, options)
     if _is_instance(app, "socketio", "Server"):
         raise UnsupportedAppError(
             app,

@@ -1,0 +1,14 @@
+"""Clients that run on the kit's runtime thread and are driven from plain cells.
+
+- :mod:`~kit.clients.websocket` - ``kit.WebSocket``, the browser's WebSocket API in Python
+- :mod:`~kit.clients.socketio` - ``kit.SocketIOClient``: python-socketio from cells
+- :mod:`~kit.clients.chat` - the chat users behind a chat panel (WebSocket or socket.io)
+"""
+
+from __future__ import annotations
+
+from kit.clients.chat import ChatClient, ChatMessage, SocketIOChatClient
+from kit.clients.socketio import SocketIOClient
+from kit.clients.websocket import WebSocket
+
+__all__ = ["ChatClient", "ChatMessage", "SocketIOChatClient", "SocketIOClient", "WebSocket"]

@@ -1,0 +1,155 @@
+"""``kit.tap(server)``: a loopback relay that records and decodes every byte, both ways.
+
+Browser DevTools show one layer at a time, for one browser. The tap sits between *any*
+client and a kit server, passes the bytes through unchanged, and decodes them layer by
+layer as they go by::
+
+    client  --TCP-->  tap (127.0.0.1:TAP_PORT)  --TCP-->  server (127.0.0.1:PORT)
+                       |
+                       +-- HTTP heads and bodies   (long-polling GET/POST, the upgrade)
+                       +-- WebSocket frames         (opcode, mask, length; inflated)
+                       +-- engine.io packets        (open, ping, pong, message, upgrade...)
+                       +-- socket.io packets        (connect, event, ack...)
+
+Connect the client to ``tap.url`` instead of ``server.url``; read ``tap.events`` (a list of
+:class:`~kit.wiretap.records.WireEvent`) or show them live with ``kit.FrameInspector(tap)``.
+
+The parts, each in its own module, data flowing one way:
+
+- :mod:`kit.wiretap.relay`: accepts clients, connects to the server, moves the bytes;
+- :mod:`kit.wire.decoder`: turns each connection's bytes into rows, without I/O;
+- :mod:`kit.wiretap.capture`: keeps the rows (bounded), and lets cells and widgets wait for
+  them or follow them live (``subscribe``);
+- this module: :class:`Tap`, what a cell holds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from urllib.parse import urlsplit
+
+from kit.runtime.servers import Server, serve
+from kit.wiretap.capture import Capture, Match, matches
+from kit.wiretap.records import Direction, Layer, WireEvent, as_layers
+from kit.wiretap.relay import TapRelay
+
+__all__ = ["Capture", "Tap", "TapRelay", "WireEvent", "tap"]
+
+
+class Tap:
+    """A running wire tap: connect clients to :attr:`url`, read :attr:`events`.
+
+    Attributes:
+        url, ws_url, port: where clients connect instead of the server.
+        target: ``host:port`` of the server behind the tap.
+        capture: the rows recorded (:class:`~kit.wiretap.capture.Capture`).
+    """
+
+    def __init__(self, server: Server, relay: TapRelay) -> None:
+        self._server, self.capture = server, relay.capture
+        self.url, self.ws_url, self.port = server.url, server.ws_url, server.port
+        self.target = f"{relay.target[0]}:{relay.target[1]}"
+
+    @property
+    def events(self) -> list[WireEvent]:
+        """Everything recorded so far, oldest first (a snapshot)."""
+        return self.capture.events
+
+    @property
+    def dropped(self) -> int:
+        """Rows not kept because the capture was full (see :mod:`kit.wiretap.capture`)."""
+        return self.capture.dropped
+
+    def subscribe(
+        self,
+        on_event: Callable[[WireEvent], object],
+        *,
+        replay: bool = True,
+        on_clear: Callable[[], object] | None = None,
+    ) -> Callable[[], None]:
+        """Follow the capture live; see :meth:`Capture.subscribe`."""
+        return self.capture.subscribe(on_event, replay=replay, on_clear=on_clear)
+
+    def clear(self) -> None:
+        """Forget what was recorded (new events are numbered from 0 again)."""
+        self.capture.clear()
+
+    def select(
+        self,
+        match: Match = None,
+        *,
+        layer: Layer | str | None = None,
+        direction: Direction | str | None = None,
+    ) -> list[WireEvent]:
+        """The recorded events whose summary contains ``match`` (or that it accepts)."""
+        return self.capture.select(match, layer=layer, direction=direction)
+
+    def wait_for(
+        self,
+        match: Match = None,
+        *,
+        layer: Layer | str | None = None,
+        direction: Direction | str | None = None,
+        count: int = 1,
+        timeout: float = 5.0,
+    ) -> WireEvent:
+        """Block until ``count`` matching events were recorded; return the last of them."""
+        return self.capture.wait_for(
+            match, layer=layer, direction=direction, count=count, timeout=timeout
+        )
+
+    def settle(self, *, quiet: float = 0.2, timeout: float = 5.0) -> int:
+        """Wait until nothing new was recorded for ``quiet`` seconds; return the count."""
+        return self.capture.settle(quiet=quiet, timeout=timeout)
+
+    def text(
+        self,
+        layers: Iterable[Layer | str] | None = None,
+        *,
+        direction: Direction | str | None = None,
+        times: bool = False,
+    ) -> str:
+        """The capture as plain text, one line per event (stable: no times by default)."""
+        wanted = as_layers(layers)
+        return "\n".join(
+            event.line(times=times)
+            for event in self.events
+            if event.layer in wanted and matches(event, None, None, direction)
+        )
+
+    def stop(self) -> None:
+        """Stop relaying; open connections through the tap are closed."""
+        self._server.stop()
+
+    def __enter__(self) -> Tap:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        state = "running" if self._server.running else "stopped"
+        return f"<Tap {self.url} -> {self.target} {len(self.capture)} events {state}>"
+
+
+def tap(server: Server | str, *, name: str | None = None) -> Tap:
+    """Put a recording relay in front of ``server`` and return it.
+
+    Args:
+        server: a running kit server, or the ``http://host:port`` of any local server.
+        name: the relay's server name (default ``"tap <server name>"``): starting a
+            tap of the same name again replaces the old one, as for ``kit.serve``.
+    """
+    if isinstance(server, Server):
+        host, port = server.host, server.port
+        name = name or f"tap {server.name}"
+    else:
+        parts = urlsplit(server)
+        if not parts.hostname or not parts.port:
+            raise ValueError(f"{server!r}: pass a kit Server or an http://host:port URL")
+        host, port = parts.hostname, parts.port
+        name = name or f"tap {host}:{port}"
+    if host in ("0.0.0.0", "::", ""):
+        host = "127.0.0.1"
+    relay = TapRelay(host, port)
+    return Tap(serve(relay, name=name), relay)
