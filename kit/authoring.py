@@ -84,7 +84,8 @@ def learner_copy(destination: Path) -> list[Path]:
     written = []
     for source in sorted(LESSONS.rglob("*")):
         relative = source.relative_to(LESSONS)
-        if relative.parts[0] in INSTRUCTOR_ONLY or ".ipynb_checkpoints" in relative.parts:
+        skipped = {".ipynb_checkpoints", "node_modules"}
+        if relative.parts[0] in INSTRUCTOR_ONLY or skipped & set(relative.parts):
             continue
         if source.is_file():
             target = destination / relative

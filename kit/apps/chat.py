@@ -6,12 +6,13 @@
 >>> server.url                                      # doctest: +SKIP
 'http://127.0.0.1:40123'
 
-Open ``server.url`` in a browser: the page (``kit/runtime/static/index.html``) is served
+Open ``server.url`` in a browser: the page (``kit/apps/static/index.html``) is served
 like the article's Node handler serves it, read from disk on every request and answered
 with **500 "Error loading index.html"** when it cannot be read. It loads the official
 JavaScript socket.io client 4.x from the same server when a local copy is available (the
-``client_js`` argument, the ``KIT_SOCKETIO_JS`` environment variable, or the copy npm put
-in the repository's ``tests/js/node_modules``) and from the CDN otherwise, and says which.
+``client_js`` argument, the ``KIT_SOCKETIO_JS`` environment variable, or
+``node_modules/socket.io-client`` in the working directory, where
+``npm install socket.io-client`` puts it) and from the CDN otherwise, and says which.
 
 HTTP routes
 -----------
@@ -103,11 +104,8 @@ CDN_CLIENT_JS = "https://cdn.socket.io/4.8.1/socket.io.min.js"
 """The official CDN address of the client the kit's tests pin (socket.io-client 4.8.1)."""
 CLIENT_JS_ENV = "KIT_SOCKETIO_JS"
 """An environment variable naming a local copy of ``socket.io.min.js``."""
-REPO_CLIENT_JS = (
-    Path(__file__).resolve().parents[2]
-    / "tests/js/node_modules/socket.io-client/dist/socket.io.min.js"
-)
-"""Where ``npm install`` in ``tests/js`` puts the client, in a checkout of the kit."""
+NPM_CLIENT_JS = Path("node_modules/socket.io-client/dist/socket.io.min.js")
+"""Where ``npm install socket.io-client`` puts the client, relative to the working directory."""
 LOCAL_CLIENT_PATH = "/socket.io.min.js"
 
 DEFAULT_ROOMS = ("room one", "room two")
@@ -164,8 +162,8 @@ def _find_client_js(client_js: Path | str | None) -> tuple[str, Path | None]:
         named = os.environ.get(CLIENT_JS_ENV)
         if named:
             client_js = Path(named)
-        elif REPO_CLIENT_JS.is_file():
-            client_js = REPO_CLIENT_JS
+        elif NPM_CLIENT_JS.is_file():
+            client_js = NPM_CLIENT_JS.resolve()
         else:
             return CDN_CLIENT_JS, None
     path = Path(client_js)
@@ -538,8 +536,8 @@ def chat_app(
         page: the HTML file ``GET /`` answers with (the kit's chat page by default).
         client_js: a local ``socket.io.min.js`` to serve at ``/socket.io.min.js``, or an
             ``https://`` address for the page to load it from. None: the file named by
-            ``$KIT_SOCKETIO_JS``, else the copy in the kit's ``tests/js/node_modules``,
-            else the CDN (:data:`CDN_CLIENT_JS`).
+            ``$KIT_SOCKETIO_JS``, else ``node_modules/socket.io-client`` in the working
+            directory, else the CDN (:data:`CDN_CLIENT_JS`).
         max_text: the longest message, in characters.
         rooms: the rooms clients may join (``None``: any name).
 

@@ -11,7 +11,8 @@ blocking, time-limited calls::
     client.disconnect()
 
 Every event the server sends, on every namespace, is kept in :attr:`received` in arrival
-order, so a cell can wait for it after the fact without missing it.
+order, so a cell can wait for it after the fact without missing it; :meth:`wait_for`
+returns each one once (``received`` itself is never changed: it is the history).
 """
 
 from __future__ import annotations
@@ -62,6 +63,7 @@ class SocketIOClient:
         self.received: list[tuple[str, str, list[Any]]] = []
         """(namespace, event, arguments) for every event the server sent, in order."""
         self._sending: set[asyncio.Future[Any]] = set()
+        self._taken: set[int] = set()  # positions in `received` that wait_for returned
         self._cond = threading.Condition()
         # A listener given here hears everything, even what the server sends on connect.
         self._listeners: list[Callable[[str, str, list[Any]], object]] = (
@@ -137,12 +139,12 @@ class SocketIOClient:
                     f"no {event!r} on {namespace} within {timeout:g} s (received: {seen})"
                 )
             index, args = found
-            self.received[index] = (namespace, f"{event} (taken)", args)
+            self._taken.add(index)
             return args
 
     def _find(self, event: str, namespace: str) -> tuple[int, list[Any]] | None:
         for index, (ns, ev, args) in enumerate(self.received):
-            if ns == namespace and ev == event:
+            if ns == namespace and ev == event and index not in self._taken:
                 return index, args
         return None
 

@@ -58,9 +58,7 @@ def connect(
 def events(client: kit.SocketIOClient, *names: str) -> list[tuple[str, Any]]:
     """(event, first argument) of everything ``client`` received with one of ``names``."""
     return [
-        (event.removesuffix(" (taken)"), args[0] if args else None)
-        for _, event, args in client.received
-        if event.removesuffix(" (taken)") in names
+        (event, args[0] if args else None) for _, event, args in client.received if event in names
     ]
 
 
@@ -365,7 +363,7 @@ def test_get_slash_serves_the_page_with_the_local_client(socketio_client_js: Pat
 
 def test_the_page_names_the_cdn_when_there_is_no_local_copy(monkeypatch, tmp_path) -> None:
     monkeypatch.delenv(chatapp.CLIENT_JS_ENV, raising=False)
-    monkeypatch.setattr(chatapp, "REPO_CLIENT_JS", tmp_path / "not installed.js")
+    monkeypatch.chdir(tmp_path)  # no node_modules here
     chat = kit.chat_app()
     assert chat.client_js is None and chat.client_src == chatapp.CDN_CLIENT_JS
     server = kit.serve(chat, name="page")
@@ -388,6 +386,13 @@ def test_where_the_client_comes_from(monkeypatch, tmp_path) -> None:
     monkeypatch.setenv(chatapp.CLIENT_JS_ENV, str(tmp_path / "missing.js"))
     with pytest.raises(FileNotFoundError, match=r"missing\.js"):
         kit.chat_app()
+    # Where `npm install socket.io-client` puts it, in the working directory:
+    monkeypatch.delenv(chatapp.CLIENT_JS_ENV)
+    installed = tmp_path / chatapp.NPM_CLIENT_JS
+    installed.parent.mkdir(parents=True)
+    installed.write_text("/* npm's copy */")
+    monkeypatch.chdir(tmp_path)
+    assert kit.chat_app().client_js == installed
 
 
 def test_a_missing_page_is_a_500_and_socketio_still_works(tmp_path, caplog) -> None:

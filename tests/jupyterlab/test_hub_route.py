@@ -35,11 +35,11 @@ PREFIX = "/user/kit-test/"
 
 
 @pytest.fixture(scope="module")
-def hub_lab(browser, tmp_path_factory, pytestconfig):
+def hub_lab(browser, tmp_path_factory, pytestconfig, socketio_client_js):
     if importlib.util.find_spec("jupyter_server_proxy") is None:
         _missing("jupyter-server-proxy is not installed (pip install -e '.[hub]')")
     home = tmp_path_factory.mktemp("hub")
-    env = {"JUPYTERHUB_SERVICE_PREFIX": PREFIX}
+    env = {"JUPYTERHUB_SERVICE_PREFIX": PREFIX, "KIT_SOCKETIO_JS": str(socketio_client_js)}
     with start_lab(home, [lesson("06")], pytestconfig, base_url=PREFIX, env=env) as running:
         yield running
 

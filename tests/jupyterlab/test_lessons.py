@@ -34,10 +34,13 @@ WITH_PANELS = ["01", "02", "05", "06"]
 
 
 @pytest.fixture(scope="module")
-def lab(browser, tmp_path_factory, pytestconfig):
-    # browser first: without Chromium the tests skip before JupyterLab is started.
+def lab(browser, tmp_path_factory, pytestconfig, socketio_client_js):
+    # browser first: without Chromium the tests skip before JupyterLab is started. The
+    # chat page loads the official client from the local copy (CI has no CDN).
     lessons = [lesson(prefix) for prefix in WITH_PANELS]
-    with start_lab(tmp_path_factory.mktemp("jupyterlab"), lessons, pytestconfig) as running:
+    env = {"KIT_SOCKETIO_JS": str(socketio_client_js)}
+    home = tmp_path_factory.mktemp("jupyterlab")
+    with start_lab(home, lessons, pytestconfig, env=env) as running:
         yield running
 
 

@@ -654,7 +654,7 @@ def test_the_server_may_emit_reserved_names_and_the_python_client_obeys(tap: kit
         ("/", "connect"),
         ("/", "connect"),
         ("/", "disconnect"),
-        ("/", "sentinel (taken)"),
+        ("/", "sentinel"),
     ]
     assert client.connected and client.call("whoami") == sid
 
