@@ -33,7 +33,7 @@ from kit.clients.socketio import SocketIOClient
 from kit.clients.websocket import WebSocket
 from kit.runtime import cells
 from kit.runtime.events import Event, MessageEvent
-from kit.runtime.loop import runtime
+from kit.runtime.loop import Part, runtime
 from kit.runtime.servers import Server
 
 __all__ = ["MAX_TEXT", "ChatClient", "ChatMessage", "SocketIOChatClient"]
@@ -107,7 +107,7 @@ class _Conversation:
         self._state_watchers: list[Callable[[], object]] = []
         self._note_watchers: list[Callable[[str], object]] = []
         self._cond = threading.Condition()
-        _conversations.add(self)
+        runtime.part(Conversations).all.add(self)
 
     def on_message(self, watcher: Callable[[ChatMessage], object]) -> None:
         """Call ``watcher(message)`` for every message received (on the runtime thread)."""
@@ -366,14 +366,16 @@ class SocketIOChatClient(_Conversation):
         self.client.disconnect()
 
 
-_conversations: weakref.WeakSet[_Conversation] = weakref.WeakSet()
+class Conversations(Part):
+    """Every chat client of the process, told when ``kit.stop_all()`` took them offline."""
 
+    stop_order = -5  # after the sockets closed (-10), before the servers stop (10)
 
-async def _tell_everyone_the_kit_stopped() -> None:
-    # kit.stop_all() mutes the clients' events; their watchers (panel headers) still have
-    # to learn that they are offline now.
-    for conversation in list(_conversations):
-        conversation._state_changed()
+    def __init__(self) -> None:
+        self.all: weakref.WeakSet[_Conversation] = weakref.WeakSet()
 
-
-runtime.add_stop_hook(_tell_everyone_the_kit_stopped, order=-5)
+    async def on_stop(self) -> None:
+        # kit.stop_all() mutes the clients' events; their watchers (panel headers) still
+        # have to learn that they are offline now.
+        for conversation in list(self.all):
+            conversation._state_changed()

@@ -25,7 +25,7 @@ from typing import Any
 from kit import compat
 from kit.runtime import cells
 from kit.runtime.logbook import CLIENT_LOGGER
-from kit.runtime.loop import runtime
+from kit.runtime.loop import Part, runtime
 from kit.runtime.servers import Server
 
 __all__ = ["SocketIOClient"]
@@ -80,7 +80,7 @@ class SocketIOClient:
         self._client.on("*", self._record, namespace="*")
         self._client.on("connect", self._connected, namespace="*")
         self._client.on("disconnect", self._disconnected, namespace="*")
-        _live.add(self)
+        runtime.part(ConnectedClients).clients.add(self)
         try:
             runtime.run(
                 self._client.connect(
@@ -94,7 +94,7 @@ class SocketIOClient:
                 what=f"connecting a socket.io client to {self.url}",
             )
         except BaseException:
-            _live.discard(self)
+            runtime.part(ConnectedClients).clients.discard(self)
             runtime.run(_disconnect(self._client), TIMEOUT)
             raise
 
@@ -197,16 +197,13 @@ class SocketIOClient:
 
     def disconnect(self) -> None:
         """Leave every namespace and close the connection (idempotent)."""
-        _live.discard(self)
+        runtime.part(ConnectedClients).clients.discard(self)
         if runtime.is_running:
             runtime.run(_disconnect(self._client), TIMEOUT, what="disconnecting")
 
     def __repr__(self) -> str:
         state = self.transport if self.connected else "disconnected"
         return f"<SocketIOClient {self.url} {state}>"
-
-
-_live: set[SocketIOClient] = set()
 
 
 async def _disconnect(client: Any) -> None:
@@ -219,10 +216,15 @@ async def _disconnect(client: Any) -> None:
         await compat.abort_engineio_client(client)  # ends the pending GET, frees its socket
 
 
-async def _disconnect_all() -> None:
-    for client in list(_live):
-        await _disconnect(client._client)
-    _live.clear()
+class ConnectedClients(Part):
+    """The SocketIOClients not disconnected yet; ``kit.stop_all()`` disconnects them first."""
 
+    stop_order = -10
 
-runtime.add_stop_hook(_disconnect_all, order=-10)
+    def __init__(self) -> None:
+        self.clients: set[SocketIOClient] = set()
+
+    async def on_stop(self) -> None:
+        for client in list(self.clients):
+            await _disconnect(client._client)
+        self.clients.clear()

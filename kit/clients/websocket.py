@@ -42,9 +42,10 @@ from kit.runtime.events import (
     EventChannel,
     Listener,
     MessageEvent,
+    done,
 )
 from kit.runtime.logbook import CLIENT_LOGGER
-from kit.runtime.loop import runtime
+from kit.runtime.loop import Part, runtime
 
 __all__ = ["WebSocket"]
 
@@ -139,7 +140,6 @@ class WebSocket:
         self._aborted = False  # close() came while CONNECTING, after the handshake succeeded
         self._closer: asyncio.Future[Any] | None = None
         self._closing_emitted = False
-        self._closing_handshake = False
         self._connection: Any = None
         self._queue: asyncio.Queue[Any] | None = None
         self._connect_task: asyncio.Task[Any] | None = None
@@ -152,8 +152,8 @@ class WebSocket:
         ):
             if handler is not None:
                 self._channel.set_handler(type_, handler)
-        _live.add(self)
-        self._channel.begin_work()  # the opening handshake
+        runtime.part(OpenSockets).sockets.add(self)
+        self._opening = self._channel.work()  # the opening handshake, until it ends
         self._task = runtime.submit(self._run())
 
     # -- the browser's attributes --------------------------------------------------
@@ -241,8 +241,7 @@ class WebSocket:
                 stacklevel=2,
             )
             return
-        self._channel.begin_work()
-        runtime.call_soon(self._enqueue, (data, size))
+        runtime.call_soon(self._enqueue, (data, size, self._channel.work()))
 
     def close(self, code: int = 1000, reason: str = "") -> None:
         """Start the closing handshake with ``code`` (1000 or 3000-4999) and ``reason``.
@@ -268,9 +267,7 @@ class WebSocket:
         if was_connecting:
             runtime.call_soon(self._abort_connecting)
         else:
-            self._closing_handshake = True
-            self._channel.begin_work()
-            runtime.call_soon(self._enqueue, (_CLOSE, (code, reason)))
+            runtime.call_soon(self._enqueue, (_CLOSE, (code, reason), self._channel.work()))
 
     # -- waiting, for cells and tests ----------------------------------------------
 
@@ -317,11 +314,7 @@ class WebSocket:
 
     def _enqueue(self, item: Any) -> None:
         if self._closing_emitted:  # closed meanwhile; the close event is on its way
-            if item[0] is not _CLOSE:
-                self._channel.end_work()
-            elif self._closing_handshake:
-                self._closing_handshake = False
-                self._channel.end_work()
+            done(item[2])
             return
         if self._queue is None:  # the connection is not open yet (close() raced it)
             self._pending_sends.append(item)
@@ -368,18 +361,17 @@ class WebSocket:
         try:
             connection = await self._connect_task
         except asyncio.CancelledError:
-            self._channel.end_work()
             if self._ready_state != self.CLOSING:  # the kit itself is stopping
                 raise
             self.failure = ConnectionAbortedError("close() was called while CONNECTING")
             self._fail()
             return
         except Exception as exc:
-            self._channel.end_work()
             self.failure = exc
             self._fail()
             return
-        self._channel.end_work()
+        finally:
+            done(self._opening)  # the handshake is over, whichever way it went
         self._connection = connection
         self._queue = asyncio.Queue()
         for item in self._pending_sends:
@@ -429,11 +421,11 @@ class WebSocket:
 
         assert self._queue is not None
         while True:
-            data, extra = await self._queue.get()
+            data, extra, work = await self._queue.get()
             try:
                 if data is _CLOSE:
                     code, reason = extra
-                    await connection.close(code, reason)
+                    await connection.close(code, reason)  # done when the close event is
                     return
                 await connection.send(data)
             except ConnectionClosed:
@@ -441,7 +433,7 @@ class WebSocket:
             finally:
                 if data is not _CLOSE:
                     self._buffered -= extra
-                    self._channel.end_work()
+                    done(work)
 
     def _fail(self) -> None:
         """The connection could not be established: error, then close 1006."""
@@ -467,20 +459,14 @@ class WebSocket:
         def closed() -> None:
             self._ready_state = self.CLOSED
             self._close_event = event
-            _live.discard(self)
+            runtime.part(OpenSockets).sockets.discard(self)
 
-        # Everything still queued for sending will never go out.
-        unsent = sum(1 for data, _ in self._pending_sends if data is not _CLOSE)
+        # Everything still queued for sending will never go out: all work is over.
+        self._pending_sends.clear()
         if self._queue is not None:
             while not self._queue.empty():
-                data, _ = self._queue.get_nowait()
-                unsent += data is not _CLOSE
-        self._pending_sends.clear()
-        if self._closing_handshake:
-            self._closing_handshake = False
-            unsent += 1
-        if unsent:
-            self._channel.end_work(unsent)
+                self._queue.get_nowait()
+        self._channel.finish_work()
         self._channel.emit(event, before=closed)
 
     async def _shutdown(self) -> None:
@@ -497,13 +483,15 @@ class WebSocket:
         self._ready_state = self.CLOSED
 
 
-_live: set[WebSocket] = set()
+class OpenSockets(Part):
+    """The kit.WebSocket objects not closed yet; ``kit.stop_all()`` closes them first."""
 
+    stop_order = -10
 
-async def _close_all_sockets() -> None:
-    for socket in list(_live):
-        await socket._shutdown()
-    _live.clear()
+    def __init__(self) -> None:
+        self.sockets: set[WebSocket] = set()
 
-
-runtime.add_stop_hook(_close_all_sockets, order=-10)
+    async def on_stop(self) -> None:
+        for socket in list(self.sockets):
+            await socket._shutdown()
+        self.sockets.clear()

@@ -37,6 +37,8 @@ from collections.abc import Callable, Coroutine, Iterator
 from contextvars import ContextVar
 from typing import Any, TypeVar
 
+from kit.runtime.parts import Part
+
 __all__ = [
     "BACKGROUND_ID",
     "Parent",
@@ -71,8 +73,8 @@ def _shell() -> Any:
     return shell
 
 
-class _Router:
-    """The live header and the stack of waiting cells (one per process)."""
+class Router(Part):
+    """The live header and the stack of waiting cells (one per process, the runtime's)."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
@@ -103,12 +105,15 @@ class _Router:
         self.message["metadata"] = dict((parent or {}).get("metadata") or {})
 
 
-_router = _Router()
+def _router_part() -> Router:
+    from kit.runtime.loop import runtime  # loop.py imports this module
+
+    return runtime.part(Router)
 
 
 def live_header() -> dict[str, Any]:
     """The header runtime-thread output is attributed to now (a copy, for tests)."""
-    return dict(_router.header)
+    return dict(_router_part().header)
 
 
 def current_parent() -> Parent | None:
@@ -121,7 +126,7 @@ def current_parent() -> Parent | None:
     if shell is None:
         return None
     parent = shell.get_parent()
-    if not parent or parent is _router.message:
+    if not parent or parent is _router_part().message:
         return None
     return parent
 
@@ -155,6 +160,7 @@ def waiting() -> Iterator[None]:
     if parent is None:
         yield
         return
+    _router = _router_part()
     with _router.lock:
         _router.stack.append(parent)
         _router.point_at(parent)
@@ -168,6 +174,7 @@ def waiting() -> Iterator[None]:
 
 def waiting_parent() -> Parent | None:
     """The parent of the cell blocked in a kit wait right now, if any."""
+    _router = _router_part()
     with _router.lock:
         return _router.stack[-1] if _router.stack else None
 
@@ -191,6 +198,7 @@ def _route_this_context() -> Tokens | None:
     shell = _shell()
     if shell is None:
         return None
+    _router = _router_part()
     if not _router.header:
         with _router.lock:
             if not _router.header:

@@ -20,6 +20,7 @@ the same on every run, which is what nbval checks.
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import threading
 import time
@@ -31,13 +32,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kit.runtime import cells
-from kit.runtime.loop import runtime
+from kit.runtime.loop import Part, runtime
 
 __all__ = [
     "CloseEvent",
     "Event",
     "EventChannel",
+    "EventHub",
     "MessageEvent",
+    "done",
     "settle",
     "touch_activity",
 ]
@@ -80,16 +83,37 @@ class CloseEvent(Event):
         return self.wasClean
 
 
-_channels: weakref.WeakSet[EventChannel] = weakref.WeakSet()
-_activity = threading.Condition()
-_last_activity = [time.monotonic()]
+class EventHub(Part):
+    """Every event channel of the process, and when events may be delivered.
+
+    Events are delivered between cells (``between_cells``, set by IPython's cell hooks)
+    or while a cell waits for them (``waiters`` > 0). ``settle()`` waits until nothing has
+    happened for a while (``last_activity``) and no channel has work in flight.
+    """
+
+    def __init__(self) -> None:
+        self.channels: weakref.WeakSet[EventChannel] = weakref.WeakSet()
+        self.activity = threading.Condition()
+        self.last_activity = time.monotonic()
+        self.between_cells = False
+        self.waiters = 0
+        self.hooks_installed = False
+
+    @property
+    def delivery_allowed(self) -> bool:
+        return self.between_cells or self.waiters > 0
+
+
+def _hub() -> EventHub:
+    return runtime.part(EventHub)
 
 
 def touch_activity() -> None:
     """Note that something happened (``settle()`` waits for a quiet spell)."""
-    with _activity:
-        _last_activity[0] = time.monotonic()
-        _activity.notify_all()
+    hub = _hub()
+    with hub.activity:
+        hub.last_activity = time.monotonic()
+        hub.activity.notify_all()
 
 
 class EventChannel:
@@ -106,10 +130,12 @@ class EventChannel:
         self._pending: deque[tuple[Event, Callable[[], object] | None]] = deque()
         self._muted = False
         self.delivered = 0
-        self._busy = 0  # work in flight that will end in an event or a write
-        self._busy_lock = threading.Lock()
+        # Work in flight that will end in an event or a write (a handshake, a send): each
+        # is a future, done when the work is; settle() waits for them.
+        self._inflight: set[concurrent.futures.Future[None]] = set()
+        self._inflight_lock = threading.Lock()
         self._cond = threading.Condition()
-        _channels.add(self)
+        _hub().channels.add(self)
         if cells.current_parent() is not None:
             _install_cell_hooks()
 
@@ -153,17 +179,19 @@ class EventChannel:
             return
         self._pending.append((event, before))
         touch_activity()
-        if _delivery.allowed:
+        if _hub().delivery_allowed:
             self._flush()
 
     def mute(self) -> None:
         """Drop queued and future events: the owner is being torn down by the kit."""
         self._muted = True
         self._pending.clear()
-        _channels.discard(self)
+        self.finish_work()
+        _hub().channels.discard(self)
 
     def _flush(self) -> None:
-        while self._pending and _delivery.allowed:
+        hub = _hub()
+        while self._pending and hub.delivery_allowed:
             event, before = self._pending.popleft()
             # The state change, the listeners and the notification happen under the lock
             # a waiting cell checks its condition under: the cell never sees the new state
@@ -185,22 +213,37 @@ class EventChannel:
         for listener in entries:  # on the runtime thread: output is routed (cells.py)
             _call_listener(listener, event)
 
-    def begin_work(self) -> None:
-        """Something started that ``settle()`` must wait for (a handshake, a send)."""
-        with self._busy_lock:
-            self._busy += 1
+    def work(self) -> concurrent.futures.Future[None]:
+        """A piece of work ``settle()`` must wait for: done when its future is done.
+
+        The owner finishes it with :func:`done` (any thread, any number of times), and
+        :meth:`finish_work` finishes whatever is left when the owner itself is finished:
+        an early return or an exception can leave nothing counted forever.
+        """
+        future: concurrent.futures.Future[None] = concurrent.futures.Future()
+        with self._inflight_lock:
+            self._inflight.add(future)
+        future.add_done_callback(self._work_done)
+        touch_activity()
+        return future
+
+    def _work_done(self, future: concurrent.futures.Future[None]) -> None:
+        with self._inflight_lock:
+            self._inflight.discard(future)
         touch_activity()
 
-    def end_work(self, count: int = 1) -> None:
-        """That work is done (from any thread)."""
-        with self._busy_lock:
-            self._busy -= count
-        touch_activity()
+    def finish_work(self) -> None:
+        """Every piece of work in flight is over (the connection ended, or was stopped)."""
+        with self._inflight_lock:
+            left = list(self._inflight)
+        for future in left:
+            done(future)
 
     @property
     def idle(self) -> bool:
         """True when nothing is queued or in flight."""
-        return not self._pending and self._busy == 0
+        with self._inflight_lock:
+            return not self._pending and not self._inflight
 
     def wait_for(self, predicate: Callable[[], bool], timeout: float, what: str) -> None:
         """Deliver events while blocking until ``predicate()`` holds after a delivery."""
@@ -214,6 +257,13 @@ class EventChannel:
                 raise TimeoutError(f"no {what} within {timeout:g} s")
 
 
+def done(future: concurrent.futures.Future[None] | None) -> None:
+    """Mark a piece of work (see :meth:`EventChannel.work`) done; harmless if it was."""
+    if future is not None and not future.done():
+        with contextlib.suppress(concurrent.futures.InvalidStateError):
+            future.set_result(None)
+
+
 def _call_listener(listener: Listener, event: Event) -> None:
     try:
         listener(event)
@@ -223,24 +273,8 @@ def _call_listener(listener: Listener, event: Event) -> None:
         traceback.print_exc()
 
 
-class _Delivery:
-    """When events may be delivered: between cells, or while a cell waits."""
-
-    def __init__(self) -> None:
-        self.between_cells = False
-        self.waiters = 0
-        self.hooks_installed = False
-
-    @property
-    def allowed(self) -> bool:
-        return self.between_cells or self.waiters > 0
-
-
-_delivery = _Delivery()
-
-
 def _flush_all() -> None:
-    for channel in list(_channels):
+    for channel in list(_hub().channels):
         channel._flush()
 
 
@@ -253,18 +287,22 @@ def _release() -> None:
 @contextlib.contextmanager
 def _waiting() -> Iterator[None]:
     """The running cell yields to the event loop: deliver events, into this cell."""
+    hub = _hub()
     with cells.waiting():
-        _delivery.waiters += 1
+        with hub.activity:
+            hub.waiters += 1
         _release()
         try:
             yield
         finally:
-            _delivery.waiters -= 1
+            with hub.activity:
+                hub.waiters -= 1
 
 
 def _install_cell_hooks() -> None:
     """Hold events back while a cell runs (IPython's ``pre_run_cell``/``post_run_cell``)."""
-    if _delivery.hooks_installed:
+    hub = _hub()
+    if hub.hooks_installed:
         return
     from IPython import get_ipython
 
@@ -273,18 +311,18 @@ def _install_cell_hooks() -> None:
         return
 
     def cell_starts(*_: object) -> None:
-        _delivery.between_cells = False
+        hub.between_cells = False
 
     def cell_ends(*_: object) -> None:
-        _delivery.between_cells = True
+        hub.between_cells = True
         _release()
 
     shell.events.register("pre_run_cell", cell_starts)
     shell.events.register("post_run_cell", cell_ends)
-    _delivery.hooks_installed = True
+    hub.hooks_installed = True
 
 
-def settle(timeout: float = 5.0, quiet: float = 0.1) -> int:
+def settle(*, timeout: float = 5.0, quiet: float = 0.1) -> int:
     """Deliver every pending event and wait until the kit has been quiet for ``quiet`` s.
 
     Use it after actions whose consequences arrive through callbacks::
@@ -298,16 +336,21 @@ def settle(timeout: float = 5.0, quiet: float = 0.1) -> int:
     """
     if runtime.in_runtime_thread():
         raise RuntimeError("kit.settle() cannot run inside a callback or a server handler")
-    channels = list(_channels)
+    hub = _hub()
+    channels = list(hub.channels)
     before = sum(c.delivered for c in channels)
     deadline = time.monotonic() + timeout
-    with _waiting(), _activity:
+    with _waiting(), hub.activity:
         while True:
             now = time.monotonic()
-            calm = now - _last_activity[0] >= quiet
-            if calm and all(c.idle for c in list(_channels)):
+            calm = now - hub.last_activity >= quiet
+            if calm and all(c.idle for c in list(hub.channels)):
                 break
             if now >= deadline:
-                raise TimeoutError(f"the kit did not settle within {timeout:g} s")
-            _activity.wait(min(quiet, deadline - now))
+                busy = [repr(c.owner) for c in list(hub.channels) if not c.idle]
+                raise TimeoutError(
+                    f"the kit did not settle within {timeout:g} s"
+                    + (f" (still busy: {', '.join(busy)})" if busy else "")
+                )
+            hub.activity.wait(min(quiet, deadline - now))
     return sum(c.delivered for c in channels) - before

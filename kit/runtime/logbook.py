@@ -23,12 +23,12 @@ to record more than warnings and errors): kit records also propagate to the root
 from __future__ import annotations
 
 import logging
-import time
 import traceback
 from collections import deque
 from dataclasses import dataclass, field
 
-from kit.runtime.loop import TASK_OWNER
+from kit.runtime.loop import TASK_OWNER, runtime
+from kit.runtime.parts import Part
 
 __all__ = [
     "CLIENT_LOGGER",
@@ -81,7 +81,7 @@ class LogEntry:
         return f"LogEntry({self})"
 
 
-class LogBook(logging.Handler):
+class LogBook(logging.Handler, Part):
     """A logging handler that keeps records with the server (task owner) that made them.
 
     A task started for a server carries that server's owner tag (``TASK_OWNER``); records
@@ -108,20 +108,19 @@ class LogBook(logging.Handler):
         (book if isinstance(book, deque) else self.unowned).append(entry)
 
 
-_book = LogBook()
-KIT_LOGGER.addHandler(_book)
+def _book() -> LogBook:
+    return runtime.part(LogBook)
+
+
+if _book() not in KIT_LOGGER.handlers:
+    KIT_LOGGER.addHandler(_book())
 
 
 def recent() -> list[LogEntry]:
     """Records no server claims (clients, the runtime itself), oldest first."""
-    return list(_book.unowned)
+    return list(_book().unowned)
 
 
 def new_log() -> deque[LogEntry]:
     """A bounded log for one server."""
     return deque(maxlen=LOG_SIZE)
-
-
-def now() -> float:
-    """The wall-clock time log entries use."""
-    return time.time()

@@ -28,14 +28,16 @@ import functools
 import logging
 import threading
 import weakref
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 from kit.runtime import cells
+from kit.runtime.parts import Part
 
-__all__ = ["TASK_OWNER", "RuntimeLoop", "connection_handler", "run", "runtime"]
+__all__ = ["TASK_OWNER", "Part", "RuntimeLoop", "connection_handler", "run", "runtime"]
 
 T = TypeVar("T")
+P = TypeVar("P", bound="Part")
 
 log = logging.getLogger("kit.runtime")
 
@@ -60,7 +62,7 @@ class RuntimeLoop:
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
-        self._stop_hooks: list[tuple[int, Callable[[], Awaitable[None]]]] = []
+        self._parts: dict[type[Part], Part] = {}
         # Which server (owner tag) each task belongs to: one weak entry per owned task.
         self._owner_of: weakref.WeakKeyDictionary[asyncio.Task[Any], object] = (
             weakref.WeakKeyDictionary()
@@ -132,14 +134,15 @@ class RuntimeLoop:
         if tasks:
             await asyncio.wait(tasks, timeout=timeout)
 
-    def add_stop_hook(self, hook: Callable[[], Awaitable[None]], order: int = 0) -> None:
-        """Run ``await hook()`` on the loop before it stops, lowest ``order`` first.
-
-        Clients register with a lower order than servers, so that they say goodbye
-        before the servers they talk to go away.
-        """
-        self._stop_hooks.append((order, hook))
-        self._stop_hooks.sort(key=lambda entry: entry[0])
+    def part(self, kind: type[P]) -> P:
+        """The runtime's one instance of ``kind``, made on first use (see :class:`Part`)."""
+        found = self._parts.get(kind)
+        if found is None:
+            with self._lock:
+                found = self._parts.get(kind)
+                if found is None:
+                    found = self._parts[kind] = kind()
+        return found  # type: ignore[return-value]
 
     def stop(self, timeout: float = 5.0) -> None:
         """Close everything the kit started, cancel leftover tasks, end the thread.
@@ -166,11 +169,11 @@ class RuntimeLoop:
             self._loop = self._thread = None
 
     async def _drain(self) -> None:
-        for _, hook in list(self._stop_hooks):
+        for part in sorted(list(self._parts.values()), key=lambda part: part.stop_order):
             try:
-                await hook()
-            except Exception:  # pragma: no cover - a hook must not stop the others
-                log.exception("kit stop hook %r failed", hook)
+                await part.on_stop()
+            except Exception:  # pragma: no cover - a part must not stop the others
+                log.exception("kit: stopping %r failed", part)
         me = asyncio.current_task()
         leftovers = [task for task in asyncio.all_tasks() if task is not me]
         for task in leftovers:

@@ -36,7 +36,7 @@ from kit.runtime.adapters import AppAdapter, adapter_for
 from kit.runtime.errors import PortInUseError, ServeError, UnsafeHostError
 from kit.runtime.links import Link, browser_url, link_for
 from kit.runtime.logbook import LogEntry, new_log
-from kit.runtime.loop import TASK_OWNER, runtime
+from kit.runtime.loop import TASK_OWNER, Part, runtime
 
 __all__ = ["Server", "running_servers", "serve", "serve_async", "stop", "stop_all"]
 
@@ -82,7 +82,7 @@ class Server:
         self._adapter = adapter
         self._running = True
         self._owner = owner
-        self.serial = next(_serials)
+        self.serial = next(_registry().serials)
         """This server's place in the order servers were started (1, 2, 3...)."""
         shown = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)
         netloc = f"[{shown}]:{port}" if ":" in shown else f"{shown}:{port}"
@@ -162,50 +162,69 @@ class Server:
         return f"<Server {self.name!r} {self.kind} {self.url} {state}{problems}>"
 
 
-_lock = threading.RLock()
-_servers: dict[str, Server] = {}
-_serials = itertools.count(1)
-_history: deque[Server] = deque(maxlen=100)  # recently started, running or not
-_unnamed = itertools.count(1)
-_cell_runs: dict[str, tuple[str, itertools.count[int]]] = {}
+class ServerRegistry(Part):
+    """The servers the kit runs (by name) and the ones it ran lately, for the process."""
+
+    stop_order = 10  # after the clients (-10): they say goodbye first
+
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self.running: dict[str, Server] = {}
+        self.serials = itertools.count(1)
+        self.history: deque[Server] = deque(maxlen=100)  # recently started, running or not
+        self.unnamed = itertools.count(1)
+        self.cell_runs: dict[str, tuple[str, itertools.count[int]]] = {}
+
+    async def on_stop(self) -> None:
+        for server in reversed(running_servers()):
+            await server.stop_async()
+
+
+def _registry() -> ServerRegistry:
+    return runtime.part(ServerRegistry)
 
 
 def running_servers() -> list[Server]:
     """Every server the kit is running now, oldest first."""
-    with _lock:
-        return list(_servers.values())
+    registry = _registry()
+    with registry.lock:
+        return list(registry.running.values())
 
 
 def started_count() -> int:
     """The serial of the last server started (0 before the first)."""
-    with _lock:
-        return _history[-1].serial if _history else 0
+    registry = _registry()
+    with registry.lock:
+        return registry.history[-1].serial if registry.history else 0
 
 
 def servers_started_after(serial: int) -> list[Server]:
     """The recent servers (running or stopped) whose serial is above ``serial``."""
-    with _lock:
-        return [server for server in _history if server.serial > serial]
+    registry = _registry()
+    with registry.lock:
+        return [server for server in registry.history if server.serial > serial]
 
 
 def _forget(server: Server) -> None:
-    with _lock:
-        if _servers.get(server.name) is server:
-            del _servers[server.name]
+    registry = _registry()
+    with registry.lock:
+        if registry.running.get(server.name) is server:
+            del registry.running[server.name]
 
 
 def _default_name() -> str:
     """Name an unnamed server after the cell that starts it (and its place in that cell)."""
+    registry = _registry()
     parent = cells.current_parent()
     key = cells.cell_key(parent)
     if key is None or parent is None:
-        return f"server-{next(_unnamed)}"
+        return f"server-{next(registry.unnamed)}"
     run_id = (parent.get("header") or {}).get("msg_id") or str(id(parent))
-    with _lock:
-        last_run, ordinal = _cell_runs.get(key, (None, None))
+    with registry.lock:
+        last_run, ordinal = registry.cell_runs.get(key, (None, None))
         if last_run != run_id or ordinal is None:
             ordinal = itertools.count()
-            _cell_runs[key] = (run_id, ordinal)
+            registry.cell_runs[key] = (run_id, ordinal)
         return f"{key} #{next(ordinal)}"
 
 
@@ -246,8 +265,9 @@ def _check_host(host: str, allow_remote: bool) -> None:
 
 async def _start(app: object, name: str, host: str, port: int, options: dict[str, Any]) -> Server:
     adapter = adapter_for(app, options)
-    with _lock:
-        previous = _servers.pop(name, None)
+    registry = _registry()
+    with registry.lock:
+        previous = registry.running.pop(name, None)
     if previous is not None:
         await previous.stop_async()
     sock = _bind(host, port)
@@ -260,9 +280,9 @@ async def _start(app: object, name: str, host: str, port: int, options: dict[str
         await runtime.cancel_owned(owner)
         raise
     server = Server(name, app, adapter, host, sock.getsockname()[1], owner)
-    with _lock:
-        _servers[name] = server
-        _history.append(server)
+    with registry.lock:
+        registry.running[name] = server
+        registry.history.append(server)
     return server
 
 
@@ -318,20 +338,13 @@ async def serve_async(
 
 def stop(name: str) -> None:
     """Stop the running server called ``name``; a name that is not running is an error."""
-    with _lock:
-        server = _servers.get(name)
+    registry = _registry()
+    with registry.lock:
+        server = registry.running.get(name)
+        names = ", ".join(repr(n) for n in registry.running) or "none"
     if server is None:
-        names = ", ".join(repr(n) for n in _servers) or "none"
         raise KeyError(f"no running kit server is called {name!r} (running: {names})")
     server.stop()
-
-
-async def _stop_all_servers() -> None:
-    for server in reversed(running_servers()):
-        await server.stop_async()
-
-
-runtime.add_stop_hook(_stop_all_servers, order=10)
 
 
 def stop_all() -> None:

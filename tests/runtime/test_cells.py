@@ -26,10 +26,13 @@ def kernel() -> Iterator[Kernel]:
 
 
 SETUP = """
+    import asyncio
+
     import kit
 
     async def echo(websocket):
         async for message in websocket:
+            await asyncio.sleep(0.05)  # by now the cell that sent it waits, or has not
             print("server saw", message)
             await websocket.send(message)
 
