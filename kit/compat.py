@@ -31,12 +31,22 @@ from typing import Any
 __all__ = [
     "abort_engineio_client",
     "engineio_service_stopped",
+    "ipykernel_has_context_parents",
     "ipykernel_parent_vars",
     "rearm_engineio_service",
 ]
 
 
 # -- ipykernel ------------------------------------------------------------------------
+
+
+def ipykernel_has_context_parents(shell: Any) -> bool:
+    """True for ipykernel 7, which keeps the parent per thread and task (a ContextVar).
+
+    ipykernel 6 kept one global parent, and a terminal IPython has none: output routing
+    (kit.runtime.cells) then does nothing.
+    """
+    return isinstance(getattr(shell, "_parent_header", None), ContextVar)
 
 
 def ipykernel_parent_vars(shell: Any, parent: dict[str, Any]) -> list[tuple[ContextVar[Any], Any]]:

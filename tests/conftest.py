@@ -22,6 +22,31 @@ settings.register_profile("kit", deadline=None, print_blob=True)
 settings.load_profile("kit")
 
 
+_KERNEL_FILES = ("tests/notebooks/", "tests/runtime/test_cells.py")
+_BROWSER_FIXTURES = {"browser", "page", "lab", "hub_lab"}
+_INTEROP_FIXTURES = {"socketio_client_js"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Put every test in one tier: fast, kernel, browser, interop, bench or typecheck."""
+    for item in items:
+        path = item.nodeid.replace("\\", "/")
+        fixtures = set(getattr(item, "fixturenames", ()))
+        if path.startswith("tests/jupyterlab/") or fixtures & _BROWSER_FIXTURES:
+            tier = "browser"
+        elif path.startswith("tests/test_typing.py"):
+            tier = "typecheck"
+        elif path.startswith("tests/bench/"):
+            tier = "bench"
+        elif fixtures & _INTEROP_FIXTURES or "node" in item.name:
+            tier = "interop"
+        elif path.startswith(_KERNEL_FILES) or path.endswith(".ipynb") or ".ipynb::" in path:
+            tier = "kernel"
+        else:
+            tier = "fast"
+        item.add_marker(getattr(pytest.mark, tier))
+
+
 def _sockets() -> set[tuple[int, object]]:
     """The process's open inet sockets, by file descriptor and local address."""
     return {(c.fd, c.laddr) for c in psutil.Process().net_connections(kind="inet")}

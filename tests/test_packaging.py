@@ -90,7 +90,7 @@ def test_pip_accepts_the_conda_pip_section(tmp_path):
 
 
 def test_pip_refuses_what_the_old_pip_section_held(tmp_path):
-    """The parser used above does catch a bad line (the one issue 9 found)."""
+    """The parser used above does catch a bad line: the one the conda file once held."""
     from pip._internal.exceptions import RequirementsFileParseError
     from pip._internal.network.session import PipSession
     from pip._internal.req.req_file import parse_requirements

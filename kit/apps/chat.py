@@ -76,6 +76,9 @@ server decides. By default only ``room one`` and ``room two`` exist (``rooms=Non
 allows any name, except the sid of a connected client: in python-socketio every client
 is alone in a room named after its sid, so joining that room would read its private
 messages).
+
+Why this module is long: it is the whole chat protocol in one place, and its docstring
+is that protocol's reference.
 """
 
 from __future__ import annotations

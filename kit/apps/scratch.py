@@ -28,7 +28,7 @@ import logging
 import socket
 from collections import deque
 from collections.abc import Awaitable, Callable, Collection, Sequence
-from typing import Literal
+from typing import Any, Literal
 
 from kit.runtime.loop import connection_handler
 from kit.wire import (
@@ -80,6 +80,7 @@ class ScratchConnection:
         self.close_sent: Close | None = None
         self.close_received: Close | None = None
         self._close_answered = asyncio.Event()
+        self._reading: asyncio.Task[Any] | None = None  # the task running run()
         peer = writer.get_extra_info("peername") or ("?", 0)
         self.peer = f"{peer[0]}:{peer[1]}"
 
@@ -100,9 +101,16 @@ class ScratchConnection:
         await self._write(Frame(Opcode.PING, payload))
 
     async def close(self, code: int = CloseCode.NORMAL_CLOSURE, reason: str = "") -> None:
-        """Start the closing handshake; wait for the client's CLOSE, then close TCP."""
+        """Start the closing handshake; wait for the client's CLOSE, then close TCP.
+
+        Called from a message handler (which runs inside this connection's reading loop),
+        it only sends the CLOSE: the loop itself then reads the answer (at most
+        ``close_timeout`` seconds) and closes TCP. Waiting here would wait for itself.
+        """
         if self.close_sent is None:
             await self._send_close(Close(code, reason))
+        if asyncio.current_task() is self._reading:
+            return
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(self._close_answered.wait(), self.server.close_timeout)
         self._writer.close()
@@ -123,6 +131,7 @@ class ScratchConnection:
 
     async def run(self, trailing: bytes) -> None:
         """Read frames until the connection ends; never raises for the peer's mistakes."""
+        self._reading = asyncio.current_task()
         frames = MessageReader(mask_required=True, max_size=self.server.max_size)
         frames.feed(trailing)
         try:
@@ -130,7 +139,15 @@ class ScratchConnection:
                 for event in frames:
                     if await self._on_event(event):
                         return
-                data = await self._reader.read(READ_SIZE)
+                if self.close_sent is None:
+                    data = await self._reader.read(READ_SIZE)
+                else:  # waiting for the client's CLOSE: not forever
+                    try:
+                        timeout = self.server.close_timeout
+                        data = await asyncio.wait_for(self._reader.read(READ_SIZE), timeout)
+                    except (TimeoutError, asyncio.TimeoutError):
+                        self.server._note(f"{self.peer} did not answer CLOSE: hanging up")
+                        return
                 if not data:
                     self.server._note(f"{self.peer} dropped the TCP connection without CLOSE")
                     return

@@ -5,16 +5,17 @@ from __future__ import annotations
 import argparse
 import sys
 
-from kit.bench import fanout, startup
+from kit.bench import codecs, fanout, startup
 
-BENCHES = {"startup": startup, "fanout": fanout}
+BENCHES = {"startup": startup, "fanout": fanout, "codecs": codecs}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m kit.bench", description=__doc__)
     commands = parser.add_subparsers(dest="name", required=True, metavar="NAME")
     for name, module in BENCHES.items():
-        module.add_arguments(commands.add_parser(name, help=module.__doc__.splitlines()[0]))
+        summary = (module.__doc__ or name).splitlines()[0]
+        module.add_arguments(commands.add_parser(name, help=summary))
     args = parser.parse_args(argv)
     return BENCHES[args.name].run(args)
 

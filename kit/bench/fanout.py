@@ -64,6 +64,9 @@ Limits of the setup, seen on a 2-core machine:
 - Over polling, a python-engineio client refuses a long-poll response of more than 16
   packets (``Payload.max_decode_packets``) and drops the connection; the clients process
   raises that limit for itself (see :func:`_accept_long_payloads`).
+
+Why this module is long: one benchmark drives two processes (the server's and the
+clients') and reports on both; it is a maintainer's tool, not lesson material.
 """
 
 from __future__ import annotations

@@ -2,8 +2,8 @@
 
 What a learner waits for when a lesson cell starts a server and talks to it. Times are
 measured from the notebook's side (the main thread), so they include the hop to the kit's
-runtime thread. Targets (issue 2): start and stop at most 5 ms median, first round trip at
-most 20 ms median.
+runtime thread. Targets: start and stop at most 5 ms median, first round trip at most 20 ms
+median.
 """
 
 from __future__ import annotations

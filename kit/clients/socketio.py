@@ -31,7 +31,7 @@ from kit.runtime.servers import Server
 __all__ = ["SocketIOClient"]
 
 TIMEOUT = 5.0
-DISCONNECT_GRACE = 1.0
+DISCONNECT_GRACE = 0.5
 
 
 class SocketIOClient:

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import re
 import warnings
@@ -398,7 +399,7 @@ class WebSocket:
         try:
             async for message in connection:
                 event = MessageEvent("message", self, data=message, origin=self._origin())
-                self._channel.emit(event, before=lambda e=event: self._inbox.append(e))
+                self._channel.emit(event, before=functools.partial(self._inbox.append, event))
         except Exception as exc:  # ConnectionClosedError and friends: report below
             self.failure = exc
         finally:

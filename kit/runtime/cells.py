@@ -34,7 +34,6 @@ import sys
 import threading
 import uuid
 from collections.abc import Callable, Coroutine, Iterator
-from contextvars import ContextVar
 from typing import Any, TypeVar
 
 from kit.runtime.parts import Part
@@ -67,8 +66,10 @@ def _shell() -> Any:
         from IPython import get_ipython
     except ImportError:  # pragma: no cover - IPython is always there with ipywidgets
         return None
+    from kit.compat import ipykernel_has_context_parents
+
     shell = get_ipython()
-    if shell is None or not isinstance(getattr(shell, "_parent_header", None), ContextVar):
+    if shell is None or not ipykernel_has_context_parents(shell):
         return None  # a terminal IPython, or ipykernel 6 (one global parent)
     return shell
 

@@ -280,16 +280,14 @@ def sequence_png(
     ax.set_xlim(0, width)
     ax.set_ylim(height, 0)
     ax.axis("off")
-    font = {"family": "monospace", "size": _FONT_SIZE * 0.75}  # px to points at 100 dpi
+    font: dict[str, Any] = {"family": "monospace", "size": _FONT_SIZE * 0.75}  # px -> pt
     if title is not None:
         ax.text(width / 2, _MARGIN + 14, title, ha="center", weight="bold", **font)
     lifeline_top = top + _HEADER_HEIGHT
     lifeline_bottom = lifeline_top + rows * ROW_HEIGHT + 8
     for name, x in (("client", client_x), ("server", server_x)):
         ax.plot([x, x], [lifeline_top, lifeline_bottom], color="#bbb", linestyle=(0, (4, 3)))
-        ax.add_patch(
-            _box(x - _BOX_WIDTH / 2, top, _BOX_WIDTH, _HEADER_HEIGHT - 8)  # type: ignore[arg-type]
-        )
+        ax.add_patch(_box(x - _BOX_WIDTH / 2, top, _BOX_WIDTH, _HEADER_HEIGHT - 8))
         ax.text(x, top + 17, name, ha="center", va="baseline", weight="bold", **font)
     y = lifeline_top
     for event in shown:

@@ -9,7 +9,7 @@ function can be tried in a notebook cell with literal bytes::
     >>> str(Frame.parse(bytes.fromhex("810548656c6c6f")))
     "TEXT 'Hello' [5 bytes]"
 
-The modules follow the layers of a connection (DESIGN.md), bottom up:
+The modules follow the layers of a connection, bottom up:
 
 - :mod:`kit.wire.handshake`: the HTTP/1.1 upgrade that opens a WebSocket (RFC 6455 section 4).
 - :mod:`kit.wire.frames`: WebSocket frames and the stream reader (RFC 6455 section 5).

@@ -206,7 +206,7 @@ class ConnectionDecoder:
         except h11.RemoteProtocolError as exc:
             self._give_up(direction, f"not HTTP/1.1 ({exc})", bytes(side.head))
             return False
-        if event is h11.NEED_DATA or event is h11.PAUSED:
+        if event is h11.NEED_DATA or event is h11.PAUSED or not isinstance(event, h11.Event):
             return False
         if isinstance(event, h11.ConnectionClosed):
             return False

@@ -30,6 +30,9 @@ be binary (see :func:`decode_payload`). The OPEN data has ``maxPayload`` in v4 o
 
 Everything here follows https://github.com/socketio/engine.io-protocol and is checked
 against python-engineio (v4 only).
+
+Why this module is long: it holds both protocol revisions, v4 and v3, side by side, as
+lesson 03 compares them.
 """
 
 from __future__ import annotations
@@ -40,7 +43,7 @@ import dataclasses
 import enum
 import json
 from collections.abc import Iterable
-from typing import Literal
+from typing import Literal, TypeVar
 
 from kit.wire.errors import (
     EmptyPacket,
@@ -95,7 +98,7 @@ def _check_version(version: object) -> int:
     # bool is an int in Python; True is not a protocol version.
     if isinstance(version, bool) or version not in SUPPORTED_VERSIONS:
         raise UnsupportedEngineVersion(version)
-    return version  # type: ignore[return-value]
+    return version
 
 
 def _type_from_digit(char: str, *, index: int | None) -> EnginePacketType:
@@ -247,10 +250,12 @@ class EnginePacket:
         return f"{name} {elide(repr(self.data))}"
 
 
-def _field(obj: dict[str, object], name: str, kind: type, *, required: bool = True) -> object:
+_Kind = TypeVar("_Kind", str, int, list[object])
+
+
+def _optional(obj: dict[str, object], name: str, kind: type[_Kind]) -> _Kind | None:
+    """The field ``name`` of the OPEN data, of type ``kind``, or None when absent."""
     if name not in obj:
-        if required:
-            raise InvalidOpenPacket("it is missing", name)
         return None
     value = obj[name]
     # JSON true/false are bool, and bool is an int subclass: refuse them explicitly.
@@ -259,8 +264,16 @@ def _field(obj: dict[str, object], name: str, kind: type, *, required: bool = Tr
             f"it is {json.dumps(value)}, {json_kind(value)}; expected {json_kind(kind())}",
             name,
         )
-    if kind is int and value < 0:  # type: ignore[operator]
+    if isinstance(value, int) and value < 0:
         raise InvalidOpenPacket(f"it is {value}; expected a count of milliseconds >= 0", name)
+    return value
+
+
+def _field(obj: dict[str, object], name: str, kind: type[_Kind]) -> _Kind:
+    """The field ``name`` of the OPEN data, of type ``kind``; it must be there."""
+    value = _optional(obj, name, kind)
+    if value is None:
+        raise InvalidOpenPacket("it is missing", name)
     return value
 
 
@@ -298,7 +311,7 @@ class OpenPacket:
         if not sid:
             raise InvalidOpenPacket("it is empty; expected the session id", "sid")
         upgrades = _field(obj, "upgrades", list)
-        for position, upgrade in enumerate(upgrades):  # type: ignore[arg-type]
+        for position, upgrade in enumerate(upgrades):
             if not isinstance(upgrade, str):
                 raise InvalidOpenPacket(
                     f"item {position} is {json.dumps(upgrade)}; expected transport names "
@@ -306,11 +319,11 @@ class OpenPacket:
                     "upgrades",
                 )
         return cls(
-            sid=sid,  # type: ignore[arg-type]
-            upgrades=list(upgrades),  # type: ignore[call-overload]
-            ping_interval=_field(obj, "pingInterval", int),  # type: ignore[arg-type]
-            ping_timeout=_field(obj, "pingTimeout", int),  # type: ignore[arg-type]
-            max_payload=_field(obj, "maxPayload", int, required=False),  # type: ignore[arg-type]
+            sid=sid,
+            upgrades=[str(upgrade) for upgrade in upgrades],
+            ping_interval=_field(obj, "pingInterval", int),
+            ping_timeout=_field(obj, "pingTimeout", int),
+            max_payload=_optional(obj, "maxPayload", int),
         )
 
     @classmethod

@@ -62,12 +62,16 @@ How a class is written: it lists its ``fields`` once (they become attributes and
 depends on the values. The rest of the message is built from data the class already
 has: the rule's ``source`` and the ``remedy``, which for a frame error is "close with
 <close_code>" and for a handshake error "answer <status> <phrase>".
+
+Why this module is long: it is the one tree of errors, in one place as its docstring
+draws it, and most of its lines are the messages a learner reads; the per-class
+boilerplate is gone (fields are declared once, tails are built from data).
 """
 
 from __future__ import annotations
 
 from http import HTTPStatus
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 __all__ = [
     "CloseReasonTooLong",
@@ -148,6 +152,14 @@ class ProtocolError(Exception):
         for name in self.fields:
             setattr(self, name, values[name])
         super().__init__(*(values[name] for name in self.fields))
+        self._derive()
+
+    def _derive(self) -> None:
+        """Set attributes computed from the fields (a subclass's business)."""
+
+    if TYPE_CHECKING:  # the fields are attributes set from ``fields`` at run time
+
+        def __getattr__(self, name: str) -> Any: ...
 
     def _names(self) -> dict[str, Any]:
         """What a template may use: the fields, plus words derived from them."""
@@ -276,7 +288,7 @@ class TruncatedFrame(WebSocketProtocolError):
 
     fields = ("needed", "received")
     template = "frame is truncated: it needs {needed} bytes but only {received} were given"
-    remedy = "to decode a stream that arrives in pieces, feed it to a FrameReader"  # type: ignore[assignment]
+    remedy = "to decode a stream that arrives in pieces, feed it to a FrameReader"
 
 
 class TrailingData(WebSocketProtocolError):
@@ -287,7 +299,7 @@ class TrailingData(WebSocketProtocolError):
         "{extra} bytes follow the first {frame_size}-byte frame: Frame.parse decodes "
         "exactly one frame"
     )
-    remedy = "use a FrameReader to split a stream into frames"  # type: ignore[assignment]
+    remedy = "use a FrameReader to split a stream into frames"
 
 
 class InvalidClosePayload(WebSocketProtocolError):
@@ -328,7 +340,7 @@ class CloseReasonTooLong(WebSocketProtocolError):
         "the 2-byte code"
     )
     source = "RFC 6455 section 5.5"
-    remedy = "shorten the reason"  # type: ignore[assignment]
+    remedy = "shorten the reason"
 
 
 class UnexpectedContinuation(WebSocketProtocolError):
@@ -371,7 +383,7 @@ class MessageTooBig(WebSocketProtocolError):
         "message of at least {size} bytes exceeds max_size={max_size}: close with 1009, "
         "or raise max_size if such messages are expected"
     )
-    remedy = ""  # type: ignore[assignment]  # in the template: one side of an "or"
+    remedy = ""  # in the template: one side of an "or"
 
 
 class InvalidDeflate(WebSocketProtocolError):
@@ -396,7 +408,7 @@ class HandshakeError(ProtocolError):
     """
 
     status: ClassVar[int | None] = 400
-    fields = ("header", "value")
+    fields: ClassVar[tuple[str, ...]] = ("header", "value")
     header: str
     value: str | None = None
 
@@ -453,7 +465,7 @@ class HeadTooLarge(HandshakeError):
     def _names(self) -> dict[str, Any]:
         return {**super()._names(), "answer": HandshakeError.remedy.fget(self)}  # type: ignore[attr-defined]
 
-    remedy = ""  # type: ignore[assignment]  # in the template: one side of an "or"
+    remedy = ""  # in the template: one side of an "or"
 
 
 class IncompleteHead(HandshakeError):
@@ -465,7 +477,7 @@ class IncompleteHead(HandshakeError):
         "connection closed after {received} bytes, before the blank line that ends the "
         "HTTP {header} head: the peer sent an incomplete handshake"
     )
-    remedy = ""  # type: ignore[assignment]
+    remedy = ""
 
 
 class InvalidMethod(HandshakeError):
@@ -555,12 +567,10 @@ class InvalidStatus(HandshakeError):
     template = (
         "server answered {value!r} instead of '101 Switching Protocols': it refused the upgrade"
     )
-    remedy = "read the response body for its reason"  # type: ignore[assignment]
+    remedy = "read the response body for its reason"
 
-    @property  # type: ignore[override]
-    def value(self) -> str:
-        """The status line the server sent, e.g. ``'404 Not Found'``."""
-        return f"{self.response_status} {self.reason}"
+    def _derive(self) -> None:
+        self.value = f"{self.response_status} {self.reason}"  # the status line, e.g. 404 ...
 
 
 class InvalidAccept(HandshakeError):
@@ -762,7 +772,7 @@ class InvalidJSON(SocketIOError):
 class InvalidSocketPayload(SocketIOError):
     """The JSON data has the wrong shape for the packet type, e.g. ``0["x"]``."""
 
-    fields = ("packet_type", "detail")
+    fields: ClassVar[tuple[str, ...]] = ("packet_type", "detail")
     template = "{packet_type} data {detail} {within}: it must be {rule}"
     rules: ClassVar[dict[str, str]] = {
         "CONNECT": 'an object or nothing, e.g. \'0{"token":"abc"}\'',
@@ -790,10 +800,9 @@ class ReservedEventName(InvalidSocketPayload):
         "refuses to)"
     )
 
-    @property  # type: ignore[override]
-    def detail(self) -> str:
-        """What is wrong with the EVENT's data, in :class:`InvalidSocketPayload`'s words."""
-        return f"names the reserved event {self.name!r}"
+    def _derive(self) -> None:
+        # What is wrong with the EVENT's data, in InvalidSocketPayload's words.
+        self.detail = f"names the reserved event {self.name!r}"
 
 
 class InvalidPlaceholder(SocketIOError):

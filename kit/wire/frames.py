@@ -25,6 +25,10 @@ the 5-byte payload ``Hello``. A client masks every frame it sends: ``81 85 37 fa
 :class:`Frame` decodes exactly one frame; :class:`FrameReader` splits a stream that
 arrives in arbitrary chunks into frames. Messages made of several frames are put back
 together by :mod:`kit.wire.messages`.
+
+Why this module is long: a frame's parse, serialize and check are one story told three
+ways, and the stream reader shares their private head parser: splitting them would
+scatter RFC 6455 section 5.2 over several files.
 """
 
 from __future__ import annotations

@@ -22,6 +22,9 @@ and the server agrees, proving it read the key with ``accept_key(key)``::
 From then on both sides speak frames (:mod:`kit.wire.frames`). The HTTP itself is
 read and written by h11, a sans-I/O HTTP/1.1 library; this module adds the WebSocket
 rules on top, one typed error per rule (:mod:`kit.wire.errors`).
+
+Why this module is long: the request and the response each need a reader, a builder and
+the rule checks of RFC 6455 section 4, and they share the header helpers.
 """
 
 from __future__ import annotations

@@ -77,7 +77,8 @@ class MessageAssembler:
         self.inflater = inflater
         self._opcode: Opcode | None = None
         self._compressed = False
-        self._parts: list[bytes] | list[str] = []
+        self._text: list[str] = []  # a text message's decoded parts
+        self._bytes: list[bytes] = []  # a binary (or still compressed) message's parts
         self._size = 0
         self._fragments = 0
         self._decoder = codecs.getincrementaldecoder("utf-8")()
@@ -126,28 +127,28 @@ class MessageAssembler:
             raise MessageTooBig(self._size, self.max_size)
 
         if self._compressed:
-            self._parts.append(bytes(frame.payload))  # type: ignore[arg-type]
+            self._bytes.append(bytes(frame.payload))
             return self._inflated() if frame.fin else None
-        if self._opcode == Opcode.TEXT:
+        text = self._opcode == Opcode.TEXT
+        if text:
             try:
-                text = self._decoder.decode(frame.payload, final=frame.fin)
+                self._text.append(self._decoder.decode(frame.payload, final=frame.fin))
             except UnicodeDecodeError as exc:
                 raise InvalidUTF8("text message", str(exc)) from exc
-            self._parts.append(text)  # type: ignore[arg-type]
         else:
-            self._parts.append(bytes(frame.payload))  # type: ignore[arg-type]
+            self._bytes.append(bytes(frame.payload))
 
         if not frame.fin:
             return None
-        empty: str | bytes = "" if self._opcode == Opcode.TEXT else b""
-        message = Message(empty.join(self._parts), self._fragments)  # type: ignore[arg-type]
+        data: str | bytes = "".join(self._text) if text else b"".join(self._bytes)
+        message = Message(data, self._fragments)
         self.reset()
         return message
 
     def _inflated(self) -> Message:
         assert self.inflater is not None
         opcode, fragments = self._opcode, self._fragments
-        compressed = b"".join(self._parts)  # type: ignore[arg-type]
+        compressed = b"".join(self._bytes)
         self.reset()
         data = self.inflater.inflate(compressed)  # MessageTooBig, InvalidDeflate
         if opcode == Opcode.TEXT:
@@ -160,7 +161,7 @@ class MessageAssembler:
     def reset(self) -> None:
         """Forget the message being assembled (after an error, to go on with the next)."""
         self._opcode, self._compressed = None, False
-        self._parts, self._size, self._fragments = [], 0, 0
+        self._text, self._bytes, self._size, self._fragments = [], [], 0, 0
 
 
 class MessageReader:

@@ -23,6 +23,9 @@ Validation follows the reference JavaScript parser, socket.io-parser 4.2
 (``Decoder.isPayloadValid`` and ``decodeString``), and is stricter in a few documented
 places (:meth:`SocketPacket.check`). python-socketio's own decoder is more lenient
 still: it accepts ``2["connect"]``, ``1/admin,["x"]``, ``0["x"]`` or ``9`` (see the tests).
+
+Why this module is long: binary attachments (deconstruct, reconstruct, the collector)
+live with the packet they belong to.
 """
 
 from __future__ import annotations
@@ -327,7 +330,7 @@ class SocketPacket:
     def event(self) -> str | int | float | None:
         """The event name of an EVENT or BINARY_EVENT (``"foo"`` for ``2["foo",1]``), else None."""
         if self.type in _EVENT_TYPES and isinstance(self.data, list) and self.data:
-            return self.data[0]  # type: ignore[no-any-return]
+            return self.data[0]
         return None
 
     @property
@@ -357,7 +360,7 @@ class SocketPacket:
 
 def _bounded(digits: str, what: str, text: str, error: type[SocketIOError]) -> int:
     if len(digits.lstrip("0")) > _MAX_DIGITS or int(digits) > MAX_ACK_ID:
-        raise error(f"{what} {elide(digits, 24)} is over 2**53 - 1", packet=text)  # type: ignore[call-arg]
+        raise error(f"{what} {elide(digits, 24)} is over 2**53 - 1", packet=text)
     return int(digits)
 
 

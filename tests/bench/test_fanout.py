@@ -6,6 +6,8 @@ Functional checks only: these numbers are far too small to say anything about sp
 from __future__ import annotations
 
 import multiprocessing
+import subprocess
+import sys
 
 import pytest
 
@@ -101,3 +103,14 @@ def test_too_low_a_file_limit_fails_with_the_numbers(monkeypatch):
     monkeypatch.setattr(resource, "getrlimit", lambda which: (256, 512))
     with pytest.raises(fanout.FanoutError, match=r"about 2064 open files .* at most 512"):
         fanout.raise_open_file_limit(2064, "server process")
+
+
+def test_the_codecs_benchmark_prints_its_table() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "kit.bench", "codecs", "--runs", "1"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "apply_mask, 8 MiB" in done.stdout and "ConnectionDecoder" in done.stdout

@@ -5,7 +5,6 @@ from __future__ import annotations
 import itertools
 import random
 import struct
-import time
 from unittest import mock
 
 import pytest
@@ -104,13 +103,12 @@ def test_apply_mask_matches_byte_by_byte_definition_and_is_its_own_inverse(
     assert apply_mask(expected, mask) == data
 
 
-def test_apply_mask_is_fast_on_large_payloads() -> None:
+def test_apply_mask_handles_large_payloads() -> None:
+    """Correct on 8 MiB; how fast it is, is measured by `python -m kit.bench codecs`."""
     payload = random.Random(1).randbytes(8 * 2**20)
-    start = time.perf_counter()
     masked = apply_mask(payload, MASK)
-    elapsed = time.perf_counter() - start
     assert masked[:4] == bytes(a ^ b for a, b in zip(payload[:4], MASK, strict=True))
-    assert elapsed < 1.0  # a per-byte Python loop takes several seconds here
+    assert apply_mask(masked, MASK) == payload
 
 
 @pytest.mark.parametrize("mask", [b"", b"abc", b"abcde"])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import kit.wire
 from kit.wire import engineio, errors, frames, handshake, messages, socketio
 
-# DESIGN.md, "Public names": keep these stable once they exist.
+# The names lessons and outside checks rely on: keep them stable once they exist.
 DESIGN_NAMES = ["accept_key", "generate_key", "Frame", "Opcode", "CloseCode", "ProtocolError"]
 
 
