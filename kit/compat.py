@@ -17,6 +17,9 @@ python-engineio server            ``eio.service_task_event/handle``,            
                                   once and let the same server be served again
 python-engineio client            ``eio.state``, ``eio.http``: end a pending         4.x
                                   long-poll that ``disconnect()`` would wait 25 s for
+websockets asyncio server         ``server.all_connections`` (public name, not       13-17
+                                  documented): every connection, also those already
+                                  closing, which a stop must be able to drop
 ================================  =================================================  ============
 
 Version bounds in ``pyproject.toml`` stop at the next major release of each library.
@@ -34,6 +37,7 @@ __all__ = [
     "ipykernel_has_context_parents",
     "ipykernel_parent_vars",
     "rearm_engineio_service",
+    "websockets_server_transports",
 ]
 
 
@@ -105,3 +109,16 @@ async def abort_engineio_client(client: Any) -> None:
     if eio.http is not None and not eio.http.closed:
         await eio.http.close()
     eio.http = None
+
+
+# -- websockets -----------------------------------------------------------------------
+
+
+def websockets_server_transports(server: Any) -> list[Any]:
+    """The transports of every connection a websockets asyncio ``Server`` holds.
+
+    The documented ``server.connections`` lists only connections still OPEN; once
+    ``server.close()`` has started the closing handshakes they are CLOSING and vanish from
+    it, while a peer that does not read keeps them alive. ``all_connections`` has them all.
+    """
+    return [connection.transport for connection in server.all_connections]

@@ -22,7 +22,11 @@ settings.register_profile("kit", deadline=None, print_blob=True)
 settings.load_profile("kit")
 
 
-_KERNEL_FILES = ("tests/notebooks/", "tests/runtime/test_cells.py")
+_KERNEL_FILES = (
+    "tests/notebooks/",
+    "tests/runtime/test_cells.py",
+    "tests/hostile/test_panels_in_a_kernel.py",
+)
 _BROWSER_FIXTURES = {"browser", "page", "lab", "hub_lab"}
 _INTEROP_FIXTURES = {"socketio_client_js"}
 

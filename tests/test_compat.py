@@ -6,6 +6,7 @@ import asyncio
 import inspect
 import logging
 from importlib.metadata import version
+from typing import Any
 
 from kit import compat
 
@@ -67,3 +68,26 @@ def test_the_chat_app_serializer_hook_is_public_api() -> None:
     assert {"decode", "add_attachment"} <= set(vars(packet.Packet)), (
         "kit.apps.chat._packet_class overrides Packet.decode and add_attachment"
     )
+
+
+def test_websockets_server_lists_all_connections(no_leaks: None) -> None:
+    """websockets: Server.all_connections keeps connections that are already closing."""
+    import websockets
+    from websockets.asyncio.server import serve
+
+    async def main() -> None:
+        async def hold(ws: Any) -> None:
+            await ws.wait_closed()
+
+        async with serve(hold, "127.0.0.1", 0) as server:
+            port = server.sockets[0].getsockname()[1]
+            async with websockets.connect(f"ws://127.0.0.1:{port}"):
+                await asyncio.sleep(0.05)
+                assert hasattr(server, "all_connections"), (
+                    "kit.compat.websockets_server_transports: websockets' Server has no "
+                    "all_connections any more; kit stops cannot drop closing connections"
+                )
+                transports = compat.websockets_server_transports(server)
+                assert len(transports) == 1 and not transports[0].is_closing()
+
+    asyncio.run(main())

@@ -93,6 +93,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kit.runtime.adapters import AiohttpAdapter
+from kit.wire.text import is_usv, usv
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -212,6 +213,22 @@ def _text(payload: dict[str, Any], field: str, limit: int) -> str:
         raise Refused(f"{field!r} is empty")
     if len(value) > limit:
         raise Refused(f"{field!r} has {len(value)} characters; the limit is {limit}")
+    return usv(value)  # what a browser would have sent: lone surrogates become U+FFFD
+
+
+def _identifier(value: str, what: str) -> str:
+    """Refuse a name (of a user or a room) that is not valid Unicode text.
+
+    A lone surrogate (``"\\ud800"`` in JSON) cannot be written as UTF-8: let through, it
+    would break every page and panel that shows the name. Messages get U+FFFD instead
+    (see :func:`_text`); a name is refused, as replacing would make two names look alike.
+    """
+    if not is_usv(value):
+        at = next(i for i, ch in enumerate(value) if "\ud800" <= ch <= "\udfff")
+        raise Refused(
+            f"{what} {usv(value)!r} is not valid Unicode text: character {at} is a lone "
+            f"surrogate (U+{ord(value[at]):04X}), which UTF-8 cannot carry"
+        )
     return value
 
 
@@ -223,7 +240,7 @@ def _time(payload: dict[str, Any]) -> str | int | float:
         raise Refused(f"'time' must be text or a number, not {type(value).__name__}")
     if isinstance(value, str) and len(value) > MAX_TIME:
         raise Refused(f"'time' has {len(value)} characters; the limit is {MAX_TIME}")
-    return value
+    return usv(value) if isinstance(value, str) else value
 
 
 Handler = Callable[..., Awaitable[Any]]
@@ -265,6 +282,7 @@ class ChatApp:
         self._names: dict[str, str] = {}  # sid -> name, in login order
         self._connected: set[str] = set()  # sids whose real connect handler ran
         self._adapter: AiohttpAdapter | None = None
+        self._stopping: AiohttpAdapter | None = None
         self.sio = socketio.AsyncServer(async_mode="aiohttp", serializer=_packet_class())
         self.app = web.Application()
         self.app.router.add_get("/", self._index)
@@ -332,7 +350,7 @@ class ChatApp:
                 raise Refused("the field 'room' is missing")
         if not isinstance(payload, str):
             raise Refused(f"a room is named by text, not {type(payload).__name__}")
-        room = payload.strip()
+        room = _identifier(payload.strip(), "the room name")
         if not room or len(room) > MAX_ROOM:
             raise Refused(f"a room name has 1 to {MAX_ROOM} characters, not {len(room)}")
         if self.rooms is not None and room not in self.rooms:
@@ -438,7 +456,7 @@ class ChatApp:
             claimed = payload.get("user")
             if claimed is not None and not isinstance(claimed, str):
                 raise Refused(f"'user' must be text, not {type(claimed).__name__}")
-            user = (claimed or "").strip() or ANONYMOUS
+            user = _identifier((claimed or "").strip(), "the name") or ANONYMOUS
             if len(user) > MAX_NAME:
                 raise Refused(f"a name has 1 to {MAX_NAME} characters, not {len(user)}")
             if self._sid_of(user) is not None:
@@ -453,7 +471,7 @@ class ChatApp:
             raise Refused(f"already logged in as {self._names[sid]!r}")
         if not isinstance(name, str):
             raise Refused(f"a name is text, not {type(name).__name__}")
-        name = name.strip()
+        name = _identifier(name.strip(), "the name")
         if not name or len(name) > MAX_NAME:
             raise Refused(f"a name has 1 to {MAX_NAME} characters, not {len(name)}")
         if name == ANONYMOUS or self._sid_of(name) is not None:
@@ -485,6 +503,7 @@ class ChatApp:
         to = payload.get("to")
         if not isinstance(to, str):
             raise Refused("'to' must name a user" if to is None else "'to' must be text")
+        to = _identifier(to, "the name in 'to'")
         message = _text(payload, "message", self.max_text)
         time = _time(payload)
         target = self._sid_of(to)
@@ -520,7 +539,16 @@ class ChatApp:
         """Stop serving: every client gets an engine.io CLOSE, then the sockets close."""
         adapter, self._adapter = self._adapter, None
         if adapter is not None:
-            await adapter.stop()
+            self._stopping = adapter
+            try:
+                await adapter.stop()
+            finally:
+                self._stopping = None
+
+    def abort(self) -> int:
+        """Drop every connection at once (the kit's last resort when a stop is stuck)."""
+        adapter = self._adapter or self._stopping
+        return adapter.abort() if adapter is not None else 0
 
     def __repr__(self) -> str:
         return f"<ChatApp {len(self._names)} users, client {self.client_origin}, page {self.page}>"

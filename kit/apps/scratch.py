@@ -18,6 +18,18 @@ What one connection goes through:
 3. on a CLOSE frame, echo its code and close the TCP connection, the server first
    (section 7.1.1); on a broken rule, send CLOSE with the code the error carries
    (1002, 1007, 1009) and drop the connection (section 7.1.7).
+
+What a peer cannot do to it (each bound is an argument of :class:`ScratchServer`):
+
+- hold others up by not reading: a send never waits for the peer. Frames go to the
+  connection's transport buffer at once; a client with more than ``max_backlog`` bytes
+  still unsent is too slow, and is closed with 1008 (and dropped if it does not read that
+  either). A broadcast therefore reaches every other client straight away;
+- make it chew through a flood of frames: one message may come in at most
+  ``max_fragments`` frames (1009 past that), and a connection's reading loop yields to
+  the others every ``FRAMES_PER_TURN`` frames;
+- make a stop wait: ``stop()`` says goodbye (1001), and ``abort()`` (called by the kit
+  when goodbyes take too long) drops whoever did not take it.
 """
 
 from __future__ import annotations
@@ -30,6 +42,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Collection, Sequence
 from typing import Any, Literal
 
+from kit.runtime.errors import ServeError
 from kit.runtime.loop import connection_handler
 from kit.wire import (
     Close,
@@ -46,6 +59,8 @@ from kit.wire import (
     check_request,
     error_response,
 )
+from kit.wire.messages import DEFAULT_MAX_FRAGMENTS
+from kit.wire.text import usv
 
 __all__ = ["ScratchConnection", "ScratchServer"]
 
@@ -55,6 +70,8 @@ Handler = Callable[["ScratchConnection", "str | bytes"], Awaitable[None]]
 
 READ_SIZE = 65536
 LOG_LINES = 200
+FRAMES_PER_TURN = 64
+"""Frames one connection handles before letting the other connections run."""
 
 
 class ScratchConnection:
@@ -76,7 +93,6 @@ class ScratchConnection:
     ) -> None:
         self.server, self.request, self.protocol = server, request, protocol
         self._reader, self._writer = reader, writer
-        self._write_lock = asyncio.Lock()
         self.close_sent: Close | None = None
         self.close_received: Close | None = None
         self._close_answered = asyncio.Event()
@@ -89,16 +105,28 @@ class ScratchConnection:
         """True until a CLOSE frame has been sent or received."""
         return self.close_sent is None and self.close_received is None
 
+    @property
+    def backlog(self) -> int:
+        """Bytes sent to this client that its socket has not taken yet."""
+        transport = self._writer.transport
+        return 0 if transport.is_closing() else transport.get_write_buffer_size()
+
     async def send(self, data: str | bytes) -> None:
-        """Send one message: ``str`` as a TEXT frame, ``bytes`` as a BINARY frame."""
+        """Send one message: ``str`` as a TEXT frame, ``bytes`` as a BINARY frame.
+
+        It never waits for the client to read: the frame is queued and sent as the client
+        takes it. A client more than ``max_backlog`` bytes behind is closed with 1008.
+        Text that is not valid Unicode (a lone surrogate) goes out with U+FFFD in its
+        place, as a browser would send it.
+        """
         opcode = Opcode.TEXT if isinstance(data, str) else Opcode.BINARY
-        payload = data.encode() if isinstance(data, str) else bytes(data)
+        payload = usv(data).encode() if isinstance(data, str) else bytes(data)
         if self.open:
-            await self._write(Frame(opcode, payload))
+            self._write(Frame(opcode, payload))
 
     async def ping(self, payload: bytes = b"") -> None:
         """Send a PING; the client answers with a PONG carrying the same payload."""
-        await self._write(Frame(Opcode.PING, payload))
+        self._write(Frame(Opcode.PING, payload))
 
     async def close(self, code: int = CloseCode.NORMAL_CLOSURE, reason: str = "") -> None:
         """Start the closing handshake; wait for the client's CLOSE, then close TCP.
@@ -108,37 +136,57 @@ class ScratchConnection:
         ``close_timeout`` seconds) and closes TCP. Waiting here would wait for itself.
         """
         if self.close_sent is None:
-            await self._send_close(Close(code, reason))
+            self._send_close(Close(code, reason))
         if asyncio.current_task() is self._reading:
             return
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(self._close_answered.wait(), self.server.close_timeout)
         self._writer.close()
 
+    def abort(self) -> None:
+        """Drop the TCP connection now: no CLOSE, unsent bytes discarded."""
+        self._writer.transport.abort()
+
     # -- the connection's life ------------------------------------------------------
 
-    async def _write(self, frame: Frame) -> None:
-        async with self._write_lock:
-            if self._writer.is_closing():
-                return
-            self._writer.write(frame.serialize())  # server frames are never masked
-            with contextlib.suppress(ConnectionError):
-                await self._writer.drain()
+    def _write(self, frame: Frame) -> None:
+        """Queue one frame; fail the connection if the client is too far behind."""
+        if self._writer.is_closing():
+            return
+        data = frame.serialize()  # server frames are never masked
+        limit = self.server.max_backlog
+        if frame.opcode != Opcode.CLOSE and self.backlog + len(data) > limit:
+            self.server._note(
+                f"{self.peer} is too slow: {self.backlog} bytes not taken yet, "
+                f"max_backlog={limit} -> close 1008"
+            )
+            self._send_close(Close(CloseCode.POLICY_VIOLATION, "too slow: not reading"))
+            # It does not read, so it may never see the CLOSE: hang up after the timeout.
+            asyncio.get_running_loop().call_later(self.server.close_timeout, self.abort)
+            return
+        self._writer.write(data)
 
-    async def _send_close(self, close: Close) -> None:
-        self.close_sent = close
-        await self._write(Frame(Opcode.CLOSE, close.serialize()))
+    def _send_close(self, close: Close) -> None:
+        if self.close_sent is None:
+            self.close_sent = close
+            self._write(Frame(Opcode.CLOSE, close.serialize()))
 
     async def run(self, trailing: bytes) -> None:
         """Read frames until the connection ends; never raises for the peer's mistakes."""
         self._reading = asyncio.current_task()
-        frames = MessageReader(mask_required=True, max_size=self.server.max_size)
+        frames = MessageReader(
+            mask_required=True,
+            max_size=self.server.max_size,
+            max_fragments=self.server.max_fragments,
+        )
         frames.feed(trailing)
         try:
             while True:
-                for event in frames:
+                for count, event in enumerate(frames, 1):
                     if await self._on_event(event):
                         return
+                    if count % FRAMES_PER_TURN == 0:
+                        await asyncio.sleep(0)  # a flood of frames must not starve others
                 if self.close_sent is None:
                     data = await self._reader.read(READ_SIZE)
                 else:  # waiting for the client's CLOSE: not forever
@@ -156,7 +204,7 @@ class ScratchConnection:
             # Fail the connection (RFC 6455 section 7.1.7): say why, then hang up.
             self.server._note(f"{self.peer} broke a rule: {error} -> close {error.close_code}")
             reason = str(error).encode()[:123].decode("utf-8", "ignore")
-            await self._send_close(Close(error.close_code, reason))
+            self._send_close(Close(error.close_code, reason))
         except ConnectionError:
             self.server._note(f"{self.peer} connection reset")
         finally:
@@ -170,7 +218,7 @@ class ScratchConnection:
             return False
         if event.opcode == Opcode.PING:
             if self.close_sent is None:
-                await self._write(Frame(Opcode.PONG, event.payload))
+                self._write(Frame(Opcode.PONG, event.payload))
             return False
         if event.opcode == Opcode.PONG:
             return False
@@ -178,7 +226,7 @@ class ScratchConnection:
         self.close_received = Close.parse(event.payload)
         if self.close_sent is None:
             # Echo the code (an empty CLOSE is answered with an empty CLOSE).
-            await self._send_close(self.close_received)
+            self._send_close(self.close_received)
         self.server._note(f"{self.peer} closed: {self.close_received}")
         return True
 
@@ -194,6 +242,10 @@ class ScratchServer:
         origins: allowed ``Origin`` values (None allows any; add None to the list to
             also allow clients that send no Origin).
         max_size: the largest message accepted, in bytes; larger ones close with 1009.
+        max_fragments: the most frames one message may come in; more close with 1009.
+        max_backlog: bytes a client may leave unread before it is closed with 1008.
+        open_timeout: seconds a client has to send its whole upgrade request.
+        close_timeout: seconds to wait for the client's CLOSE before hanging up.
     """
 
     kind = "scratch"
@@ -206,6 +258,8 @@ class ScratchServer:
         subprotocols: Sequence[str] = (),
         origins: Collection[str | None] | None = None,
         max_size: int = 2**20,
+        max_fragments: int = DEFAULT_MAX_FRAGMENTS,
+        max_backlog: int = 2**22,
         open_timeout: float = 10.0,
         close_timeout: float = 2.0,
     ) -> None:
@@ -216,15 +270,20 @@ class ScratchServer:
         self.mode, self.handler = mode, handler
         self.subprotocols = list(subprotocols)
         self.origins = None if origins is None else list(origins)
-        self.max_size, self.open_timeout, self.close_timeout = (
-            max_size,
-            open_timeout,
-            close_timeout,
-        )
+        for name, value in (
+            ("max_size", max_size),
+            ("max_fragments", max_fragments),
+            ("max_backlog", max_backlog),
+        ):
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive int (bytes or frames), not {value!r}")
+        self.max_size, self.max_fragments, self.max_backlog = max_size, max_fragments, max_backlog
+        self.open_timeout, self.close_timeout = open_timeout, close_timeout
         self.connections: set[ScratchConnection] = set()
         self.log: deque[str] = deque(maxlen=LOG_LINES)
         """What the server saw, one line per event (handshakes, refusals, closes)."""
         self._server: asyncio.Server | None = None
+        self._writers: set[asyncio.StreamWriter] = set()  # every socket, handshake or not
 
     def __repr__(self) -> str:
         return f"ScratchServer({self.mode!r}, {len(self.connections)} connected)"
@@ -238,7 +297,7 @@ class ScratchServer:
             await self.handler(connection, message)
         elif self.mode == "echo":
             await connection.send(message)
-        else:
+        else:  # no send waits for its client: a slow one cannot hold the others up
             for client in list(self.connections):
                 await client.send(message)
 
@@ -246,8 +305,20 @@ class ScratchServer:
 
     async def start(self, sock: socket.socket) -> None:
         """Serve on ``sock`` (called by ``kit.serve``)."""
+        if self._server is not None:
+            raise ServeError(
+                "this ScratchServer is already being served; make one ScratchServer(...) "
+                "per kit.serve(...)"
+            )
         self.connections.clear()
         self._server = await asyncio.start_server(connection_handler(self._serve_client), sock=sock)
+
+    def abort(self) -> int:
+        """Drop every connection now, without goodbye (the kit's last resort on stop)."""
+        writers = list(self._writers)
+        for writer in writers:
+            writer.transport.abort()
+        return len(writers)
 
     async def stop(self) -> None:
         """Close every connection with 1001 (going away) and stop listening."""
@@ -268,6 +339,7 @@ class ScratchServer:
     ) -> None:
         peer = writer.get_extra_info("peername") or ("?", 0)
         where = f"{peer[0]}:{peer[1]}"
+        self._writers.add(writer)
         try:
             accepted = await self._handshake(reader, writer, where)
             if accepted is None:
@@ -284,7 +356,9 @@ class ScratchServer:
         finally:
             writer.close()
             with contextlib.suppress(Exception):
-                await writer.wait_closed()
+                await asyncio.wait_for(writer.wait_closed(), self.close_timeout)
+            writer.transport.abort()  # a peer that does not read never lets close() end
+            self._writers.discard(writer)
 
     async def _handshake(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, where: str

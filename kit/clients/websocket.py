@@ -21,6 +21,10 @@ made fires ``error`` then ``close`` with code 1006 and ``wasClean`` False; ``sen
 while CONNECTING raises ``InvalidStateError``. Events are delivered the way a browser
 delivers them: never before the creating cell has finished or the program waits (see
 :mod:`kit.runtime.events`).
+
+Why this module is long: it mirrors the whole browser API (constructor checks, the four
+states, four events, ``send``/``close`` rules, ``bufferedAmount``) in one class, so a
+learner can read it next to the standard.
 """
 
 from __future__ import annotations
@@ -47,6 +51,7 @@ from kit.runtime.events import (
 )
 from kit.runtime.logbook import CLIENT_LOGGER
 from kit.runtime.loop import Part, runtime
+from kit.wire.text import usv
 
 __all__ = ["WebSocket"]
 
@@ -79,6 +84,13 @@ def _parse_url(url: str) -> str:
         raise WebSocketSyntaxError(f"{url!r}: a WebSocket URL may not have a #fragment")
     if not parts.hostname:
         raise WebSocketSyntaxError(f"{url!r} has no host; try ws://127.0.0.1:PORT")
+    try:
+        parts.port  # noqa: B018 - urlsplit checks the port only when asked for it
+    except ValueError:
+        port = parts.netloc.rpartition(":")[2]
+        raise WebSocketSyntaxError(
+            f"{url!r}: the port {port!r} is not a number from 0 to 65535"
+        ) from None
     return urlunsplit((scheme, parts.netloc, parts.path or "/", parts.query, ""))
 
 
@@ -216,10 +228,13 @@ class WebSocket:
 
         Raises :class:`InvalidStateError` while CONNECTING. After ``close()`` the data is
         discarded with a warning, as a browser does (it logs "WebSocket is already in
-        CLOSING or CLOSED state").
+        CLOSING or CLOSED state"). Text is sent as a browser sends it: a lone surrogate
+        (``"\ud800"``, which UTF-8 cannot encode) goes out as U+FFFD
+        (:func:`kit.wire.usv`), instead of breaking the connection.
         """
         if isinstance(data, str):
-            size = len(data.encode("utf-8", "surrogatepass"))
+            data = usv(data)
+            size = len(data.encode("utf-8"))
         elif isinstance(data, (bytes, bytearray, memoryview)):
             data = bytes(data)
             size = len(data)

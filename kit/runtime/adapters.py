@@ -29,14 +29,21 @@ from __future__ import annotations
 import inspect
 import socket
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
 from kit import compat
 from kit.runtime.errors import UnsupportedAppError
 from kit.runtime.logbook import SERVER_LOGGER
 
-__all__ = ["AiohttpAdapter", "AppAdapter", "adapter_for", "is_servable"]
+__all__ = [
+    "AiohttpAdapter",
+    "AppAdapter",
+    "abort_connections",
+    "abort_transports",
+    "adapter_for",
+    "is_servable",
+]
 
 # aiohttp waits this long for open requests (long-polls, websockets) before cancelling
 # them; it waits the whole grace period (twice) whenever a WebSocket is open, so keep it
@@ -45,13 +52,43 @@ SHUTDOWN_GRACE = 0.1
 
 
 class AppAdapter(Protocol):
-    """Runs one app on a bound, listening socket: the shape of anything ``kit.serve`` runs."""
+    """Runs one app on a bound, listening socket: the shape of anything ``kit.serve`` runs.
+
+    ``stop()`` says goodbye to every peer and stops listening. It may wait on peers: a
+    peer that does not read never lets a goodbye through. So an app may also have
+    ``abort() -> int``: drop every connection at once, without goodbye, and return how
+    many it dropped. The kit calls it when ``stop()`` has not finished within its grace
+    (``kit.runtime.servers.STOP_GRACE``), which unblocks the writes ``stop()`` waits on.
+    """
 
     kind: str
 
     async def start(self, sock: socket.socket) -> None: ...
 
     async def stop(self) -> None: ...
+
+
+def abort_connections(adapter: object) -> int:
+    """Drop every connection ``adapter`` serves (its ``abort()``, if it has one)."""
+    abort = getattr(adapter, "abort", None)
+    if not callable(abort):
+        return 0
+    try:
+        return int(abort())
+    except Exception:  # pragma: no cover - an abort must not stop the stop
+        SERVER_LOGGER.exception("aborting the connections of %r failed", adapter)
+        return 0
+
+
+def abort_transports(transports: Iterable[Any]) -> int:
+    """``transport.abort()`` each open transport (RST, no flush); how many there were."""
+    count = 0
+    for transport in transports:
+        if transport is not None and not transport.is_closing():
+            count += 1
+        if transport is not None:
+            transport.abort()
+    return count
 
 
 def is_servable(app: object) -> bool:
@@ -72,6 +109,7 @@ class AiohttpAdapter:
         _no_options(app, options)
         self.app = app
         self._runner: Any = None
+        self._web: Any = None  # aiohttp's low-level server: its .connections, until stopped
 
     async def start(self, sock: socket.socket) -> None:
         from aiohttp import web
@@ -86,7 +124,14 @@ class AiohttpAdapter:
             logger=SERVER_LOGGER,  # "Error handling request" goes to server.errors
         )
         await self._runner.setup()
+        self._web = self._runner.server
         await web.SockSite(self._runner, sock).start()
+
+    def abort(self) -> int:
+        """Drop every HTTP connection (long-polls and WebSockets included) at once."""
+        if self._web is None:
+            return 0
+        return abort_transports(handler.transport for handler in self._web.connections)
 
     @property
     def socketio(self) -> bool:
@@ -104,6 +149,7 @@ class AiohttpAdapter:
                 await _stop_engineio(eio)
         finally:
             await runner.cleanup()
+            self._web = None
 
 
 def _attached_engineio_servers(app: Any) -> list[Any]:
@@ -182,18 +228,28 @@ class WebSocketsAdapter:
     def __init__(self, handler: Callable[..., Any], options: dict[str, Any]) -> None:
         self.handler, self.options = handler, options
         self._server: Any = None
+        self._connections: Any = None  # the websockets server, for abort() while stopping
 
     async def start(self, sock: socket.socket) -> None:
         from websockets.asyncio.server import serve
 
         options = {"logger": SERVER_LOGGER, **self.options}  # "connection handler failed"
-        self._server = await serve(self.handler, sock=sock, **options)
+        self._server = self._connections = await serve(self.handler, sock=sock, **options)
+
+    def abort(self) -> int:
+        """Drop every WebSocket connection at once, without a closing handshake."""
+        if self._connections is None:
+            return 0
+        return abort_transports(compat.websockets_server_transports(self._connections))
 
     async def stop(self) -> None:
         if self._server is not None:
             server, self._server = self._server, None
-            server.close()  # closes every connection with 1001 (going away)
-            await server.wait_closed()
+            try:
+                server.close()  # closes every connection with 1001 (going away)
+                await server.wait_closed()
+            finally:
+                self._connections = None
 
 
 def _no_options(app: object, options: dict[str, Any]) -> None:

@@ -219,6 +219,10 @@ class RuntimeLoop:
             try:
                 return future.result(timeout)
             except concurrent.futures.TimeoutError:
+                if future.done():
+                    # The coroutine's own TimeoutError (an alias of this one since
+                    # Python 3.11): it is the coroutine's to explain, not ours.
+                    raise
                 future.cancel()
                 raise TimeoutError(
                     f"{what or 'the kit runtime call'} did not finish within {timeout:g} s"

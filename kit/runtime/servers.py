@@ -27,12 +27,13 @@ import ipaddress
 import itertools
 import socket
 import threading
+import time
 import warnings
 from collections import deque
 from typing import Any
 
 from kit.runtime import cells
-from kit.runtime.adapters import AppAdapter, adapter_for
+from kit.runtime.adapters import AppAdapter, abort_connections, adapter_for
 from kit.runtime.errors import PortInUseError, ServeError, UnsafeHostError
 from kit.runtime.links import Link, browser_url, link_for
 from kit.runtime.logbook import LogEntry, new_log
@@ -42,7 +43,10 @@ __all__ = ["Server", "running_servers", "serve", "serve_async", "stop", "stop_al
 
 START_TIMEOUT = 10.0
 STOP_TIMEOUT = 10.0
-ADAPTER_STOP_TIMEOUT = 5.0
+STOP_GRACE = 0.4
+"""Seconds a server gets to say goodbye (CLOSE frames, engine.io CLOSE packets) before
+the connections still open are dropped. A peer that does not read can hold a goodbye up
+forever (the write waits for room in a full socket buffer): a stop never waits for it."""
 
 
 class _Owner:
@@ -142,12 +146,39 @@ class Server:
         await runtime.run_async(self._stop_on_loop())
 
     async def _stop_on_loop(self) -> None:
+        """Stop politely for :data:`STOP_GRACE` seconds, then drop whoever is left.
+
+        Nothing a peer does can make this take much longer than twice the grace, and
+        nothing here raises: what went wrong is filed in :attr:`log`.
+        """
+        stopping = asyncio.ensure_future(self._adapter.stop())
         try:
-            await asyncio.wait_for(self._adapter.stop(), ADAPTER_STOP_TIMEOUT)
+            done, _ = await asyncio.wait({stopping}, timeout=STOP_GRACE)
+            if not done:
+                # Someone is not reading: their goodbye cannot be delivered. Drop every
+                # connection of this server, which unblocks the writes stop() waits on.
+                dropped = abort_connections(self._adapter)
+                self._file(
+                    "WARNING",
+                    f"stop: goodbyes not delivered within {STOP_GRACE:g} s "
+                    f"(a peer is not reading); dropped {dropped} connection(s)",
+                )
+                done, _ = await asyncio.wait({stopping}, timeout=STOP_GRACE)
+            if not done:
+                stopping.cancel()
+                await asyncio.wait({stopping}, timeout=STOP_GRACE)
+                self._file("WARNING", "stop: the app's stop() did not finish; cancelled")
+            elif stopping.exception() is not None:
+                error = stopping.exception()
+                self._file("ERROR", f"stop: {type(error).__name__}: {error}", error)
         finally:
             # Whatever the library left running for this server (a heartbeat sleeping
             # 25 s, a handler that ignores the close) is cancelled now, not later.
             await runtime.cancel_owned(self._owner)
+
+    def _file(self, level: str, message: str, error: BaseException | None = None) -> None:
+        """Put a line in this server's log (never printed; see :attr:`log`)."""
+        self._owner.log.append(LogEntry(time.time(), level, "kit.server", message, error))
 
     def __enter__(self) -> Server:
         return self
@@ -237,6 +268,16 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+def _check_port(port: object) -> None:
+    if isinstance(port, bool) or not isinstance(port, int):
+        raise TypeError(f"port must be an int (0: any free port), not {type(port).__name__}")
+    if not 0 <= port <= 65535:
+        raise ServeError(
+            f"port {port} is out of range: a TCP port is 0-65535 (0, the default, lets the "
+            "system pick a free one)"
+        )
+
+
 def _bind(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     try:
@@ -269,7 +310,7 @@ async def _start(app: object, name: str, host: str, port: int, options: dict[str
     with registry.lock:
         previous = registry.running.pop(name, None)
     if previous is not None:
-        await previous.stop_async()
+        await previous.stop_async()  # bounded, never raises: problems go to previous.log
     sock = _bind(host, port)
     owner = _Owner(name)
     TASK_OWNER.set(owner)  # every task the server creates from now on is tagged as its own
@@ -315,6 +356,7 @@ def serve(
         UnsupportedAppError: ``app`` is none of the kinds above.
     """
     _check_host(host, allow_remote)
+    _check_port(port)
     name = name if name is not None else _default_name()
     return runtime.run(
         _start(app, name, host, port, options), START_TIMEOUT, what=f"starting server {name!r}"
@@ -332,6 +374,7 @@ async def serve_async(
 ) -> Server:
     """The async twin of :func:`serve`, for ``await`` in a cell or inside a handler."""
     _check_host(host, allow_remote)
+    _check_port(port)
     name = name if name is not None else _default_name()
     return await runtime.run_async(_start(app, name, host, port, options))
 

@@ -44,8 +44,19 @@ import ipywidgets as widgets
 from kit.clients.chat import ChatClient, ChatMessage, SocketIOChatClient
 from kit.runtime.servers import Server
 from kit.widgets.static import with_static_fallback
+from kit.wire.text import usv
 
 __all__ = ["ChatPanel"]
+
+
+def _escape(text: str, quote: bool = True) -> str:
+    """HTML-escape text for a widget; a lone surrogate shows as U+FFFD.
+
+    Widget values travel to the browser as UTF-8 JSON, which cannot carry a lone
+    surrogate: one in a message would break every later update of the panel.
+    """
+    return html.escape(usv(text), quote=quote)
+
 
 LOG_ROWS = 200
 """How many of the latest messages the log shows."""
@@ -212,12 +223,12 @@ class ChatPanel(widgets.VBox):
         """The live panel, plus a static card for where widgets cannot render (GitHub)."""
         where = ""
         if isinstance(self.client, SocketIOChatClient):
-            where = f", namespace {html.escape(self.client.namespace)}"
+            where = f", namespace {_escape(self.client.namespace)}"
             if self.client.room:
-                where += f", room {html.escape(self.client.room)}"
+                where += f", room {_escape(self.client.room)}"
         card = (
-            f"<b>{html.escape(self.client.user)}</b>: chat panel on "
-            f"<code>{html.escape(self.client.url)}</code>{where}. "
+            f"<b>{_escape(self.client.user)}</b>: chat panel on "
+            f"<code>{_escape(self.client.url)}</code>{where}. "
             "<i>Run the notebook to type into it.</i>"
         )
         return with_static_fallback(super()._repr_mimebundle_(**kwargs), card)
@@ -269,14 +280,14 @@ class ChatPanel(widgets.VBox):
         if isinstance(self.client, SocketIOChatClient):
             rooms = ", ".join(self.client.rooms) or "no room"
             where = (
-                f" <span class='kit-chat-where'>{html.escape(self.client.namespace)} · "
-                f"{html.escape(rooms)}</span>"
+                f" <span class='kit-chat-where'>{_escape(self.client.namespace)} · "
+                f"{_escape(rooms)}</span>"
             )
         state = self.client.state
         reason = self.client.offline_reason if state == "offline" else ""
-        title = f" title='{html.escape(reason, quote=True)}'" if reason else ""
+        title = f" title='{_escape(reason, quote=True)}'" if reason else ""
         self._header.value = (
-            f"<b>{html.escape(self.client.user)}</b> "
+            f"<b>{_escape(self.client.user)}</b> "
             f"<span class='kit-chat-state'{title}>({state})</span>{where}"
         )
 
@@ -289,13 +300,13 @@ class ChatPanel(widgets.VBox):
         rows: list[tuple[tuple[int, int], str]] = []
         for index, message in enumerate(messages):
             me = " kit-chat-mine" if message.user == self.client.user else ""
-            who = html.escape(message.user or "?")
-            room = f" <i>@{html.escape(message.room)}</i>" if message.room else ""
+            who = _escape(message.user or "?")
+            room = f" <i>@{_escape(message.room)}</i>" if message.room else ""
             rows.append(
                 (
                     (index, 1),
                     f"<div class='kit-chat-message{me}'><b>{who}</b>{room}: "
-                    f"{html.escape(message.text)}</div>",
+                    f"{_escape(message.text)}</div>",
                 )
             )
         for position, text in notes:
@@ -303,7 +314,7 @@ class ChatPanel(widgets.VBox):
                 (
                     (position, 0),
                     "<div class='kit-chat-note' style='color:#888;font-style:italic'>"
-                    f"{html.escape(text)}</div>",
+                    f"{_escape(text)}</div>",
                 )
             )
         rows.sort(key=lambda row: row[0])

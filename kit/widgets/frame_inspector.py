@@ -49,6 +49,7 @@ from kit.widgets.sequence_diagram import (
     layer_css_class,
 )
 from kit.widgets.static import with_static_fallback
+from kit.wire.text import usv
 from kit.wiretap.records import Direction, Layer, WireEvent, as_direction, as_layers
 
 __all__ = ["REDRAW_INTERVAL", "EventSource", "FrameInspector", "hex_dump"]
@@ -421,7 +422,7 @@ def _table_html(events: Sequence[WireEvent], *, raw: bool, times: bool = True) -
             event.layer.value,
             event.summary,
         ]
-        tds = "".join(f"<td>{html.escape(cell)}</td>" for cell in cells)
+        tds = "".join(f"<td>{html.escape(usv(cell))}</td>" for cell in cells)
         if raw:
             dump = html.escape(hex_dump(event.raw))
             tds += f"<td class='kit-inspector-hex'><code>{dump}</code></td>"

@@ -14,10 +14,13 @@ The modules follow the layers of a connection, bottom up:
 - :mod:`kit.wire.handshake`: the HTTP/1.1 upgrade that opens a WebSocket (RFC 6455 section 4).
 - :mod:`kit.wire.frames`: WebSocket frames and the stream reader (RFC 6455 section 5).
 - :mod:`kit.wire.messages`: fragmented frames put back together into messages.
+- :mod:`kit.wire.deflate`: permessage-deflate (RFC 7692), inflated within bounds.
 - :mod:`kit.wire.engineio`: engine.io packets (``4hello``, ``2probe``) and long-polling
   payloads (``4hello\\x1e4€€€``), protocol v4 and v3.
 - :mod:`kit.wire.socketio`: socket.io packets (``2["foo"]``, ``3/admin,13["bar"]``) and
   their binary attachments.
+- :mod:`kit.wire.text`: text as it may go on the wire (no lone surrogates).
+- :mod:`kit.wire.decoder`: the tap's sans-I/O decoder of a whole connection.
 - :mod:`kit.wire.errors`: one exception tree; every decoding failure is a
   :exc:`ProtocolError` that says what was wrong, where, and what to answer.
 
@@ -72,6 +75,7 @@ from kit.wire.errors import (
     ReservedBitsSet,
     ReservedEventName,
     SocketIOError,
+    TooManyFragments,
     TrailingData,
     TruncatedFrame,
     UnexpectedContinuation,
@@ -108,6 +112,7 @@ from kit.wire.socketio import (
     deconstruct,
     reconstruct,
 )
+from kit.wire.text import is_usv, usv
 
 __all__ = [
     "GUID",
@@ -164,6 +169,7 @@ __all__ = [
     "SocketIOError",
     "SocketPacket",
     "SocketPacketType",
+    "TooManyFragments",
     "TrailingData",
     "TruncatedFrame",
     "UnexpectedContinuation",
@@ -183,5 +189,7 @@ __all__ = [
     "encode_payload",
     "error_response",
     "generate_key",
+    "is_usv",
     "reconstruct",
+    "usv",
 ]

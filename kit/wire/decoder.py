@@ -39,7 +39,7 @@ from kit.wire.deflate import DeflateParams
 from kit.wire.engineio import EnginePacket, EnginePacketType, decode_payload
 from kit.wire.errors import ProtocolError
 from kit.wire.frames import Frame, FrameReader, Opcode
-from kit.wire.messages import MessageAssembler
+from kit.wire.messages import DEFAULT_MAX_FRAGMENTS, MessageAssembler
 from kit.wire.socketio import AttachmentCollector, SocketPacket
 
 __all__ = [
@@ -169,6 +169,13 @@ class ConnectionDecoder:
             self._give_up(direction, f"{type(exc).__name__}: {exc}", data)
         return self._out
 
+    def at_frame_boundary(self, direction: Direction) -> bool:
+        """True when the connection speaks WebSocket and the bytes seen in ``direction``
+        end exactly where a frame ends: a frame may be slipped in there (a relay that
+        stops says goodbye with a CLOSE frame of its own)."""
+        frames = self._sides[direction].frames
+        return self.stage is Stage.WEBSOCKET and frames is not None and frames.buffered == 0
+
     def note(self, direction: Direction, summary: str) -> Record:
         """A TCP-level row for this connection (connected, closed, lost)."""
         return Record(direction, self.transport, Layer.TCP, summary)
@@ -294,7 +301,11 @@ class ConnectionDecoder:
             side = self._sides[direction]
             side.frames = FrameReader(allow_rsv=deflate is not None)
             inflater = deflate.inflater(sender, max_size=self.max_message) if deflate else None
-            side.messages = MessageAssembler(max_size=self.max_message, inflater=inflater)
+            side.messages = MessageAssembler(
+                max_size=self.max_message,
+                inflater=inflater,
+                max_fragments=DEFAULT_MAX_FRAGMENTS,
+            )
         # Bytes that came right after the heads are already frames.
         for direction in (C2S, S2C):
             side = self._sides[direction]

@@ -22,6 +22,7 @@ the header at fault. ``str(exc)`` says what was wrong, where, and what to do.
         * :exc:`UnfinishedMessage`: TEXT/BINARY while a message is open (1002)
         * :exc:`InvalidUTF8`: text that is not UTF-8 (1007)
         * :exc:`MessageTooBig`: a message over ``max_size`` (1009)
+        * :exc:`TooManyFragments`: a message in more than ``max_fragments`` frames (1009)
         * :exc:`InvalidDeflate`: a compressed message that does not inflate (1002)
     * :exc:`HandshakeError`: the HTTP upgrade broke a rule (``status``, ``header``, ``value``)
         * :exc:`MalformedHTTP`: not parseable as HTTP/1.1 (400)
@@ -334,6 +335,21 @@ class MessageTooBig(WebSocketProtocolError):
         "or raise max_size if such messages are expected"
     )
     remedy = ""  # in the template: one side of an "or"
+
+
+class TooManyFragments(WebSocketProtocolError):
+    """A message cut into more frames than the reader's ``max_fragments``.
+
+    Each frame costs the receiver work whatever its size: a million empty CONT frames
+    (6 MB on the wire) would keep a server busy for seconds.
+    """
+
+    close_code: ClassVar[int] = 1009
+    fields = ("fragments", "max_fragments")
+    template = (
+        "message still open after {fragments} fragments, over max_fragments={max_fragments}: "
+        "each frame costs work whatever its size"
+    )
 
 
 class InvalidDeflate(WebSocketProtocolError):

@@ -20,14 +20,24 @@ from kit.wire.errors import (
     InvalidUTF8,
     MessageTooBig,
     ProtocolError,
+    TooManyFragments,
     UnexpectedContinuation,
     UnfinishedMessage,
 )
 from kit.wire.frames import CONTROL_OPCODES, Frame, FrameReader, Opcode
 
-__all__ = ["Message", "MessageAssembler", "MessageReader"]
+__all__ = [
+    "DEFAULT_MAX_FRAGMENTS",
+    "DEFAULT_MAX_SIZE",
+    "Message",
+    "MessageAssembler",
+    "MessageReader",
+]
 
 DEFAULT_MAX_SIZE = 2**20
+DEFAULT_MAX_FRAGMENTS = 4096
+"""Frames one message may arrive in. Real senders cut a message into a handful; the
+bound stops a peer from making a server chew through millions of empty frames."""
 """A MessageReader refuses messages over 1 MiB unless told otherwise (like websockets)."""
 
 
@@ -70,10 +80,18 @@ class MessageAssembler:
     Args:
         max_size: the largest message accepted, in bytes, or None for no limit.
         inflater: the sender's inflater, when permessage-deflate is in use.
+        max_fragments: the most frames one message may arrive in, or None for no limit.
     """
 
-    def __init__(self, *, max_size: int | None = None, inflater: Inflater | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        max_size: int | None = None,
+        inflater: Inflater | None = None,
+        max_fragments: int | None = None,
+    ) -> None:
         self.max_size = max_size
+        self.max_fragments = max_fragments
         self.inflater = inflater
         self._opcode: Opcode | None = None
         self._compressed = False
@@ -107,6 +125,7 @@ class MessageAssembler:
             UnexpectedContinuation: CONT with no message open (1002).
             UnfinishedMessage: TEXT/BINARY while a message is open (1002).
             MessageTooBig: the message outgrew ``max_size`` (1009).
+            TooManyFragments: the message outgrew ``max_fragments`` (1009).
             InvalidUTF8: a text message that is not UTF-8 (1007).
         """
         if frame.opcode in CONTROL_OPCODES:
@@ -125,6 +144,8 @@ class MessageAssembler:
         self._fragments += 1
         if self.max_size is not None and self._size > self.max_size:
             raise MessageTooBig(self._size, self.max_size)
+        if self.max_fragments is not None and self._fragments > self.max_fragments:
+            raise TooManyFragments(self._fragments, self.max_fragments)
 
         if self._compressed:
             self._bytes.append(bytes(frame.payload))
@@ -182,6 +203,7 @@ class MessageReader:
         mask_required: True on a server, False on a client, None to accept both.
         max_size: the largest message accepted, in bytes (default 1 MiB), or None.
         allow_rsv: True when a negotiated extension gives RSV1-3 a meaning.
+        max_fragments: the most frames one message may arrive in (default 4096), or None.
     """
 
     def __init__(
@@ -190,10 +212,11 @@ class MessageReader:
         mask_required: bool | None = None,
         max_size: int | None = DEFAULT_MAX_SIZE,
         allow_rsv: bool = False,
+        max_fragments: int | None = DEFAULT_MAX_FRAGMENTS,
     ) -> None:
         self.max_size = max_size
         self._frames = FrameReader(mask_required=mask_required, allow_rsv=allow_rsv)
-        self._assembler = MessageAssembler(max_size=max_size)
+        self._assembler = MessageAssembler(max_size=max_size, max_fragments=max_fragments)
         self._error: ProtocolError | None = None
 
     def feed(self, data: bytes) -> None:

@@ -46,9 +46,14 @@ class Tap:
     """
 
     def __init__(self, server: Server, relay: TapRelay) -> None:
-        self._server, self.capture = server, relay.capture
+        self._server, self._relay, self.capture = server, relay, relay.capture
         self.url, self.ws_url, self.port = server.url, server.ws_url, server.port
         self.target = f"{relay.target[0]}:{relay.target[1]}"
+
+    @property
+    def connections(self) -> int:
+        """TCP connections the tap is relaying now."""
+        return self._relay.connections
 
     @property
     def events(self) -> list[WireEvent]:
@@ -118,7 +123,11 @@ class Tap:
         )
 
     def stop(self) -> None:
-        """Stop relaying; open connections through the tap are closed."""
+        """Stop relaying; open connections through the tap are closed.
+
+        WebSocket connections get a CLOSE 1001 ("tap stopped") at both ends; every
+        connection is dropped within about a second, whatever its peers do.
+        """
         self._server.stop()
 
     def __enter__(self) -> Tap:

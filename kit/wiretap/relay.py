@@ -5,6 +5,17 @@ It only moves bytes. Each chunk is handed, before it is passed on, to the connec
 :class:`~kit.wiretap.capture.Capture`: decoding never touches the bytes that are relayed, and
 whatever the decoder fails to understand is recorded as such and passed on as it came.
 
+What the relay holds, and for how long, whatever the peers do:
+
+- at most one read (``READ_SIZE``) plus the transport's write buffer per direction: it
+  reads from one side only as fast as the other side takes the bytes (backpressure), so a
+  peer that stops reading slows only its own connection;
+- when one side has gone (end of stream or a reset), the other direction has ``LINGER``
+  seconds to deliver what is in flight; then both sockets are dropped. A client that
+  stops reading and then leaves cannot keep the relay, or the server behind it, waiting;
+- ``stop()`` says goodbye where it can (a WebSocket CLOSE 1001 to both ends, slipped in
+  between frames) and drops every connection after ``LINGER`` seconds at most.
+
 ``kit.serve`` runs a relay like any server: it has a ``kind`` and ``start``/``stop``.
 """
 
@@ -12,17 +23,39 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+from dataclasses import dataclass
 from typing import Any
 
 from kit.runtime.loop import connection_handler
+from kit.wire import Close, CloseCode, Frame, Opcode
 from kit.wire.decoder import ConnectionDecoder
 from kit.wiretap.capture import Capture
 from kit.wiretap.records import Direction
 
-__all__ = ["READ_SIZE", "TapRelay"]
+__all__ = ["LINGER", "READ_SIZE", "TapRelay"]
 
 C2S, S2C = Direction.CLIENT_TO_SERVER, Direction.SERVER_TO_CLIENT
 READ_SIZE = 65536
+LINGER = 1.0
+"""Seconds the rest of a connection may take once one of its sides has gone."""
+
+
+@dataclass(eq=False)
+class _Link:
+    """One relayed TCP connection: its two sockets and its decoder."""
+
+    number: int
+    decoder: ConnectionDecoder
+    client: asyncio.StreamWriter
+    server: asyncio.StreamWriter | None = None
+
+    def writers(self) -> list[asyncio.StreamWriter]:
+        return [w for w in (self.client, self.server) if w is not None]
+
+    def abort(self) -> None:
+        for writer in self.writers():
+            writer.transport.abort()
 
 
 class TapRelay:
@@ -35,69 +68,122 @@ class TapRelay:
         self.capture = capture if capture is not None else Capture()
         self._count = 0
         self._server: asyncio.Server | None = None
-        self._writers: set[asyncio.StreamWriter] = set()
+        self._links: set[_Link] = set()
+
+    @property
+    def connections(self) -> int:
+        """TCP connections being relayed now."""
+        return len(self._links)
 
     async def start(self, sock: Any) -> None:
         self._server = await asyncio.start_server(connection_handler(self._relay), sock=sock)
 
     async def stop(self) -> None:
+        """Stop listening, say goodbye on WebSocket connections, drop the rest."""
         if self._server is None:
             return
         server, self._server = self._server, None
         server.close()
-        for writer in list(self._writers):
-            writer.close()
+        for link in list(self._links):
+            self._goodbye(link)
+        if self._links:
+            writers = [writer for link in self._links for writer in link.writers()]
+            closed = [asyncio.ensure_future(writer.wait_closed()) for writer in writers]
+            await asyncio.wait(closed, timeout=LINGER)
+            for future in closed:
+                future.cancel()
+        self.abort()
         await server.wait_closed()
+
+    def abort(self) -> int:
+        """Drop every relayed connection at once (both sockets, no goodbye)."""
+        links = list(self._links)
+        for link in links:
+            link.abort()
+        return len(links)
+
+    def _goodbye(self, link: _Link) -> None:
+        """Tell both ends the tap is going: CLOSE 1001 where a frame may be slipped in."""
+        close = Close(CloseCode.GOING_AWAY, "tap stopped").serialize()
+        ends = ((link.client, S2C, None), (link.server, C2S, os.urandom(4)))
+        for writer, direction, mask in ends:
+            if writer is None or writer.is_closing():
+                continue
+            if link.decoder.at_frame_boundary(direction):
+                frame = Frame(Opcode.CLOSE, close).serialize(mask=mask)
+                note = link.decoder.note(direction, "tap stopping: CLOSE 1001 (going away)")
+                self.capture.add(link.number, note)
+                writer.write(frame)
+            writer.close()
 
     async def _relay(
         self, client_in: asyncio.StreamReader, client_out: asyncio.StreamWriter
     ) -> None:
         self._count += 1
-        number = self._count
-        decoder = ConnectionDecoder()
+        link = _Link(self._count, ConnectionDecoder(), client_out)
+        number, decoder = link.number, link.decoder
         host, port = self.target
-        self._writers.add(client_out)
+        self._links.add(link)
         try:
-            server_in, server_out = await asyncio.open_connection(host, port)
-        except OSError as exc:
-            note = f"cannot reach the server at {host}:{port}: {exc}"
+            try:
+                server_in, link.server = await asyncio.open_connection(host, port)
+            except OSError as exc:
+                note = f"cannot reach the server at {host}:{port}: {exc}"
+                self.capture.add(number, decoder.note(C2S, note))
+                return
+            note = f"client connected, relayed to {host}:{port}"
             self.capture.add(number, decoder.note(C2S, note))
-            client_out.close()
-            self._writers.discard(client_out)
-            return
-        self._writers.add(server_out)
-        self.capture.add(number, decoder.note(C2S, f"client connected, relayed to {host}:{port}"))
-        try:
-            await asyncio.gather(
-                self._pump(client_in, server_out, C2S, number, decoder),
-                self._pump(server_in, client_out, S2C, number, decoder),
-            )
+            pumps = {
+                asyncio.ensure_future(self._pump(client_in, link.server, C2S, link)),
+                asyncio.ensure_future(self._pump(server_in, client_out, S2C, link)),
+            }
+            _, pending = await asyncio.wait(pumps, return_when=asyncio.FIRST_COMPLETED)
+            if pending:  # one side has gone: the other gets LINGER seconds to finish
+                _, pending = await asyncio.wait(pending, timeout=LINGER)
+            if pending:
+                self.capture.add(
+                    number,
+                    decoder.note(S2C, f"dropped: the other side still busy {LINGER:g} s later"),
+                )
+                link.abort()  # unblocks a write waiting on a peer that does not read
+                await asyncio.wait(pending)
         finally:
-            for writer in (client_out, server_out):
+            for writer in link.writers():
                 writer.close()
-                self._writers.discard(writer)
-                with contextlib.suppress(Exception):
-                    await writer.wait_closed()
+            closing = [asyncio.ensure_future(w.wait_closed()) for w in link.writers()]
+            _, slow = await asyncio.wait(closing, timeout=LINGER) if closing else ((), ())
+            if slow:
+                link.abort()
+            for future in closing:
+                future.cancel()
+                with contextlib.suppress(BaseException):
+                    await future
+            self._links.discard(link)
 
     async def _pump(
         self,
         source: asyncio.StreamReader,
         sink: asyncio.StreamWriter,
         direction: Direction,
-        number: int,
-        decoder: ConnectionDecoder,
+        link: _Link,
     ) -> None:
-        who = "client" if direction is C2S else "server"
+        who, other = ("client", "server") if direction is C2S else ("server", "client")
+        number, decoder = link.number, link.decoder
         try:
             while data := await source.read(READ_SIZE):
                 # Record first, so the row exists before the other side can react.
                 for record in decoder.feed(direction, data):
                     self.capture.add(number, record)
                 sink.write(data)
-                await sink.drain()
+                try:
+                    await sink.drain()  # read no more until the other side took this
+                except (ConnectionError, OSError) as exc:
+                    note = f"{other} connection lost: {exc}"
+                    self.capture.add(number, decoder.note(direction, note))
+                    return
             self.capture.add(number, decoder.note(direction, f"{who} closed the connection"))
-            if sink.can_write_eof():
+            if sink.can_write_eof() and not sink.is_closing():
                 sink.write_eof()  # pass the half-close on
         except (ConnectionError, OSError) as exc:
             self.capture.add(number, decoder.note(direction, f"{who} connection lost: {exc}"))
-            sink.close()
+            sink.transport.abort()  # pass the reset on

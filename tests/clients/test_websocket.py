@@ -257,6 +257,8 @@ def test_close_while_connecting_fails_the_connection(echo_server):
         ("127.0.0.1:8000", "starts with ws://"),
         ("ws://127.0.0.1:8000/#top", "fragment"),
         ("ws:///path", "no host"),
+        ("ws://127.0.0.1:99999", "port '99999' is not a number from 0 to 65535"),
+        ("ws://127.0.0.1:-1/", "port '-1'"),
     ],
 )
 def test_bad_urls_raise_syntax_errors(url, message):

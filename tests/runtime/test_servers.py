@@ -107,6 +107,15 @@ def test_a_busy_port_raises_a_clear_error_and_the_process_survives(echo_handler)
     assert echo_roundtrip(kit.serve(echo_handler, name="busy")) == "ping"  # still alive
 
 
+@pytest.mark.parametrize("port", [-1, 65536])
+def test_a_port_out_of_range_is_refused_before_a_socket_is_made(echo_handler, port):
+    # bind() would raise OverflowError after socket() made a socket it never closes.
+    with pytest.raises(ServeError, match=f"port {port} is out of range"):
+        kit.serve(echo_handler, name="range", port=port)
+    with pytest.raises(TypeError, match="port must be an int"):
+        kit.serve(echo_handler, name="range", port="8000")
+
+
 def test_a_port_held_by_another_kit_server_names_that_server(echo_handler):
     holder = kit.serve(echo_handler, name="holder")
     with pytest.raises(PortInUseError, match=r"kit server holder.*kit\.stop\('holder'\)"):

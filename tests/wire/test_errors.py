@@ -57,6 +57,7 @@ def test_frame_errors_carry_the_close_code_to_send() -> None:
     codes = {cls.__name__: cls.close_code for cls in frame_errors}
     assert codes.pop("InvalidUTF8") == 1007
     assert codes.pop("MessageTooBig") == 1009
+    assert codes.pop("TooManyFragments") == 1009
     assert set(codes.values()) == {1002}
 
 

@@ -19,6 +19,7 @@ from kit.wire.errors import (
     MaskingError,
     MessageTooBig,
     ProtocolError,
+    TooManyFragments,
     UnexpectedContinuation,
     UnfinishedMessage,
     WebSocketProtocolError,
@@ -116,6 +117,25 @@ def test_default_max_size_is_one_mebibyte() -> None:
     with pytest.raises(MessageTooBig):
         read_all(head)
     assert read_all(head, max_size=None) == []
+
+
+def test_max_fragments_bounds_the_frames_of_one_message() -> None:
+    empty_cont = bytes.fromhex("00 00")  # CONT, FIN = 0, no payload: costs work, not bytes
+    stream = TEXT_HEL_FRAGMENT + empty_cont * 3 + CONT_LO_FRAGMENT
+    assert read_all(stream, max_fragments=5) == [Message("Hello", fragments=5)]
+    with pytest.raises(TooManyFragments) as caught:
+        read_all(stream, max_fragments=4)
+    assert (caught.value.fragments, caught.value.max_fragments) == (5, 4)
+    assert caught.value.close_code == 1009
+    assert "max_fragments=4" in str(caught.value)
+
+
+def test_default_max_fragments_stops_a_flood_of_empty_frames() -> None:
+    reader = MessageReader(mask_required=None)
+    reader.feed(TEXT_HEL_FRAGMENT + bytes.fromhex("00 00") * 5000)
+    with pytest.raises(TooManyFragments):
+        list(reader)
+    assert read_all(TEXT_HEL_FRAGMENT + bytes.fromhex("00 00") * 5000, max_fragments=None) == []
 
 
 def test_assembler_size_and_remaining() -> None:
