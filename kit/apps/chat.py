@@ -72,10 +72,11 @@ The socket.io chat demo's events::
     server -> sender  "error message"    {"event": "join", "error": "no room 'x' here ..."}
 
 Rooms live on the server (``sio.enter_room`` / ``sio.leave_room``): a client asks, the
-server decides. By default only ``room one`` and ``room two`` exist (``rooms=None``
-allows any name, except the sid of a connected client: in python-socketio every client
+server decides. By default only ``room one`` and ``room two`` exist. ``rooms=None``
+allows any name except the sid of a connected client: in python-socketio every client
 is alone in a room named after its sid, so joining that room would read its private
-messages).
+messages. One client may be in at most ``MAX_ROOMS_PER_CLIENT`` (50) rooms at once:
+each join's ack lists them all, so without a bound 10,000 joins would cost seconds.
 
 Why this module is long: it is the whole chat protocol in one place, and its docstring
 is that protocol's reference.
@@ -116,6 +117,8 @@ DEFAULT_ROOMS = ("room one", "room two")
 MAX_TEXT = 500
 MAX_NAME = 32
 MAX_ROOM = 64
+MAX_ROOMS_PER_CLIENT = 50
+"""Rooms one client may be in at once (each join's ack lists them all)."""
 MAX_TIME = 64
 ANONYMOUS = "anonymous"
 PAGE_ERROR = "Error loading index.html"
@@ -515,6 +518,11 @@ class ChatApp:
 
     async def _join(self, sid: str, *args: Any) -> dict[str, Any]:
         room = self._room("join", args)
+        joined = self._joined(sid)
+        if room not in joined and len(joined) >= MAX_ROOMS_PER_CLIENT:
+            raise Refused(
+                f"already in {len(joined)} rooms, the most one client may be in; leave one first"
+            )
         await self.sio.enter_room(sid, room)
         return {"ok": True, "room": room, "rooms": self._joined(sid)}
 

@@ -173,13 +173,47 @@ class SocketIOClient:
         runtime.call_soon(start)
 
     def call(self, event: str, *args: Any, namespace: str = "/", timeout: float = TIMEOUT) -> Any:
-        """Send ``event`` asking for an acknowledgement, and return what the server acked."""
+        """Send ``event`` asking for an acknowledgement, and return what the server acked.
+
+        Raises:
+            TimeoutError: no acknowledgement within ``timeout`` seconds, while connected
+                (the server's handler returned nothing, or is slow).
+            ConnectionError: the connection ended before the answer came; python-socketio
+                would wait out the whole timeout and raise an empty error. A server closes
+                the connection on a message bigger than it accepts (python-socketio:
+                ``max_http_buffer_size``, 1,000,000 bytes by default).
+        """
         data = args[0] if len(args) == 1 else (tuple(args) if args else None)
         return runtime.run(
-            self._client.call(event, data, namespace=namespace, timeout=timeout),
-            timeout + 1,
-            what=f"call {event!r}",
+            self._call(event, data, namespace, timeout), timeout + 1, what=f"call {event!r}"
         )
+
+    async def _call(self, event: str, data: Any, namespace: str, timeout: float) -> Any:
+        import socketio
+
+        if not self._client.connected:
+            raise ConnectionError(f"call {event!r}: {self!r} is not connected")
+        answer = asyncio.ensure_future(
+            self._client.call(event, data, namespace=namespace, timeout=timeout)
+        )
+        while not answer.done():
+            await asyncio.wait({answer}, timeout=0.05)
+            if not answer.done() and not self._client.connected:
+                answer.cancel()
+                reasons = [args for ns, ev, args in self.received if ev == "disconnect"]
+                why = f" ({reasons[-1][0]})" if reasons and reasons[-1] else ""
+                raise ConnectionError(
+                    f"call {event!r}: the connection closed before the server answered{why}; "
+                    "a server drops a client whose message is bigger than it accepts "
+                    "(python-socketio: max_http_buffer_size, 1,000,000 bytes by default)"
+                )
+        try:
+            return answer.result()
+        except socketio.exceptions.TimeoutError:
+            raise TimeoutError(
+                f"call {event!r}: no acknowledgement within {timeout:g} s; does the server's "
+                f"handler for {event!r} on {namespace} return a value?"
+            ) from None
 
     def sid(self, namespace: str = "/") -> str | None:
         """This client's socket.io id on ``namespace`` (also the name of its own room)."""

@@ -29,7 +29,8 @@ from collections.abc import Callable, Iterable
 from urllib.parse import urlsplit
 
 from kit.runtime.servers import Server, serve
-from kit.wiretap.capture import Capture, Match, matches
+from kit.wire.decoder import DEFAULT_MAX_MESSAGE
+from kit.wiretap.capture import MAX_BYTES, MAX_EVENTS, Capture, Match, matches
 from kit.wiretap.records import Direction, Layer, WireEvent, as_layers
 from kit.wiretap.relay import TapRelay
 
@@ -141,14 +142,33 @@ class Tap:
         return f"<Tap {self.url} -> {self.target} {len(self.capture)} events {state}>"
 
 
-def tap(server: Server | str, *, name: str | None = None) -> Tap:
+def tap(
+    server: Server | str,
+    *,
+    name: str | None = None,
+    max_events: int = MAX_EVENTS,
+    max_bytes: int = MAX_BYTES,
+    max_message: int = DEFAULT_MAX_MESSAGE,
+) -> Tap:
     """Put a recording relay in front of ``server`` and return it.
 
     Args:
         server: a running kit server, or the ``http://host:port`` of any local server.
         name: the relay's server name (default ``"tap <server name>"``): starting a
             tap of the same name again replaces the old one, as for ``kit.serve``.
+        max_events: rows the capture keeps (100,000); then it says so and counts.
+        max_bytes: recorded bytes the capture keeps (32 MiB; about twice that in memory).
+        max_message: the largest WebSocket message or HTTP body the tap decodes (1 MiB,
+            after inflating); a bigger one is recorded as too big (1009) and relayed
+            untouched: the tap never decides for the server.
     """
+    for option, value in (
+        ("max_events", max_events),
+        ("max_bytes", max_bytes),
+        ("max_message", max_message),
+    ):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{option} must be a positive int, not {value!r}")
     if isinstance(server, Server):
         host, port = server.host, server.port
         name = name or f"tap {server.name}"
@@ -160,5 +180,6 @@ def tap(server: Server | str, *, name: str | None = None) -> Tap:
         name = name or f"tap {host}:{port}"
     if host in ("0.0.0.0", "::", ""):
         host = "127.0.0.1"
-    relay = TapRelay(host, port)
+    capture = Capture(max_events=max_events, max_bytes=max_bytes)
+    relay = TapRelay(host, port, capture, max_message=max_message)
     return Tap(serve(relay, name=name), relay)

@@ -6,6 +6,10 @@ inspector follows them. Data flows one way: relay -> decoder -> capture -> reade
 A capture is bounded (``max_events`` rows and ``max_bytes`` of recorded bytes). When it is
 full it says so once, in a row of its own, and counts what it drops (``dropped``): a
 capture never stops silently. ``clear()`` empties it and starts counting again.
+
+``max_bytes`` counts each row's ``raw`` bytes. A row also keeps what they decode to (a
+frame's payload, an inflated message), which is about as big again: a full capture holds
+about twice ``max_bytes`` (64 MiB with the defaults).
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ __all__ = ["MAX_BYTES", "MAX_EVENTS", "Capture", "Match", "matches"]
 
 MAX_EVENTS = 100_000
 """Rows a capture keeps at most."""
-MAX_BYTES = 64 * 2**20
+MAX_BYTES = 32 * 2**20
 """Recorded bytes (the ``raw`` of every row) a capture keeps at most."""
 
 log = logging.getLogger("kit.wiretap")

@@ -29,7 +29,7 @@ from typing import Any
 
 from kit.runtime.loop import connection_handler
 from kit.wire import Close, CloseCode, Frame, Opcode
-from kit.wire.decoder import ConnectionDecoder
+from kit.wire.decoder import DEFAULT_MAX_MESSAGE, ConnectionDecoder
 from kit.wiretap.capture import Capture
 from kit.wiretap.records import Direction
 
@@ -63,8 +63,16 @@ class TapRelay:
 
     kind = "tap"
 
-    def __init__(self, host: str, port: int, capture: Capture | None = None) -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        capture: Capture | None = None,
+        *,
+        max_message: int = DEFAULT_MAX_MESSAGE,
+    ) -> None:
         self.target = (host, port)
+        self.max_message = max_message
         self.capture = capture if capture is not None else Capture()
         self._count = 0
         self._server: asyncio.Server | None = None
@@ -120,7 +128,7 @@ class TapRelay:
         self, client_in: asyncio.StreamReader, client_out: asyncio.StreamWriter
     ) -> None:
         self._count += 1
-        link = _Link(self._count, ConnectionDecoder(), client_out)
+        link = _Link(self._count, ConnectionDecoder(max_message=self.max_message), client_out)
         number, decoder = link.number, link.decoder
         host, port = self.target
         self._links.add(link)

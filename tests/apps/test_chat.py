@@ -223,6 +223,21 @@ def test_without_a_room_list_any_name_but_a_clients_sid() -> None:
     assert bob.call("join", ann.sid()) == refused
 
 
+def test_one_client_may_be_in_a_bounded_number_of_rooms() -> None:
+    chat = kit.chat_app(rooms=None)
+    free = kit.serve(chat, name="free rooms")
+    ann = connect(free, "ann", {**WELCOME, "rooms": None})
+    for number in range(chatapp.MAX_ROOMS_PER_CLIENT):
+        ann.call("join", f"r{number}")
+    refused = ann.call("join", "one more")
+    assert refused == {
+        "error": "already in 50 rooms, the most one client may be in; leave one first"
+    }
+    assert ann.call("join", "r0")["ok"]  # joining a room it is in is still fine
+    ann.call("leave", "r0")
+    assert ann.call("join", "one more")["ok"]
+
+
 def test_max_text_is_the_longest_message() -> None:
     chat = kit.chat_app(max_text=5)
     short = kit.serve(chat, name="short")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 import socketio
 
@@ -21,6 +23,11 @@ def server():
     @sio.on("shout")
     async def shout(sid, data):
         return data.upper()
+
+    @sio.on("slow")
+    async def slow(sid, data):
+        await asyncio.sleep(2)
+        return data
 
     @sio.on("relay")
     async def relay(sid, data):
@@ -100,3 +107,19 @@ def test_a_listener_can_answer_with_emit_soon(no_leaks) -> None:
     ann.call("private message", {"to": "bot", "message": "are you there?"})
     reply = ann.wait_for("private message")[0]
     assert (reply["from"], reply["mess"]) == ("bot", "away")
+
+
+def test_a_call_whose_message_is_too_big_says_the_connection_closed(server):
+    client = kit.SocketIOClient(server)
+    with pytest.raises(ConnectionError, match="closed before the server answered") as caught:
+        client.call("shout", "x" * 2_000_000, timeout=10)  # over max_http_buffer_size
+    assert "max_http_buffer_size" in str(caught.value)
+    with pytest.raises(ConnectionError, match="is not connected"):
+        client.call("shout", "again")
+
+
+def test_a_call_without_an_answer_in_time_names_the_event(server):
+    client = kit.SocketIOClient(server)
+    with pytest.raises(TimeoutError, match=r"no acknowledgement within 0\.3 s") as caught:
+        client.call("slow", 1, timeout=0.3)
+    assert "'slow'" in str(caught.value) and client.connected

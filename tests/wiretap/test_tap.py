@@ -240,3 +240,42 @@ def test_the_official_js_client_in_chromium_through_the_tap(no_leaks, page, sock
     )
     # Chromium compresses its frames (permessage-deflate); the tap inflates them.
     assert any(e.decoded.rsv1 for e in tap.select(layer="websocket") if e.decoded is not None)
+
+
+def test_a_full_capture_says_so_once_and_counts_what_it_drops(echo_handler) -> None:
+    server = kit.serve(echo_handler, name="echo")
+    tap = kit.tap(server, max_events=12)
+    ws = kit.WebSocket(tap.ws_url)
+    ws.wait_open()
+    for number in range(20):
+        ws.send(f"m{number}")
+        ws.wait_message()
+    full = tap.select("capture full")
+    assert len(full) == 1 and "tap.clear() makes room" in full[0].summary
+    assert len(tap.events) == 12 and tap.dropped > 0
+    with pytest.raises(TimeoutError, match="rows dropped, capture full"):
+        tap.wait_for("m19", timeout=0.2)
+    tap.clear()
+    ws.send("after the clear")
+    assert tap.wait_for("after the clear").seq < 3
+
+
+def test_a_capture_limited_in_bytes_keeps_rows_up_to_the_limit(echo_handler) -> None:
+    server = kit.serve(echo_handler, name="echo")
+    tap = kit.tap(server, max_bytes=4096)
+    ws = kit.WebSocket(tap.ws_url)
+    ws.wait_open()
+    ws.send("x" * 3000)
+    ws.wait_message()
+    ws.send("y" * 3000)
+    ws.wait_message()
+    tap.settle()
+    assert sum(len(event.raw) for event in tap.events) <= 4096
+    assert tap.select("capture full") and tap.dropped >= 1
+
+
+@pytest.mark.parametrize("option", ["max_events", "max_bytes", "max_message"])
+def test_tap_limits_must_be_positive(echo_handler, option) -> None:
+    server = kit.serve(echo_handler, name="echo")
+    with pytest.raises(ValueError, match=f"{option} must be a positive int"):
+        kit.tap(server, **{option: 0})
