@@ -17,6 +17,9 @@ python-engineio server            ``eio.service_task_event/handle``,            
                                   once and let the same server be served again
 python-engineio client            ``eio.state``, ``eio.http``: end a pending         4.x
                                   long-poll that ``disconnect()`` would wait 25 s for
+python-engineio server            ``eio.sockets[eio_sid].queue``: how many packets   4.x
+                                  wait to be written to one client (the chat app's
+                                  backpressure); no public API reports it
 websockets asyncio server         ``server.all_connections`` (public name, not       13-17
                                   documented): every connection, also those already
                                   closing, which a stop must be able to drop
@@ -33,6 +36,7 @@ from typing import Any
 
 __all__ = [
     "abort_engineio_client",
+    "engineio_queue_size",
     "engineio_service_stopped",
     "ipykernel_has_context_parents",
     "ipykernel_parent_vars",
@@ -95,6 +99,17 @@ def rearm_engineio_service(eio: Any) -> None:
 
 
 # -- python-engineio, client side -------------------------------------------------------
+
+
+def engineio_queue_size(eio: Any, eio_sid: str) -> int:
+    """Packets waiting in a python-engineio server's queue for one client (0 if gone).
+
+    Every packet for a client goes through ``AsyncSocket.queue`` (an ``asyncio.Queue``)
+    and a writer task takes them out as fast as the client reads: a client that reads
+    slowly, or not at all, has a queue that grows without bound.
+    """
+    socket = eio.sockets.get(eio_sid)
+    return socket.queue.qsize() if socket is not None else 0
 
 
 async def abort_engineio_client(client: Any) -> None:

@@ -91,3 +91,23 @@ def test_websockets_server_lists_all_connections(no_leaks: None) -> None:
                 assert len(transports) == 1 and not transports[0].is_closing()
 
     asyncio.run(main())
+
+
+def test_engineio_server_sockets_have_a_packet_queue(no_leaks: None) -> None:
+    """python-engineio: eio.sockets[eio_sid].queue, read by engineio_queue_size."""
+    import socketio
+
+    import kit
+
+    sio = socketio.AsyncServer(async_mode="aiohttp")
+    server = kit.serve(sio, name="canary")
+    client = kit.SocketIOClient(server)
+    sid = client.sid()
+    eio_sid = sio.manager.eio_sid_from_sid(sid, "/")
+    socket = sio.eio.sockets.get(eio_sid)
+    assert socket is not None and hasattr(socket, "queue"), (
+        "kit.compat.engineio_queue_size: python-engineio sockets have no `queue` any more; "
+        "the chat app cannot see how far behind a client is"
+    )
+    assert compat.engineio_queue_size(sio.eio, eio_sid) == socket.queue.qsize()
+    assert compat.engineio_queue_size(sio.eio, "no such sid") == 0

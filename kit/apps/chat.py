@@ -70,6 +70,25 @@ The socket.io chat demo's events::
     client -> server  "join" / "leave"   {"room": "room one"}  (or just "room one")
                                       ack: {"ok": true, "room": "room one", "rooms": [...]}
     server -> sender  "error message"    {"event": "join", "error": "no room 'x' here ..."}
+    server -> client  "missed messages"  {"count": 3, "why": "..."}  (see below)
+
+Clients that cannot keep up
+---------------------------
+python-engineio queues every packet for a client until its writer can send it, without
+a bound; a PING waits in the same queue, so a backlog delays heartbeats until clients are
+dropped as dead. The chat server therefore looks at each recipient's queue before a
+broadcast (``max_backlog`` packets, 100 by default):
+
+- a recipient with more than ``max_backlog`` packets waiting is *behind*: the message
+  skips it, and when it has caught up it gets ``missed messages`` ``{"count": 3, "why":
+  ...}`` before anything else;
+- when more than half of the recipients are behind, the server is *busy*: the message is
+  refused (``{"error": "busy: ..."}``), so the sender knows to try again, instead of
+  being queued for everyone;
+- a private message to a recipient who is behind is refused the same way.
+
+So one slow reader costs the others nothing, memory stays bounded, and heartbeats never
+wait behind more than ``max_backlog`` packets.
 
 Rooms live on the server (``sio.enter_room`` / ``sio.leave_room``): a client asks, the
 server decides. By default only ``room one`` and ``room two`` exist. ``rooms=None``
@@ -93,6 +112,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from kit import compat
 from kit.runtime.adapters import AiohttpAdapter
 from kit.wire.text import is_usv, usv
 
@@ -118,6 +138,10 @@ MAX_TEXT = 500
 MAX_NAME = 32
 MAX_ROOM = 64
 MAX_ROOMS_PER_CLIENT = 50
+"""Rooms one client may be in at once (each join's ack lists them all)."""
+MAX_BACKLOG = 100
+"""Packets a client may have waiting before broadcasts skip it (see "Clients that cannot
+keep up")."""
 """Rooms one client may be in at once (each join's ack lists them all)."""
 MAX_TIME = 64
 ANONYMOUS = "anonymous"
@@ -263,6 +287,7 @@ class ChatApp:
         client_js: the local copy of the client, or None when the page uses the CDN.
         rooms: the rooms clients may join, or None for any name.
         max_text: the longest message, in characters.
+        max_backlog: packets a client may have waiting before broadcasts skip it.
     """
 
     def __init__(
@@ -272,12 +297,17 @@ class ChatApp:
         client_js: Path | str | None = None,
         max_text: int = MAX_TEXT,
         rooms: Iterable[str] | None = DEFAULT_ROOMS,
+        max_backlog: int = MAX_BACKLOG,
     ) -> None:
         import socketio
         from aiohttp import web
 
         if max_text < 1:
             raise ValueError(f"max_text must be at least 1, not {max_text}")
+        if max_backlog < 1:
+            raise ValueError(f"max_backlog must be at least 1 packet, not {max_backlog}")
+        self.max_backlog = max_backlog
+        self._missed: dict[str, int] = {}  # sid -> broadcasts it was skipped for
         self.page = Path(page) if page is not None else DEFAULT_PAGE
         self.client_src, self.client_js = _find_client_js(client_js)
         self.max_text = max_text
@@ -439,6 +469,7 @@ class ChatApp:
         if self._sent_by_the_client(sid):
             return await self._reserved("disconnect", sid)
         self._connected.discard(sid)
+        self._missed.pop(sid, None)
         name = self._names.pop(sid, None)
         if name is not None:
             await self.sio.emit("user left", {"username": name, "numUsers": len(self._names)})
@@ -465,8 +496,51 @@ class ChatApp:
             if self._sid_of(user) is not None:
                 raise Refused(f"{user!r} is logged in on another connection")
         data = {"user": user, "mess": message, "time": time, "room": room}
-        await self.sio.emit("new message", data, to=room)
+        await self._broadcast("new message", data, room=room)
         return {"ok": True}
+
+    # -- backpressure ----------------------------------------------------------------------
+
+    def backlog(self, sid: str) -> int:
+        """Packets waiting to be written to client ``sid`` (0 for one that left)."""
+        eio_sid = self.sio.manager.eio_sid_from_sid(sid, "/")
+        return compat.engineio_queue_size(self.sio.eio, eio_sid) if eio_sid else 0
+
+    async def _broadcast(
+        self, event: str, data: Any, *, room: str | None = None, skip: str | None = None
+    ) -> None:
+        """Emit to ``room`` (everyone: None), skipping who is behind; busy: refuse."""
+        recipients = [
+            (sid, eio_sid)
+            for sid, eio_sid in self.sio.manager.get_participants("/", room)
+            if sid != skip
+        ]
+        behind = [
+            sid
+            for sid, eio_sid in recipients
+            if compat.engineio_queue_size(self.sio.eio, eio_sid) > self.max_backlog
+        ]
+        if recipients and len(behind) * 2 > len(recipients):
+            raise Refused(
+                f"busy: {len(behind)} of {len(recipients)} recipients still have over "
+                f"{self.max_backlog} messages waiting; try again in a moment"
+            )
+        for sid in behind:
+            self._missed[sid] = self._missed.get(sid, 0) + 1
+        for sid, _ in recipients:
+            if sid in self._missed and sid not in behind:
+                await self._tell_missed(sid)
+        skipped = behind + ([skip] if skip is not None else [])
+        await self.sio.emit(event, data, to=room, skip_sid=skipped or None)
+
+    async def _tell_missed(self, sid: str) -> None:
+        count = self._missed.pop(sid, 0)
+        if count:
+            why = (
+                f"you were more than {self.max_backlog} messages behind, so {count} "
+                "broadcast(s) skipped you while you caught up"
+            )
+            await self.sio.emit("missed messages", {"count": count, "why": why}, to=sid)
 
     async def _add_user(self, sid: str, *args: Any) -> dict[str, Any]:
         name = _one_payload("add user", args, '"ann"')
@@ -490,7 +564,7 @@ class ChatApp:
     async def _typing(self, event: str, sid: str, *args: Any) -> dict[str, bool]:
         _no_payload(event, args)
         name = self._logged_in(sid)
-        await self.sio.emit(event, {"username": name}, skip_sid=sid)
+        await self._broadcast(event, {"username": name}, skip=sid)
         return {"ok": True}
 
     async def _users(self, sid: str, *args: Any) -> dict[str, Any] | None:
@@ -512,6 +586,11 @@ class ChatApp:
         target = self._sid_of(to)
         if target is None:
             raise Refused(f"no user {to!r} is online (online: {', '.join(self.users)})")
+        if self.backlog(target) > self.max_backlog:
+            raise Refused(
+                f"busy: {to!r} still has over {self.max_backlog} messages waiting; try again "
+                "in a moment"
+            )
         data = {"from": sender, "to": to, "mess": message, "time": time}
         await self.sio.emit("private message", data, to=target)
         return {"ok": True, "to": to}
@@ -568,6 +647,7 @@ def chat_app(
     client_js: Path | str | None = None,
     max_text: int = MAX_TEXT,
     rooms: Iterable[str] | None = DEFAULT_ROOMS,
+    max_backlog: int = MAX_BACKLOG,
 ) -> ChatApp:
     """A chat server to hand to ``kit.serve``: the page, the client, the events.
 
@@ -579,8 +659,11 @@ def chat_app(
             directory, else the CDN (:data:`CDN_CLIENT_JS`).
         max_text: the longest message, in characters.
         rooms: the rooms clients may join (``None``: any name).
+        max_backlog: packets a client may have waiting before broadcasts skip it.
 
     Raises:
         FileNotFoundError: ``client_js`` (or ``$KIT_SOCKETIO_JS``) names no file.
     """
-    return ChatApp(page=page, client_js=client_js, max_text=max_text, rooms=rooms)
+    return ChatApp(
+        page=page, client_js=client_js, max_text=max_text, rooms=rooms, max_backlog=max_backlog
+    )

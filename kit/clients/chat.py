@@ -292,6 +292,10 @@ class SocketIOChatClient(_Conversation):
                 self._noted(f"refused {data.get('event', '')!r}: {data['error']}")
             else:
                 self._noted(f"error: {data}")
+        elif event == "missed messages":  # kit.chat_app() skipped us while we were behind
+            data = args[0] if len(args) == 1 else {}
+            count = data.get("count", "?") if isinstance(data, dict) else "?"
+            self._noted(f"missed {count} message(s): this panel fell too far behind")
 
     @property
     def room(self) -> str | None:
@@ -324,13 +328,11 @@ class SocketIOChatClient(_Conversation):
     def _ask(self, event: str, room: str, timeout: float = 5.0) -> None:
         # A call, not an emit: it returns once the server's handler has run (and acked),
         # so a message sent right after a join goes to the room.
-        import socketio
-
         try:
             answer = self.client.call(
                 event, {"room": room}, namespace=self.namespace, timeout=timeout
             )
-        except socketio.exceptions.TimeoutError:
+        except TimeoutError:
             raise TimeoutError(
                 f"the server did not answer {event!r} for room {room!r} on {self.namespace} "
                 f"within {timeout:g} s: rooms are decided by the server, which needs a "

@@ -18,6 +18,7 @@ returns each one once (``received`` itself is never changed: it is the history).
 from __future__ import annotations
 
 import asyncio
+import functools
 import threading
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -182,6 +183,9 @@ class SocketIOClient:
                 would wait out the whole timeout and raise an empty error. A server closes
                 the connection on a message bigger than it accepts (python-socketio:
                 ``max_http_buffer_size``, 1,000,000 bytes by default).
+
+        Both are also python-socketio's own exceptions (``socketio.exceptions.TimeoutError``
+        and ``ConnectionError``), so code written for ``AsyncClient.call`` still catches them.
         """
         data = args[0] if len(args) == 1 else (tuple(args) if args else None)
         return runtime.run(
@@ -189,10 +193,8 @@ class SocketIOClient:
         )
 
     async def _call(self, event: str, data: Any, namespace: str, timeout: float) -> Any:
-        import socketio
-
         if not self._client.connected:
-            raise ConnectionError(f"call {event!r}: {self!r} is not connected")
+            raise _errors().closed(f"call {event!r}: {self!r} is not connected")
         answer = asyncio.ensure_future(
             self._client.call(event, data, namespace=namespace, timeout=timeout)
         )
@@ -202,15 +204,15 @@ class SocketIOClient:
                 answer.cancel()
                 reasons = [args for ns, ev, args in self.received if ev == "disconnect"]
                 why = f" ({reasons[-1][0]})" if reasons and reasons[-1] else ""
-                raise ConnectionError(
+                raise _errors().closed(
                     f"call {event!r}: the connection closed before the server answered{why}; "
                     "a server drops a client whose message is bigger than it accepts "
                     "(python-socketio: max_http_buffer_size, 1,000,000 bytes by default)"
                 )
         try:
             return answer.result()
-        except socketio.exceptions.TimeoutError:
-            raise TimeoutError(
+        except _errors().library_timeout:
+            raise _errors().timeout(
                 f"call {event!r}: no acknowledgement within {timeout:g} s; does the server's "
                 f"handler for {event!r} on {namespace} return a value?"
             ) from None
@@ -238,6 +240,27 @@ class SocketIOClient:
     def __repr__(self) -> str:
         state = self.transport if self.connected else "disconnected"
         return f"<SocketIOClient {self.url} {state}>"
+
+
+class _CallErrors:
+    """The exceptions :meth:`SocketIOClient.call` raises: builtin and python-socketio's."""
+
+    def __init__(self) -> None:
+        import socketio
+
+        class CallTimeoutError(socketio.exceptions.TimeoutError, TimeoutError):
+            """No acknowledgement in time, while connected."""
+
+        class CallConnectionError(socketio.exceptions.ConnectionError, ConnectionError):
+            """The connection ended (or never was) before the acknowledgement came."""
+
+        self.library_timeout = socketio.exceptions.TimeoutError
+        self.timeout, self.closed = CallTimeoutError, CallConnectionError
+
+
+@functools.cache
+def _errors() -> _CallErrors:
+    return _CallErrors()  # python-socketio is imported on first use, not with kit
 
 
 async def _disconnect(client: Any) -> None:

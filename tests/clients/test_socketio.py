@@ -114,6 +114,7 @@ def test_a_call_whose_message_is_too_big_says_the_connection_closed(server):
     with pytest.raises(ConnectionError, match="closed before the server answered") as caught:
         client.call("shout", "x" * 2_000_000, timeout=10)  # over max_http_buffer_size
     assert "max_http_buffer_size" in str(caught.value)
+    assert isinstance(caught.value, socketio.exceptions.ConnectionError)
     with pytest.raises(ConnectionError, match="is not connected"):
         client.call("shout", "again")
 
@@ -123,3 +124,4 @@ def test_a_call_without_an_answer_in_time_names_the_event(server):
     with pytest.raises(TimeoutError, match=r"no acknowledgement within 0\.3 s") as caught:
         client.call("slow", 1, timeout=0.3)
     assert "'slow'" in str(caught.value) and client.connected
+    assert isinstance(caught.value, socketio.exceptions.TimeoutError)  # as AsyncClient's

@@ -217,6 +217,8 @@ def test_a_socketio_panel_shows_refusals_and_its_disconnection():
     ]
     kit.run(chat.sio.emit("error message", {"event": "x", "error": "because"}))
     _eventually(lambda: alice.notes[-1] == "refused 'x': because")
+    kit.run(chat.sio.emit("missed messages", {"count": 3, "why": "slow"}))
+    _eventually(lambda: alice.notes[-1] == "missed 3 message(s): this panel fell too far behind")
     server.stop()
     _eventually(lambda: "(offline)" in alice._header.value)
     alice._input.value = "hello?"

@@ -1,0 +1,167 @@
+"""The chat server and clients that cannot keep up: skipped, told, or refused; never a pile.
+
+The slow clients are raw sockets that complete the engine.io upgrade, join ``/`` and then
+stop reading (kit.bench.peers): python-socketio's client would read too eagerly.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+from collections.abc import Iterator
+
+import pytest
+
+import kit
+from kit.apps import chat as chatapp
+from kit.bench import peers
+from kit.wire import Frame, MessageReader, Opcode
+
+pytestmark = pytest.mark.usefixtures("no_leaks")
+
+BIG = "b" * 40_000  # big messages fill the socket buffers quickly
+
+
+@pytest.fixture
+def rude() -> Iterator[list[socket.socket]]:
+    sockets: list[socket.socket] = []
+    yield sockets
+    for sock in sockets:
+        sock.close()
+
+
+def eventually(check, timeout: float = 10.0, what: str = "") -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            pytest.fail(f"not within {timeout:g} s: {what}")
+        time.sleep(0.02)
+
+
+def socketio_events(sock: socket.socket, *, until: str, timeout: float = 10.0) -> list[list]:
+    """Read a raw engine.io-over-WebSocket peer until event ``until``; answer PINGs."""
+    sock.settimeout(timeout)
+    reader = MessageReader(mask_required=False, max_size=None)
+    events: list[list] = []
+    while True:
+        data = sock.recv(65536)
+        assert data, f"the server closed the connection; events so far: {events[-3:]}"
+        reader.feed(data)
+        for message in reader:
+            if isinstance(message, Frame):
+                continue
+            text = message.data
+            if text == "2":
+                sock.sendall(peers.masked(Frame(Opcode.TEXT, b"3")))
+            elif text.startswith("42"):
+                events.append(json.loads(text[2:]))
+                if events[-1][0] == until:
+                    return events
+
+
+def fill(sender: kit.SocketIOClient, chat: chatapp.ChatApp, sid: str) -> int:
+    """Broadcast big messages until client ``sid`` is behind; return how many it took."""
+    for count in range(1, 400):
+        answer = sender.call("recive message", {"message": BIG})
+        assert answer == {"ok": True}, answer
+        if chat.backlog(sid) > chat.max_backlog:
+            return count
+    pytest.fail("the stalled client never fell behind")
+
+
+def stalled_sid(chat: chatapp.ChatApp, known: set[str]) -> str:
+    eventually(lambda: len(set(chat.sio.manager.get_participants("/", None))) > len(known))
+    (sid,) = {sid for sid, _ in chat.sio.manager.get_participants("/", None)} - known
+    return sid
+
+
+def test_a_client_that_stops_reading_is_skipped_and_the_others_get_everything(rude) -> None:
+    chat = kit.chat_app(max_text=50_000, max_backlog=5)
+    server = kit.serve(chat, name="chat")
+    sender, bystander = kit.SocketIOClient(server), kit.SocketIOClient(server)
+    bystander.wait_for("new message")  # the welcome
+    rude.append(peers.stalled_socketio(server.port))
+    slow = stalled_sid(chat, {sender.sid(), bystander.sid()})
+    sent = fill(sender, chat, slow)
+    for _ in range(50):  # and then some: the slow one must not grow any further
+        assert sender.call("recive message", {"message": BIG}) == {"ok": True}
+    assert chat.backlog(slow) <= chat.max_backlog + 2
+    for _ in range(sent + 50):
+        assert bystander.wait_for("new message", timeout=10)[0]["mess"] == BIG
+
+
+def test_a_client_that_caught_up_is_told_how_many_messages_it_missed(rude) -> None:
+    chat = kit.chat_app(max_text=50_000, max_backlog=5)
+    server = kit.serve(chat, name="chat")
+    sender = kit.SocketIOClient(server)
+    late = peers.stalled_socketio(server.port)
+    rude.append(late)
+    slow = stalled_sid(chat, {sender.sid()})
+    fill(sender, chat, slow)
+    for _ in range(7):
+        sender.call("recive message", {"message": BIG})
+    drained = socketio_events_until_quiet(late)
+    eventually(lambda: chat.backlog(slow) == 0, what="the slow client caught up")
+    sender.call("recive message", {"message": "are you back?"})
+    events = drained + socketio_events(late, until="new message")
+    missed = [args for name, *args in events if name == "missed messages"]
+    assert missed and missed[-1][0]["count"] >= 7
+    assert "more than 5 messages behind" in missed[-1][0]["why"]
+    names = [name for name, *_ in events]
+    assert names.index("missed messages") < len(names) - 1  # told before the next message
+
+
+def socketio_events_until_quiet(sock: socket.socket, quiet: float = 0.5) -> list[list]:
+    """Read what is waiting until nothing arrives for ``quiet`` seconds."""
+    sock.settimeout(quiet)
+    reader = MessageReader(mask_required=False, max_size=None)
+    events: list[list] = []
+    while True:
+        try:
+            data = sock.recv(65536)
+        except TimeoutError:
+            return events
+        if not data:
+            return events
+        reader.feed(data)
+        for message in reader:
+            if not isinstance(message, Frame) and message.data.startswith("42"):
+                events.append(json.loads(message.data[2:]))
+
+
+def test_when_most_recipients_are_behind_a_message_is_refused_as_busy(rude) -> None:
+    chat = kit.chat_app(max_text=50_000, max_backlog=5)
+    server = kit.serve(chat, name="chat")
+    sender = kit.SocketIOClient(server)
+    known = {sender.sid()}
+    for _ in range(2):
+        rude.append(peers.stalled_socketio(server.port))
+        known.add(stalled_sid(chat, known))
+    answers = [sender.call("recive message", {"message": BIG}) for _ in range(300)]
+    refused = [answer for answer in answers if "error" in answer]
+    assert refused, "with 2 of 3 recipients behind, messages must be refused"
+    assert refused[0]["error"].startswith("busy: 2 of 3 recipients still have over 5 messages")
+    assert answers.index(refused[0]) < 300 - 1  # refused early, not at the end
+    assert all(chat.backlog(sid) <= 5 + 2 for sid in known - {sender.sid()})
+
+
+def test_a_private_message_to_someone_behind_is_refused(rude) -> None:
+    chat = kit.chat_app(max_text=50_000, max_backlog=5)
+    server = kit.serve(chat, name="chat")
+    ann = kit.SocketIOClient(server)
+    ann.call("add user", "ann")
+    sock = peers.stalled_socketio(server.port)
+    rude.append(sock)
+    bob = stalled_sid(chat, {ann.sid()})
+    sock.sendall(peers.masked(Frame(Opcode.TEXT, b'42["add user","bob"]')))
+    eventually(lambda: "bob" in chat.users, what="bob logged in")
+    fill(ann, chat, bob)
+    answer = ann.call("private message", {"to": "bob", "message": "psst"})
+    busy = "busy: 'bob' still has over 5 messages waiting; try again in a moment"
+    assert answer == {"error": busy}
+
+
+def test_max_backlog_is_checked() -> None:
+    with pytest.raises(ValueError, match="max_backlog must be at least 1 packet"):
+        kit.chat_app(max_backlog=0)
