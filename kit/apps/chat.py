@@ -85,6 +85,10 @@ broadcast (``max_backlog`` packets, 100 by default):
 - when more than half of the recipients are behind, the server is *busy*: the message is
   refused (``{"error": "busy: ..."}``), so the sender knows to try again, instead of
   being queued for everyone;
+- python-socketio hands a broadcast out with one task per recipient; while
+  ``MAX_IN_FLIGHT`` (32) broadcasts are still being handed out, the event loop is
+  saturated and the server is busy too: a burst is refused rather than queued ahead of
+  heartbeats (and of a notebook cell's ``kit.run``);
 - a private message to a recipient who is behind is refused the same way.
 
 So one slow reader costs the others nothing, memory stays bounded, and heartbeats never
@@ -142,6 +146,9 @@ MAX_ROOMS_PER_CLIENT = 50
 MAX_BACKLOG = 100
 """Packets a client may have waiting before broadcasts skip it (see "Clients that cannot
 keep up")."""
+MAX_IN_FLIGHT = 32
+"""Broadcasts python-socketio may be handing out at once before new ones are refused as
+busy (it makes a task per recipient: many at once keep the whole loop waiting)."""
 """Rooms one client may be in at once (each join's ack lists them all)."""
 MAX_TIME = 64
 ANONYMOUS = "anonymous"
@@ -308,6 +315,7 @@ class ChatApp:
             raise ValueError(f"max_backlog must be at least 1 packet, not {max_backlog}")
         self.max_backlog = max_backlog
         self._missed: dict[str, int] = {}  # sid -> broadcasts it was skipped for
+        self._in_flight = 0  # broadcasts python-socketio is still handing out
         self.page = Path(page) if page is not None else DEFAULT_PAGE
         self.client_src, self.client_js = _find_client_js(client_js)
         self.max_text = max_text
@@ -530,8 +538,17 @@ class ChatApp:
         for sid, _ in recipients:
             if sid in self._missed and sid not in behind:
                 await self._tell_missed(sid)
+        if self._in_flight >= MAX_IN_FLIGHT:
+            raise Refused(
+                f"busy: {self._in_flight} messages are still going out to everyone; try "
+                "again in a moment"
+            )
         skipped = behind + ([skip] if skip is not None else [])
-        await self.sio.emit(event, data, to=room, skip_sid=skipped or None)
+        self._in_flight += 1
+        try:
+            await self.sio.emit(event, data, to=room, skip_sid=skipped or None)
+        finally:
+            self._in_flight -= 1
 
     async def _tell_missed(self, sid: str) -> None:
         count = self._missed.pop(sid, 0)

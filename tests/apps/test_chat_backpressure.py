@@ -165,3 +165,18 @@ def test_a_private_message_to_someone_behind_is_refused(rude) -> None:
 def test_max_backlog_is_checked() -> None:
     with pytest.raises(ValueError, match="max_backlog must be at least 1 packet"):
         kit.chat_app(max_backlog=0)
+
+
+def test_while_too_many_broadcasts_are_going_out_a_message_is_refused_as_busy(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    chat = kit.chat_app()
+    server = kit.serve(chat, name="chat")
+    ann = kit.SocketIOClient(server)
+    monkeypatch.setattr(chatapp, "MAX_IN_FLIGHT", 0)  # as if 32 were going out now
+    answer = ann.call("recive message", {"message": "hi"})
+    assert answer == {
+        "error": "busy: 0 messages are still going out to everyone; try again in a moment"
+    }
+    monkeypatch.setattr(chatapp, "MAX_IN_FLIGHT", 32)
+    assert ann.call("recive message", {"message": "hi"}) == {"ok": True}
