@@ -18,6 +18,8 @@ The modules follow the layers of a connection, bottom up:
   payloads (``4hello\\x1e4€€€``), protocol v4 and v3.
 - :mod:`kit.wire.socketio`: socket.io packets (``2["foo"]``, ``3/admin,13["bar"]``) and
   their binary attachments.
+- :mod:`kit.wire.eventstream`: server-sent events (``text/event-stream``), the push format
+  of plain HTTP (WHATWG HTML section 9.2).
 - :mod:`kit.wire.errors`: one exception tree; every decoding failure is a
   :exc:`ProtocolError` that says what was wrong, where, and what to answer.
 
@@ -38,6 +40,7 @@ from kit.wire.errors import (
     ControlFrameTooLong,
     EmptyPacket,
     EngineIOError,
+    EventStreamError,
     ForbiddenOrigin,
     FragmentedControlFrame,
     HandshakeError,
@@ -51,6 +54,7 @@ from kit.wire.errors import (
     InvalidClosePayload,
     InvalidConnection,
     InvalidDeflate,
+    InvalidEventField,
     InvalidHTTPVersion,
     InvalidJSON,
     InvalidKey,
@@ -82,6 +86,7 @@ from kit.wire.errors import (
     UnsupportedEngineVersion,
     WebSocketProtocolError,
 )
+from kit.wire.eventstream import EVENT_STREAM, EventStreamParser, ServerSentEvent
 from kit.wire.frames import (
     Close,
     CloseCode,
@@ -110,6 +115,7 @@ from kit.wire.socketio import (
 )
 
 __all__ = [
+    "EVENT_STREAM",
     "GUID",
     "Close",
     "CloseCode",
@@ -119,6 +125,8 @@ __all__ = [
     "EngineIOError",
     "EnginePacket",
     "EnginePacketType",
+    "EventStreamError",
+    "EventStreamParser",
     "ForbiddenOrigin",
     "FragmentedControlFrame",
     "Frame",
@@ -134,6 +142,7 @@ __all__ = [
     "InvalidClosePayload",
     "InvalidConnection",
     "InvalidDeflate",
+    "InvalidEventField",
     "InvalidHTTPVersion",
     "InvalidJSON",
     "InvalidKey",
@@ -161,6 +170,7 @@ __all__ = [
     "ReservedBitsSet",
     "ReservedEventName",
     "ResponseReader",
+    "ServerSentEvent",
     "SocketIOError",
     "SocketPacket",
     "SocketPacketType",
