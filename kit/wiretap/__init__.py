@@ -13,6 +13,8 @@ layer as they go by::
 
 Connect the client to ``tap.url`` instead of ``server.url``; read ``tap.events`` (a list of
 :class:`~kit.wiretap.records.WireEvent`) or show them live with ``kit.FrameInspector(tap)``.
+``tap.bytes`` counts the bytes relayed each way (:class:`~kit.wiretap.relay.ByteCount`);
+``kit.tap(server, decode=False)`` only counts, for measurements with many clients.
 
 The parts, each in its own module, data flowing one way:
 
@@ -31,9 +33,9 @@ from urllib.parse import urlsplit
 from kit.runtime.servers import Server, serve
 from kit.wiretap.capture import Capture, Match, matches
 from kit.wiretap.records import Direction, Layer, WireEvent, as_layers
-from kit.wiretap.relay import TapRelay
+from kit.wiretap.relay import ByteCount, TapRelay
 
-__all__ = ["Capture", "Tap", "TapRelay", "WireEvent", "tap"]
+__all__ = ["ByteCount", "Capture", "Tap", "TapRelay", "WireEvent", "tap"]
 
 
 class Tap:
@@ -46,7 +48,7 @@ class Tap:
     """
 
     def __init__(self, server: Server, relay: TapRelay) -> None:
-        self._server, self.capture = server, relay.capture
+        self._server, self._relay, self.capture = server, relay, relay.capture
         self.url, self.ws_url, self.port = server.url, server.ws_url, server.port
         self.target = f"{relay.target[0]}:{relay.target[1]}"
 
@@ -54,6 +56,15 @@ class Tap:
     def events(self) -> list[WireEvent]:
         """Everything recorded so far, oldest first (a snapshot)."""
         return self.capture.events
+
+    @property
+    def bytes(self) -> ByteCount:
+        """Bytes relayed each way since the tap started, and connections accepted.
+
+        A snapshot: subtract two of them to count what went by in between. Kept when
+        the capture is cleared (``clear()`` forgets rows, not traffic).
+        """
+        return self._relay.bytes
 
     @property
     def dropped(self) -> int:
@@ -132,13 +143,15 @@ class Tap:
         return f"<Tap {self.url} -> {self.target} {len(self.capture)} events {state}>"
 
 
-def tap(server: Server | str, *, name: str | None = None) -> Tap:
+def tap(server: Server | str, *, name: str | None = None, decode: bool = True) -> Tap:
     """Put a recording relay in front of ``server`` and return it.
 
     Args:
         server: a running kit server, or the ``http://host:port`` of any local server.
         name: the relay's server name (default ``"tap <server name>"``): starting a
             tap of the same name again replaces the old one, as for ``kit.serve``.
+        decode: False to count bytes only (``tap.bytes``), recording no rows but the
+            connections opening and closing.
     """
     if isinstance(server, Server):
         host, port = server.host, server.port
@@ -151,5 +164,5 @@ def tap(server: Server | str, *, name: str | None = None) -> Tap:
         name = name or f"tap {host}:{port}"
     if host in ("0.0.0.0", "::", ""):
         host = "127.0.0.1"
-    relay = TapRelay(host, port)
+    relay = TapRelay(host, port, decode=decode)
     return Tap(serve(relay, name=name), relay)
