@@ -68,9 +68,14 @@ class AiohttpAdapter:
 
     kind = "aiohttp"
 
-    def __init__(self, app: Any, options: dict[str, Any]) -> None:
+    def __init__(
+        self, app: Any, options: dict[str, Any], *, handler_cancellation: bool = False
+    ) -> None:
         _no_options(app, options)
         self.app = app
+        self.handler_cancellation = handler_cancellation
+        """Cancel a request's handler when its client goes away (aiohttp's option, off by
+        default): a kit app that holds requests open (long-polls, event streams) sets it."""
         self._runner: Any = None
 
     async def start(self, sock: socket.socket) -> None:
@@ -84,6 +89,7 @@ class AiohttpAdapter:
             access_log=None,
             shutdown_timeout=SHUTDOWN_GRACE,
             logger=SERVER_LOGGER,  # "Error handling request" goes to server.errors
+            handler_cancellation=self.handler_cancellation,
         )
         await self._runner.setup()
         await web.SockSite(self._runner, sock).start()
