@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from kit.bench import codecs, fanout, startup
+from kit.bench import codecs, fanout, push, startup
 
-BENCHES = {"startup": startup, "fanout": fanout, "codecs": codecs}
+BENCHES = {"startup": startup, "fanout": fanout, "codecs": codecs, "push": push}
 
 
 def main(argv: list[str] | None = None) -> int:
