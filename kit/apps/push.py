@@ -26,6 +26,14 @@ WebSocket              ``GET /ws``            one upgraded connection (RFC 6455)
                                               text frame per news
 =====================  =====================  ============================================
 
+More routes: ``GET /`` is a page for your browser that hears the news all four ways
+with the browser's own ``fetch``, ``EventSource`` and ``WebSocket``
+(``kit/apps/static/push.html``); ``POST /publish`` publishes a news item (the page's
+button) and answers it as JSON; ``POST /echo`` answers a request *while it is still
+arriving*, sending back each chunk of the body as it comes (HTTP/1.1 runs over a
+full-duplex TCP connection: both directions can carry bytes at once). Every response
+says ``Server: kit-news/0.1``, so that header bytes are the same on every machine.
+
 A news item is one JSON object of exactly ``size`` bytes (the ``text`` is padded), so
 bytes on the wire compare fairly: ``{"seq":4,"sent":1718000000.123456,"text":"news 4..."}``.
 ``sent`` is the server's ``time.time()`` when it published the news; a client's delivery
@@ -66,6 +74,7 @@ import struct
 import time
 from collections import Counter, deque
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kit.runtime.adapters import AiohttpAdapter
@@ -75,9 +84,15 @@ from kit.wire.eventstream import EVENT_STREAM, ServerSentEvent
 if TYPE_CHECKING:
     from aiohttp import web
 
-__all__ = ["News", "NewsServer", "PushMethod"]
+__all__ = ["SERVER_HEADER", "News", "NewsServer", "PushMethod"]
 
 logger = logging.getLogger("kit.server.push")
+
+SERVER_HEADER = "kit-news/0.1"
+"""What every response says in its ``Server`` header (aiohttp's own names its version)."""
+
+PAGE = Path(__file__).resolve().parent / "static" / "push.html"
+"""The page ``GET /`` serves: four columns, one per method, in your browser."""
 
 STOPPING = "the news server is stopping"
 """The reason every client is given when the server stops."""
@@ -268,7 +283,14 @@ class NewsServer:
             response: web.StreamResponse = await handler(request)
             return response
 
+        async def name_the_server(request: web.Request, response: web.StreamResponse) -> None:
+            response.headers["Server"] = SERVER_HEADER
+
         self.app = web.Application(middlewares=[count])
+        self.app.on_response_prepare.append(name_the_server)
+        self.app.router.add_get("/", self._page)
+        self.app.router.add_post("/echo", self._echo)
+        self.app.router.add_post("/publish", self._publish_now)
         """The ``aiohttp.web.Application`` with the four routes."""
         self.app.router.add_get(PushMethod.SHORT_POLLING.path, self._poll)
         self.app.router.add_get(PushMethod.LONG_POLLING.path, self._long_poll)
@@ -411,6 +433,34 @@ class NewsServer:
             raise web.HTTPServiceUnavailable(
                 text=json.dumps({"error": STOPPING}), content_type="application/json"
             )
+
+    async def _page(self, request: web.Request) -> web.Response:
+        from aiohttp import web
+
+        return web.Response(text=PAGE.read_text(encoding="utf-8"), content_type="text/html")
+
+    async def _publish_now(self, request: web.Request) -> web.Response:
+        from aiohttp import web
+
+        self._refuse_when_stopping()
+        news = await self._publish()
+        return web.Response(text=news.to_json(), content_type="application/json")
+
+    async def _echo(self, request: web.Request) -> web.StreamResponse:
+        """Send each chunk of the request body back as soon as it arrives.
+
+        The response starts before the request has ended: a client that sends ``hello``,
+        then waits, reads ``hello`` back while its request is still open (RFC 9112,
+        section 9.5: a client keeps watching for a response while it sends a body).
+        """
+        from aiohttp import web
+
+        response = web.StreamResponse(headers={"Content-Type": "application/octet-stream"})
+        await response.prepare(request)
+        while chunk := await request.content.readany():
+            await response.write(chunk)
+        await response.write_eof()
+        return response
 
     async def _poll(self, request: web.Request) -> web.Response:
         self._refuse_when_stopping()

@@ -94,7 +94,7 @@ def _plain_numbers(axis: Any) -> None:
 
 def growth(comparison: PushComparison) -> Plot:
     """Delay, bytes per news item and idle requests per second against clients per method."""
-    figure = _figure(12, 3.8)
+    figure = _figure(12, 4.2)
     delay, size, idle = figure.subplots(1, 3)
     clients = comparison.clients
     methods = [m for m in PushMethod if any(m in run.results for run in comparison.runs)]
@@ -114,7 +114,7 @@ def growth(comparison: PushComparison) -> Plot:
     delay.set_title("delivery delay (median; dotted: 95th pct.)", fontsize=10)
     delay.set_ylabel("delay (ms)")
     delay.set_yscale("log")
-    size.set_title("bytes on the wire per news item", fontsize=10)
+    size.set_title("bytes on the wire per news item (headers included)", fontsize=10)
     size.set_ylabel("bytes per news item (B)")
     size.set_yscale("log")
     idle.set_title("requests while nothing happens", fontsize=10)
@@ -138,7 +138,8 @@ def growth(comparison: PushComparison) -> Plot:
         axes.grid(True, which="major", alpha=0.3)
     for axis in (delay.yaxis, size.yaxis):
         _plain_numbers(axis)
-    size.legend(fontsize=8, loc="best")
+    handles, labels = size.get_legend_handles_labels()
+    figure.legend(handles, labels, loc="outside lower center", ncol=len(labels), fontsize=9)
     if any(run.idle for run in comparison.runs):
         idle.text(
             0.98, 0.04, "SSE and WebSocket: 0", ha="right", fontsize=8, transform=idle.transAxes

@@ -24,7 +24,9 @@ The figures, per method:
 - **bytes/news**: everything the method's tap relayed during step 2, both ways, HTTP
   heads and chunk framing included, divided by the news items delivered (TCP/IP headers,
   about 52 bytes per packet, are not counted: the tap sees TCP payload);
-- **connect bytes**: what one client cost before its first news (step 1, per client);
+- **connect bytes**: what one client cost before news started (step 1, per client: the
+  opening request or handshake; a short-polling client also polls while the others
+  connect, so with many clients its figure grows);
 - **idle req/s**, **idle B/s**: requests the server received and bytes relayed per
   second in step 3, all N clients together;
 - **lost**: items published in step 2 that some client never received (target: 0).

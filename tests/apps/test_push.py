@@ -306,3 +306,69 @@ def test_kit_stop_all_ends_every_client_and_the_server() -> None:
         client.state in ("closed", "failed") for client in clients
     )
     assert asyncio.iscoroutinefunction(news.stop)
+
+
+def test_every_answer_names_the_same_server_and_a_date() -> None:
+    _, server = serve_news()
+    for path in ("/", "/poll"):
+        status, headers, _ = fetch(server.url + path)
+        assert status == 200 and headers["Server"] == "kit-news/0.1"
+        assert len(headers["Date"]) == len("Sun, 06 Nov 1994 08:49:37 GMT")  # fixed width
+    assert "new EventSource" in fetch(server.url + "/")[2].decode()
+
+
+def test_the_page_button_publishes() -> None:
+    news, server = serve_news()
+
+    async def post() -> bytes:
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(server.url + "/publish") as answer,
+        ):
+            return await answer.read()
+
+    assert News.from_json(runtime.run(post(), timeout=5)) == news.news[-1]
+
+
+def test_an_answer_can_flow_while_its_request_is_still_arriving() -> None:
+    """HTTP/1.1 over TCP is full duplex: the echo comes back before the request ends."""
+    _, server = serve_news()
+    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as conn:
+        conn.sendall(
+            b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n"
+        )
+        received = b""
+        while b"hello" not in received:  # the request has not ended: no 0-length chunk yet
+            received += conn.recv(4096)
+        assert received.startswith(b"HTTP/1.1 200 OK\r\n")
+        conn.sendall(b"5\r\nworld\r\n0\r\n\r\n")  # now the request ends
+        while not received.endswith(b"0\r\n\r\n"):
+            received += conn.recv(4096)
+    assert b"world" in received
+
+
+# -- a browser: its own fetch, EventSource and WebSocket hear the same news -----------------------
+
+
+def test_a_browser_hears_the_news_all_four_ways_with_its_own_apis(page) -> None:
+    """Chromium has WebSocket and EventSource built in: no library, no fallback needed."""
+    from playwright.sync_api import expect
+
+    news, server = serve_news(hold=5.0)
+    tap = kit.tap(server)
+    page.goto(f"{tap.url}/?interval=200")
+    assert page.evaluate("typeof WebSocket === 'function' && typeof EventSource === 'function'")
+    for key in ("short", "long", "sse", "ws"):
+        expect(page.locator(f"#method-{key} .state")).to_have_text("open")
+    page.click("#publish")
+    for key in ("short", "long", "sse", "ws"):
+        expect(page.locator(f"#method-{key} .item").first).to_contain_text("#1 after")
+    assert news.published == 1
+    rows = [event.summary for event in tap.events]
+    assert any(row.startswith("event id=1 ") for row in rows)  # the browser's EventSource
+    assert "101 Switching Protocols" in rows
+    server.stop()  # every column learns why
+    expect(page.locator("#method-sse .state")).to_have_text("failed: the news server is stopping")
+    expect(page.locator("#method-ws .state")).to_contain_text("failed: closed 1001")
+    expect(page.locator("#method-long .state")).to_contain_text("failed")
+    page.close()
