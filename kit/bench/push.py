@@ -540,6 +540,11 @@ def run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         print("kit.bench push: interrupted; clients, taps and server stopped", file=sys.stderr)
         return 1
+    except ValueError as exc:  # an option out of range: say which, no traceback
+        raise SystemExit(f"kit.bench push: {exc}") from None
+    except TimeoutError as exc:
+        print(f"kit.bench push failed: {exc}; clients, taps and server stopped", file=sys.stderr)
+        return 1
     finally:
         from kit.runtime.servers import stop_all
 

@@ -117,3 +117,5 @@ def test_the_command_prints_the_table_and_the_target(capsys, tmp_path) -> None:
     assert picture.read_bytes().startswith(b"\x89PNG")
     with pytest.raises(SystemExit, match="--clients takes numbers"):
         main(["push", "--clients", "many"])
+    with pytest.raises(SystemExit, match=r"kit\.bench push: rate, seconds, interval and hold"):
+        main(["push", "--clients", "1", "--rate", "0"])
