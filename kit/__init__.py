@@ -14,18 +14,37 @@ The top-level names are all a lesson needs:
   layer; ``kit.FrameInspector(tap)`` shows it live.
 - ``kit.SocketIOClient(url)`` is python-socketio's client, usable from plain cells.
 - ``kit.chat_app()`` is the article's chat server with its page: ``kit.serve(kit.chat_app())``.
+- ``kit.NewsServer()`` offers news four ways (short polling, long-polling, server-sent
+  events, WebSocket); ``kit.ShortPollingClient``, ``kit.LongPollingClient``,
+  ``kit.EventSourceClient`` and ``kit.WebSocketNewsClient`` time what they hear;
+  ``kit.measure_push()`` and ``kit.compare_push()`` measure the four side by side, and
+  ``kit.PushRace(server)`` shows them live.
 - ``kit.exercise(name, hint=...)`` checks a lesson's exercise: ``with kit.exercise(...):``.
 - ``kit.wire`` holds the pure codecs: handshake, frames, engine.io and socket.io.
 
 Layers, each importing only the ones below it: ``kit.widgets`` -> ``kit.clients``,
-``kit.apps``, ``kit.wiretap`` -> ``kit.runtime`` -> ``kit.wire``.
+``kit.apps``, ``kit.wiretap`` -> ``kit.runtime`` -> ``kit.wire`` (``kit.bench`` measures
+with all of them).
 """
 
 from __future__ import annotations
 
 from kit import wire
-from kit.apps import ChatApp, ScratchServer, chat_app
-from kit.clients import ChatClient, ChatMessage, SocketIOClient, WebSocket
+from kit.apps import ChatApp, News, NewsServer, PushMethod, ScratchServer, chat_app
+from kit.bench.push import PushComparison, PushRun, compare_push, measure_push
+from kit.clients import (
+    ChatClient,
+    ChatMessage,
+    EventSourceClient,
+    LongPollingClient,
+    NewsClient,
+    NewsClientError,
+    ShortPollingClient,
+    SocketIOClient,
+    WebSocket,
+    WebSocketNewsClient,
+    news_client,
+)
 from kit.exercises import Exercise, exercise
 from kit.runtime import (
     CloseEvent,
@@ -41,7 +60,7 @@ from kit.runtime import (
     stop,
     stop_all,
 )
-from kit.widgets import ChatPanel, FrameInspector, side_by_side
+from kit.widgets import ChatPanel, FrameInspector, PushRace, side_by_side
 from kit.wiretap import Tap, tap
 
 __version__ = "0.1.0"
@@ -53,17 +72,32 @@ __all__ = [
     "ChatPanel",
     "CloseEvent",
     "Event",
+    "EventSourceClient",
     "Exercise",
     "FrameInspector",
+    "LongPollingClient",
     "MessageEvent",
+    "News",
+    "NewsClient",
+    "NewsClientError",
+    "NewsServer",
     "PortInUseError",
+    "PushComparison",
+    "PushMethod",
+    "PushRace",
+    "PushRun",
     "ScratchServer",
     "Server",
+    "ShortPollingClient",
     "SocketIOClient",
     "Tap",
     "WebSocket",
+    "WebSocketNewsClient",
     "chat_app",
+    "compare_push",
     "exercise",
+    "measure_push",
+    "news_client",
     "run",
     "running_servers",
     "serve",

@@ -5,9 +5,15 @@ from __future__ import annotations
 import argparse
 import sys
 
-from kit.bench import codecs, fanout, hostile, startup
+from kit.bench import codecs, fanout, hostile, push, startup
 
-BENCHES = {"startup": startup, "fanout": fanout, "codecs": codecs, "hostile": hostile}
+BENCHES = {
+    "startup": startup,
+    "fanout": fanout,
+    "codecs": codecs,
+    "hostile": hostile,
+    "push": push,
+}
 
 
 def main(argv: list[str] | None = None) -> int:

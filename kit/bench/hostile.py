@@ -56,8 +56,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import psutil
-
 import kit
 from kit.apps.scratch import ScratchServer
 from kit.bench import peers
@@ -143,6 +141,8 @@ class RSSPeak:
     """The process's peak resident memory while the block runs (sampled every 10 ms)."""
 
     def __init__(self) -> None:
+        import psutil  # the tests extra has it; only this benchmark needs it
+
         self.process = psutil.Process()
         self.before = self.peak = self.process.memory_info().rss
         self._stop = threading.Event()
@@ -223,7 +223,7 @@ def slow_reader(args: argparse.Namespace) -> Result:
         with contextlib.suppress(TimeoutError):
             for _ in range(count):
                 message = bystander.wait_message(timeout=5)
-                delays.append(time.time() - float(message.data.split(" ", 1)[0]))
+                delays.append(time.time() - float(str(message.data).split(" ", 1)[0]))
         stalled.close()
     result.figure("bystander received", f"{len(delays)} of {count}")
     result.figure("bystander delay p99", ms(percentile(delays, 0.99)))
@@ -430,7 +430,7 @@ def fragments(args: argparse.Namespace) -> Result:
         attacker = threading.Thread(target=attack, name="fragment-flood")
         started = time.process_time()
         attacker.start()
-        round_trips = []
+        round_trips: list[float] = []
         while not done.is_set() or len(round_trips) < 20:
             before = time.perf_counter()
             bystander.send("ping")
@@ -468,7 +468,8 @@ def _crowd(name: str, args: argparse.Namespace, spread: float, call_bound: float
             pipes.append(parent)
             processes.append((process, child))
             first += share
-        reports, errors = [], []
+        reports: list[CrowdReport] = []
+        errors: list[object] = []
         with RSSPeak() as rss, LoopWatch() as loop:
             for process, child in processes:
                 process.start()
@@ -479,7 +480,10 @@ def _crowd(name: str, args: argparse.Namespace, spread: float, call_bound: float
             )
             for pipe in pipes:
                 kind, report = pipe.recv() if pipe.poll(30) else ("error", "no report")
-                (reports if kind == "report" else errors).append(report)
+                if kind == "report" and isinstance(report, CrowdReport):
+                    reports.append(report)
+                else:
+                    errors.append(report)
         for process, _ in processes:
             process.join(10)
             if process.is_alive():

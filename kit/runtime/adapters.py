@@ -105,9 +105,14 @@ class AiohttpAdapter:
 
     kind = "aiohttp"
 
-    def __init__(self, app: Any, options: dict[str, Any]) -> None:
+    def __init__(
+        self, app: Any, options: dict[str, Any], *, handler_cancellation: bool = False
+    ) -> None:
         _no_options(app, options)
         self.app = app
+        self.handler_cancellation = handler_cancellation
+        """Cancel a request's handler when its client goes away (aiohttp's option, off by
+        default): a kit app that holds requests open (long-polls, event streams) sets it."""
         self._runner: Any = None
         self._web: Any = None  # aiohttp's low-level server: its .connections, until stopped
 
@@ -122,6 +127,7 @@ class AiohttpAdapter:
             access_log=None,
             shutdown_timeout=SHUTDOWN_GRACE,
             logger=SERVER_LOGGER,  # "Error handling request" goes to server.errors
+            handler_cancellation=self.handler_cancellation,
         )
         await self._runner.setup()
         self._web = self._runner.server

@@ -19,6 +19,8 @@ The modules follow the layers of a connection, bottom up:
   payloads (``4hello\\x1e4€€€``), protocol v4 and v3.
 - :mod:`kit.wire.socketio`: socket.io packets (``2["foo"]``, ``3/admin,13["bar"]``) and
   their binary attachments.
+- :mod:`kit.wire.eventstream`: server-sent events (``text/event-stream``), the push format
+  of plain HTTP (WHATWG HTML section 9.2).
 - :mod:`kit.wire.text`: text as it may go on the wire (no lone surrogates).
 - :mod:`kit.wire.decoder`: the tap's sans-I/O decoder of a whole connection.
 - :mod:`kit.wire.errors`: one exception tree; every decoding failure is a
@@ -41,6 +43,7 @@ from kit.wire.errors import (
     ControlFrameTooLong,
     EmptyPacket,
     EngineIOError,
+    EventStreamError,
     ForbiddenOrigin,
     FragmentedControlFrame,
     HandshakeError,
@@ -54,6 +57,7 @@ from kit.wire.errors import (
     InvalidClosePayload,
     InvalidConnection,
     InvalidDeflate,
+    InvalidEventField,
     InvalidHTTPVersion,
     InvalidJSON,
     InvalidKey,
@@ -86,6 +90,7 @@ from kit.wire.errors import (
     UnsupportedEngineVersion,
     WebSocketProtocolError,
 )
+from kit.wire.eventstream import EVENT_STREAM, EventStreamParser, ServerSentEvent
 from kit.wire.frames import (
     Close,
     CloseCode,
@@ -115,6 +120,7 @@ from kit.wire.socketio import (
 from kit.wire.text import is_usv, usv
 
 __all__ = [
+    "EVENT_STREAM",
     "GUID",
     "Close",
     "CloseCode",
@@ -124,6 +130,8 @@ __all__ = [
     "EngineIOError",
     "EnginePacket",
     "EnginePacketType",
+    "EventStreamError",
+    "EventStreamParser",
     "ForbiddenOrigin",
     "FragmentedControlFrame",
     "Frame",
@@ -139,6 +147,7 @@ __all__ = [
     "InvalidClosePayload",
     "InvalidConnection",
     "InvalidDeflate",
+    "InvalidEventField",
     "InvalidHTTPVersion",
     "InvalidJSON",
     "InvalidKey",
@@ -166,6 +175,7 @@ __all__ = [
     "ReservedBitsSet",
     "ReservedEventName",
     "ResponseReader",
+    "ServerSentEvent",
     "SocketIOError",
     "SocketPacket",
     "SocketPacketType",

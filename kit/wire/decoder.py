@@ -13,7 +13,9 @@ rows::
 What it follows, as the stages of :class:`Stage`:
 
 - ``HTTP``: requests and responses, each parsed by h11 (one parser per direction, kept
-  in step), their bodies decoded as engine.io payloads when the URL says ``EIO=``;
+  in step), their bodies decoded as engine.io payloads when the URL says ``EIO=``, and
+  a ``text/event-stream`` response's server-sent events one row each as they arrive
+  (:mod:`~kit.wire.eventstream`; such a body is never kept whole);
 - ``WEBSOCKET``: after a ``101``, frames (:class:`~kit.wire.frames.FrameReader`), whole
   messages (:class:`~kit.wire.messages.MessageAssembler`, inflated when permessage-deflate
   was negotiated, within ``max_message`` bytes), engine.io packets in them, socket.io
@@ -38,6 +40,7 @@ import h11
 from kit.wire.deflate import DeflateParams
 from kit.wire.engineio import EnginePacket, EnginePacketType, decode_payload
 from kit.wire.errors import ProtocolError
+from kit.wire.eventstream import EVENT_STREAM, EventStreamParser
 from kit.wire.frames import Frame, FrameReader, Opcode
 from kit.wire.messages import DEFAULT_MAX_FRAGMENTS, MessageAssembler
 from kit.wire.socketio import AttachmentCollector, SocketPacket
@@ -129,6 +132,7 @@ class _Side:
     frames: FrameReader | None = None
     messages: MessageAssembler | None = None
     attachments: AttachmentCollector = field(default_factory=AttachmentCollector)
+    events: EventStreamParser | None = None  # while a text/event-stream response runs
 
 
 class ConnectionDecoder:
@@ -218,12 +222,19 @@ class ConnectionDecoder:
         if isinstance(event, h11.ConnectionClosed):
             return False
         other.http.send(event)  # keep the other parser's idea of the exchange in step
+        # What h11 has consumed for this event: the head's exact bytes, or body bytes
+        # (with their chunk framing) that are dropped here, never kept.
+        consumed = len(side.head) - len(side.http.trailing_data[0])
+        raw = bytes(side.head[:consumed])
+        del side.head[:consumed]
         if isinstance(event, h11.Request):
-            self._on_request(event)
+            self._on_request(event, raw)
         elif isinstance(event, h11.InformationalResponse | h11.Response):
-            self._on_response(event)
+            self._on_response(event, raw)
         elif isinstance(event, h11.Data):
-            if len(side.body) + len(event.data) > self.max_message:
+            if direction is S2C and side.events is not None:
+                self._on_event_stream(side.events, event.data)
+            elif len(side.body) + len(event.data) > self.max_message:
                 side.body_too_big = True
             else:
                 side.body += event.data
@@ -231,14 +242,7 @@ class ConnectionDecoder:
             self._on_body(direction)
         return True
 
-    def _take_head(self, direction: Direction) -> bytes:
-        buffer = self._sides[direction].head
-        end = buffer.find(b"\r\n\r\n")
-        head = bytes(buffer[: end + 4]) if end >= 0 else bytes(buffer)
-        del buffer[: end + 4 if end >= 0 else len(buffer)]
-        return head
-
-    def _on_request(self, request: h11.Request) -> None:
+    def _on_request(self, request: h11.Request, raw: bytes) -> None:
         self._request = request
         target = request.target.decode("latin-1")
         url = urlsplit(target)
@@ -250,20 +254,32 @@ class ConnectionDecoder:
         upgrade = any(k == b"upgrade" and b"websocket" in v.lower() for k, v in request.headers)
         self.transport = query.get("transport", ["websocket" if upgrade else "http"])[0]
         method = request.method.decode("latin-1")
-        self._record(C2S, Layer.HTTP, f"{method} {target}", self._take_head(C2S), request)
+        self._record(C2S, Layer.HTTP, f"{method} {target}", raw, request)
 
-    def _on_response(self, response: h11.InformationalResponse | h11.Response) -> None:
+    def _on_response(self, response: h11.InformationalResponse | h11.Response, raw: bytes) -> None:
         reason = response.reason.decode("latin-1")
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in response.headers}
         summary = f"{response.status_code} {reason}"
         if "content-type" in headers:
             summary += f" ({headers['content-type']})"
-        self._record(S2C, Layer.HTTP, summary, self._take_head(S2C), response)
+        self._record(S2C, Layer.HTTP, summary, raw, response)
         if response.status_code == 101:
             self._to_websocket(headers.get("sec-websocket-extensions", ""))
+        elif media_type(headers.get("content-type", "")) == EVENT_STREAM:
+            self._sides[S2C].events = EventStreamParser()  # until this response ends
+
+    def _on_event_stream(self, parser: EventStreamParser, data: bytes) -> None:
+        # A response that never ends: each server-sent event is a row as it arrives.
+        for event in parser.feed(data):
+            shown = repr(event.data[:40]) + ("..." if len(event.data) > 40 else "")
+            kind = "" if event.event == "message" else f" {event.event!r}"
+            at = f" id={event.id}" if event.id else ""
+            summary = f"event{kind}{at} {shown}"
+            self._record(S2C, Layer.HTTP, summary, event.serialize(), event)
 
     def _on_body(self, direction: Direction) -> None:
         side = self._sides[direction]
+        side.events = None
         body, too_big = bytes(side.body), side.body_too_big
         side.body.clear()
         side.body_too_big = False
@@ -384,6 +400,11 @@ class ConnectionDecoder:
             return
         attachments.expect(message)
         self._record(direction, Layer.SOCKETIO, str(message), _raw(packet.data), message)
+
+
+def media_type(content_type: str) -> str:
+    """``text/event-stream`` from ``Text/Event-Stream; charset=utf-8``."""
+    return content_type.split(";", 1)[0].strip().lower()
 
 
 def _other(direction: Direction) -> Direction:

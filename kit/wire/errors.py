@@ -53,6 +53,8 @@ the header at fault. ``str(exc)`` says what was wrong, where, and what to do.
         * :exc:`InvalidSocketPayload`: JSON of the wrong shape for the packet type
             * :exc:`ReservedEventName`: an EVENT named ``connect``, ``disconnect``...
         * :exc:`InvalidPlaceholder`: a binary placeholder naming no attachment
+    * :exc:`EventStreamError`: a server-sent event that cannot be written (``field``)
+        * :exc:`InvalidEventField`: a line break in ``event`` or ``id``, a bad ``retry``
 
 Engine.io and socket.io errors say where (packet index, offset, the packet text) and
 show what a valid packet looks like.
@@ -787,6 +789,33 @@ class InvalidPlaceholder(SocketIOError):
             else "absent: the packet has no attachments"
         )
         return {**super()._names(), "valid": valid}
+
+
+# Server-sent events (WHATWG HTML, section 9.2) ------------------------------------
+
+
+class EventStreamError(ProtocolError):
+    """A server-sent event that cannot be written as ``text/event-stream``.
+
+    Reading an event stream never fails (the standard says what a browser makes of any
+    bytes); writing one can, when a value would be misread on the other side.
+    """
+
+    source = "WHATWG HTML, section 9.2.5"
+
+
+class InvalidEventField(EventStreamError):
+    """A field value a reader would misread: ``id: 1\\ndata: x`` is two fields, not one."""
+
+    fields = ("field", "value", "detail")
+    template = (
+        "the {field!r} of a server-sent event {detail}: {shown!r}; a field is one line, "
+        "so put line breaks in 'data' only (each line becomes its own 'data:' line)"
+    )
+
+    def _names(self) -> dict[str, Any]:
+        shown = self.value if len(self.value) <= 40 else f"{self.value[:37]}..."
+        return {**super()._names(), "shown": shown}
 
 
 # Every class above, so the list cannot drift from the tree (a test compares both

@@ -13,6 +13,8 @@ layer as they go by::
 
 Connect the client to ``tap.url`` instead of ``server.url``; read ``tap.events`` (a list of
 :class:`~kit.wiretap.records.WireEvent`) or show them live with ``kit.FrameInspector(tap)``.
+``tap.bytes`` counts the bytes relayed each way (:class:`~kit.wiretap.relay.ByteCount`);
+``kit.tap(server, decode=False)`` only counts, for measurements with many clients.
 
 The parts, each in its own module, data flowing one way:
 
@@ -32,9 +34,9 @@ from kit.runtime.servers import Server, serve
 from kit.wire.decoder import DEFAULT_MAX_MESSAGE
 from kit.wiretap.capture import MAX_BYTES, MAX_EVENTS, Capture, Match, matches
 from kit.wiretap.records import Direction, Layer, WireEvent, as_layers
-from kit.wiretap.relay import TapRelay
+from kit.wiretap.relay import ByteCount, TapRelay
 
-__all__ = ["Capture", "Tap", "TapRelay", "WireEvent", "tap"]
+__all__ = ["ByteCount", "Capture", "Tap", "TapRelay", "WireEvent", "tap"]
 
 
 class Tap:
@@ -60,6 +62,15 @@ class Tap:
     def events(self) -> list[WireEvent]:
         """Everything recorded so far, oldest first (a snapshot)."""
         return self.capture.events
+
+    @property
+    def bytes(self) -> ByteCount:
+        """Bytes relayed each way since the tap started, and connections accepted.
+
+        A snapshot: subtract two of them to count what went by in between. Kept when
+        the capture is cleared (``clear()`` forgets rows, not traffic).
+        """
+        return self._relay.bytes
 
     @property
     def dropped(self) -> int:
@@ -146,6 +157,7 @@ def tap(
     server: Server | str,
     *,
     name: str | None = None,
+    decode: bool = True,
     max_events: int = MAX_EVENTS,
     max_bytes: int = MAX_BYTES,
     max_message: int = DEFAULT_MAX_MESSAGE,
@@ -156,6 +168,8 @@ def tap(
         server: a running kit server, or the ``http://host:port`` of any local server.
         name: the relay's server name (default ``"tap <server name>"``): starting a
             tap of the same name again replaces the old one, as for ``kit.serve``.
+        decode: False to count bytes only (``tap.bytes``), recording no rows but the
+            connections opening and closing.
         max_events: rows the capture keeps (100,000); then it says so and counts.
         max_bytes: recorded bytes the capture keeps (32 MiB; about twice that in memory).
         max_message: the largest WebSocket message or HTTP body the tap decodes (1 MiB,
@@ -181,5 +195,5 @@ def tap(
     if host in ("0.0.0.0", "::", ""):
         host = "127.0.0.1"
     capture = Capture(max_events=max_events, max_bytes=max_bytes)
-    relay = TapRelay(host, port, capture, max_message=max_message)
+    relay = TapRelay(host, port, capture, decode=decode, max_message=max_message)
     return Tap(serve(relay, name=name), relay)

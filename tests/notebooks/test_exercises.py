@@ -43,6 +43,39 @@ class ExerciseCase:
 
 CASES = [
     ExerciseCase(
+        lesson="00",
+        answer="# Your answer: replace the ... with the body of most_costly()",
+        check='"""Check: most_costly() names the method',
+        name="most_costly()",
+        solution="00_most_costly.py",
+        wrong=[
+            Wrong(
+                "polling is always the worst",
+                "def most_costly(rate):\n    return 'short polling'\n",
+                "at 100 news/s the tap counted the most bytes per news item for long-polling, "
+                "not short polling",
+            ),
+            Wrong(
+                "a request per news item is always the worst",
+                "def most_costly(rate):\n    return 'long-polling'\n",
+                "at 1 news/s the tap counted the most bytes per news item for short polling, "
+                "not long-polling",
+            ),
+            Wrong(
+                "the article's 'heavy' WebSocket",
+                "def most_costly(rate):\n    return 'WebSocket'\n",
+                "at 1 news/s the tap counted the most bytes per news item for short polling, "
+                "not WebSocket",
+            ),
+            Wrong(
+                "a nickname, not a method's name",
+                "def most_costly(rate):\n    return 'SSE'\n",
+                "return one of ['short polling', 'long-polling', 'server-sent events', "
+                "'WebSocket'], not 'SSE'",
+            ),
+        ],
+    ),
+    ExerciseCase(
         lesson="01",
         answer="# Your answer: replace the ... with the body of shout()",
         check='"""Check: shout()',

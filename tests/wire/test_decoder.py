@@ -147,3 +147,52 @@ def test_arbitrary_frames_after_an_upgrade_never_raise(frames) -> None:
         data = Frame(opcode, payload, fin=fin, rsv1=rsv1).serialize(validate=False)
         for record in decoder.feed(direction, data):
             assert isinstance(record, Record)
+
+
+KEEP_ALIVE_POLLS = [
+    (C2S, b"GET /poll HTTP/1.1\r\nHost: x\r\n\r\n"),
+    (S2C, b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n[]"),
+    (C2S, b"GET /poll HTTP/1.1\r\nHost: x\r\n\r\n"),
+    (S2C, b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n[1\r\n1\r\n]\r\n0\r\n\r\n"),
+    (C2S, b"GET /poll HTTP/1.1\r\nHost: x\r\n\r\n"),
+    (S2C, b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n[]"),
+]
+"""Three polls on one kept-alive connection, one answer in chunks."""
+
+
+def test_each_head_row_holds_exactly_its_head_on_a_kept_alive_connection() -> None:
+    decoder = ConnectionDecoder()
+    records = [r for way, data in KEEP_ALIVE_POLLS for r in decoder.feed(way, data)]
+    heads = [r.raw for r in records if r.layer is Layer.HTTP and not r.summary.startswith("body")]
+    assert heads == [data.split(b"\r\n\r\n")[0] + b"\r\n\r\n" for _, data in KEEP_ALIVE_POLLS]
+    assert [r.raw for r in records if r.summary.startswith("body")] == [b"[]", b"[1]", b"[]"]
+
+
+EVENT_STREAM_HEAD = (
+    b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
+)
+
+
+def test_server_sent_events_are_rows_as_they_arrive_and_the_body_is_not_kept() -> None:
+    decoder = ConnectionDecoder()
+    decoder.feed(C2S, b"GET /events HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n")
+    head = decoder.feed(S2C, EVENT_STREAM_HEAD)
+    assert [r.summary for r in head] == ["200 OK (text/event-stream)"]
+    first = b"id: 1\ndata: hello\n\n"
+    got = decoder.feed(S2C, b"%x\r\n%s\r\n" % (len(first), first))
+    assert [(r.layer, r.summary, r.raw) for r in got] == [(Layer.HTTP, "event id=1 'hello'", first)]
+    # An event split across chunks, then a keep-alive comment: one row, for the event.
+    assert decoder.feed(S2C, b"6\r\nevent:\r\n") == []
+    rest = b" news\ndata: x\n\n: keep-alive\n\n"
+    (news,) = decoder.feed(S2C, b"%x\r\n%s\r\n" % (len(rest), rest))
+    assert news.summary == "event 'news' id=1 'x'"
+    for _ in range(2000):  # a long stream: nothing of it piles up in the decoder
+        decoder.feed(S2C, b"%x\r\n%s\r\n" % (len(first), first))
+    side = decoder._sides[S2C]  # (white box: the decoder's buffers stay empty)
+    assert len(side.head) < 16 and len(side.body) == 0  # (a chunk's CRLF may wait)
+    end = decoder.feed(S2C, b"0\r\n\r\n")
+    assert end == []  # the stream ended: no body row, nothing left over
+    # The connection goes on as plain HTTP.
+    decoder.feed(C2S, b"GET /poll HTTP/1.1\r\nHost: x\r\n\r\n")
+    (answer, body) = decoder.feed(S2C, b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n[]")
+    assert (answer.summary, body.summary) == ("200 OK", "body [2 bytes]")

@@ -279,3 +279,26 @@ def test_tap_limits_must_be_positive(echo_handler, option) -> None:
     server = kit.serve(echo_handler, name="echo")
     with pytest.raises(ValueError, match=f"{option} must be a positive int"):
         kit.tap(server, **{option: 0})
+
+
+def test_the_tap_counts_every_byte_each_way_whether_it_decodes_or_not(raw_echo):
+    _, server = raw_echo
+    for decode in (True, False):
+        tap = kit.tap(server, decode=decode)
+        before = tap.bytes
+        payload = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n" + os.urandom(100_000)
+        with socket.create_connection(("127.0.0.1", tap.port), timeout=5) as client:
+            client.sendall(payload)
+            client.shutdown(socket.SHUT_WR)
+            back = b""
+            while chunk := client.recv(65536):
+                back += chunk
+        tap.settle(quiet=0.05)
+        sent = tap.bytes - before
+        assert (sent.client_to_server, sent.server_to_client) == (len(payload), len(back))
+        assert sent.connections == 1 and sent.total == 2 * len(payload)
+        layers = {event.layer for event in tap.events}
+        assert layers == ({Layer.TCP, Layer.HTTP} if decode else {Layer.TCP}), decode
+        tap.clear()
+        assert tap.bytes.total == sent.total + before.total  # rows go, counts stay
+        assert "1 connection" in str(sent)
