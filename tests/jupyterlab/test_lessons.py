@@ -10,6 +10,7 @@ a WebSocket, both ways. No cell may show an error or stderr output.
 
 from __future__ import annotations
 
+import os
 import re
 import time
 import uuid
@@ -31,6 +32,8 @@ from tests.jupyterlab.harness import (
 )
 
 WITH_PANELS = ["01", "02", "05", "06"]
+RUNS = int(os.environ.get("KIT_LAB_RUNS", "1"))
+"""Run All each lesson this many times (``KIT_LAB_RUNS=30 ... -k 01`` before a release)."""
 
 
 @pytest.fixture(scope="module")
@@ -44,9 +47,10 @@ def lab(browser, tmp_path_factory, pytestconfig, socketio_client_js):
         yield running
 
 
+@pytest.mark.parametrize("run", range(RUNS), ids=lambda run: f"run{run}")
 @pytest.mark.parametrize("prefix", WITH_PANELS)
 def test_after_run_all_the_panels_chat_and_only_enter_or_send_sends(
-    prefix, page, lab, pytestconfig
+    prefix, run, page, lab, pytestconfig
 ) -> None:
     from playwright.sync_api import expect
 
