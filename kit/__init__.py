@@ -13,7 +13,10 @@ The top-level names are all a lesson needs:
 - ``kit.tap(server)`` records every byte between clients and a server, decoded layer by
   layer; ``kit.FrameInspector(tap)`` shows it live.
 - ``kit.SocketIOClient(url)`` is python-socketio's client, usable from plain cells.
-- ``kit.chat_app()`` is the article's chat server with its page: ``kit.serve(kit.chat_app())``.
+- ``kit.chat_app()`` is the article's chat server with its page: ``kit.serve(kit.chat_app())``;
+  ``kit.chat_app(redis=kit.redis())`` joins every server on that Redis into one chat.
+- ``kit.redis()`` starts a real redis-server for the kernel; ``kit.balancer(servers)`` a
+  real HAProxy in front of several servers.
 - ``kit.exercise(name, hint=...)`` checks a lesson's exercise: ``with kit.exercise(...):``.
 - ``kit.wire`` holds the pure codecs: handshake, frames, engine.io and socket.io.
 
@@ -24,14 +27,16 @@ Layers, each importing only the ones below it: ``kit.widgets`` -> ``kit.clients`
 from __future__ import annotations
 
 from kit import wire
-from kit.apps import ChatApp, ScratchServer, chat_app
+from kit.apps import ChatApp, Redis, RedisUnavailableError, ScratchServer, chat_app, redis
 from kit.clients import ChatClient, ChatMessage, SocketIOClient, WebSocket
 from kit.exercises import Exercise, exercise
 from kit.runtime import (
+    ChildProgramError,
     CloseEvent,
     Event,
     MessageEvent,
     PortInUseError,
+    ProgramNotFoundError,
     Server,
     run,
     running_servers,
@@ -51,12 +56,16 @@ __all__ = [
     "ChatClient",
     "ChatMessage",
     "ChatPanel",
+    "ChildProgramError",
     "CloseEvent",
     "Event",
     "Exercise",
     "FrameInspector",
     "MessageEvent",
     "PortInUseError",
+    "ProgramNotFoundError",
+    "Redis",
+    "RedisUnavailableError",
     "ScratchServer",
     "Server",
     "SocketIOClient",
@@ -64,6 +73,7 @@ __all__ = [
     "WebSocket",
     "chat_app",
     "exercise",
+    "redis",
     "run",
     "running_servers",
     "serve",

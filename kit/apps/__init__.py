@@ -2,11 +2,24 @@
 
 - :mod:`~kit.apps.chat` - ``kit.chat_app()``: the article's chat server, its page included
 - :mod:`~kit.apps.scratch` - ``kit.ScratchServer``: a WebSocket server on ``kit.wire`` alone
+- :mod:`~kit.apps.roster` - the chat's online list, in memory or shared in Redis
+- :mod:`~kit.apps.redis` - ``kit.redis()``: a real redis-server child process
 """
 
 from __future__ import annotations
 
-from kit.apps.chat import ChatApp, chat_app
+from kit.apps.chat import ChatApp, ClusterState, chat_app
+from kit.apps.redis import Redis, redis
+from kit.apps.roster import RedisUnavailableError
 from kit.apps.scratch import ScratchConnection, ScratchServer
 
-__all__ = ["ChatApp", "ScratchConnection", "ScratchServer", "chat_app"]
+__all__ = [
+    "ChatApp",
+    "ClusterState",
+    "Redis",
+    "RedisUnavailableError",
+    "ScratchConnection",
+    "ScratchServer",
+    "chat_app",
+    "redis",
+]

@@ -1,0 +1,209 @@
+"""Programs the kit runs as child processes (redis-server, haproxy), served like any app.
+
+``kit.serve`` runs anything shaped like a server (``kind``, ``start(sock)``, ``stop()``).
+A :class:`ChildProgram` is such a shape around a real program found on ``PATH``:
+
+- ``kit.serve`` binds the port (so a busy port is the usual
+  :class:`~kit.runtime.errors.PortInUseError`, naming who holds it); ``start`` reads the
+  port, closes that socket and starts the program on it, in a temporary directory of its
+  own, its output going to a log file there;
+- ``start`` returns once the program accepts TCP connections on its port, or raises
+  :class:`~kit.runtime.errors.ChildProgramError` with the end of the program's own log
+  when it exits first or stays deaf for ``start_timeout`` seconds: never a hang;
+- ``stop`` sends SIGTERM, waits up to ``stop_timeout`` seconds, then SIGKILL, and removes
+  the directory. So re-running a cell (a server of the same name is replaced),
+  ``kit.stop_all()`` and the interpreter's exit all stop the program, as they stop
+  every kit server.
+
+A program missing from ``PATH`` raises :class:`~kit.runtime.errors.ProgramNotFoundError`
+naming the packages that install it, before anything is bound.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from kit.runtime.errors import ChildProgramError, ProgramNotFoundError
+
+__all__ = ["ChildProgram", "find_program"]
+
+LOG_TAIL = 1500
+"""How much of the end of a program's log an error quotes, in characters."""
+
+
+def find_program(names: tuple[str, ...], packages: dict[str, str]) -> str:
+    """The full path of the first of ``names`` found on ``PATH``.
+
+    Raises :class:`ProgramNotFoundError` naming ``packages`` (where -> what to install).
+    """
+    for name in names:
+        found = shutil.which(name)
+        if found:
+            return found
+    raise ProgramNotFoundError(names, packages)
+
+
+class ChildProgram:
+    """A program on a port of its own, started and stopped by the kit.
+
+    Subclasses say what to run in :meth:`command` (and may write files into
+    :attr:`directory` first). Attributes once started: ``port``, ``pid``, ``directory``,
+    ``log_path``.
+    """
+
+    kind = "program"
+    program = "program"
+    """The program's name, in messages."""
+    start_timeout = 10.0
+    stop_timeout = 3.0
+
+    def __init__(self) -> None:
+        self.host = "127.0.0.1"
+        self.port = 0
+        self.directory: Path | None = None
+        self.log_path: Path | None = None
+        self._process: subprocess.Popen[bytes] | None = None
+        self._log_file: object = None
+
+    # -- what subclasses say ------------------------------------------------------------
+
+    def command(self, directory: Path) -> list[str]:  # pragma: no cover - each program says
+        """The command line that runs the program on ``self.host:self.port``."""
+        raise NotImplementedError
+
+    # -- the shape of a server ------------------------------------------------------------
+
+    async def start(self, sock: socket.socket) -> None:
+        """Start the program on ``sock``'s port (``kit.serve`` bound it) and wait for it."""
+        self.host, self.port = sock.getsockname()[:2]
+        sock.close()  # the program binds the port itself, right away
+        self.directory = Path(tempfile.mkdtemp(prefix=f"kit-{self.kind}-"))
+        self.log_path = self.directory / f"{self.kind}.log"
+        argv = self.command(self.directory)
+        log = open(self.log_path, "wb")  # noqa: SIM115 - closed in _reap
+        self._log_file = log
+        try:
+            self._process = subprocess.Popen(
+                argv,
+                cwd=self.directory,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                # Its own process group: a Ctrl-C in a terminal reaches the kit, which then
+                # stops the program in order, instead of both racing.
+                start_new_session=True,
+            )
+        except OSError as exc:
+            self._cleanup()
+            raise ChildProgramError(self.program, f"could not be started: {exc}", "") from exc
+        try:
+            await self._wait_until_listening()
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def _wait_until_listening(self) -> None:
+        deadline = time.monotonic() + self.start_timeout
+        while True:
+            if self._process is None or self._process.poll() is not None:
+                code = None if self._process is None else self._process.returncode
+                raise ChildProgramError(
+                    self.program, f"exited with status {code} while starting", self.log_tail()
+                )
+            try:
+                _, writer = await asyncio.wait_for(
+                    asyncio.open_connection(self.host, self.port), 1.0
+                )
+            except (OSError, asyncio.TimeoutError):
+                if time.monotonic() > deadline:
+                    raise ChildProgramError(
+                        self.program,
+                        f"did not listen on {self.host}:{self.port} within "
+                        f"{self.start_timeout:g} s",
+                        self.log_tail(),
+                    ) from None
+                await asyncio.sleep(0.02)
+                continue
+            writer.close()
+            with contextlib.suppress(OSError):
+                await writer.wait_closed()
+            return
+
+    async def stop(self) -> None:
+        """SIGTERM, then SIGKILL after ``stop_timeout`` s; remove the directory."""
+        process, self._process = self._process, None
+        if process is not None and process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                process.terminate()
+            deadline = time.monotonic() + self.stop_timeout
+            while process.poll() is None and time.monotonic() < deadline:
+                await asyncio.sleep(0.01)
+            if process.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    process.kill()
+        if process is not None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(timeout=2)  # reaped: no zombie
+        self._cleanup()
+
+    def kill(self) -> None:
+        """End the program at once with SIGKILL, as a crash would (no clean-up by it)."""
+        process = self._process
+        if process is not None and process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(process.pid, signal.SIGKILL)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(timeout=2)
+
+    def _cleanup(self) -> None:
+        log, self._log_file = self._log_file, None
+        if log is not None:
+            with contextlib.suppress(OSError):
+                log.close()  # type: ignore[attr-defined]
+        directory, self.directory = self.directory, None
+        if directory is not None:
+            # Keep the last words of the program for log_tail() after it stopped.
+            self._last_log = self._read_log(directory / f"{self.kind}.log")
+            shutil.rmtree(directory, ignore_errors=True)
+
+    # -- what a cell reads ------------------------------------------------------------------
+
+    @property
+    def pid(self) -> int | None:
+        """The program's process id while it runs, else None."""
+        process = self._process
+        return process.pid if process is not None and process.poll() is None else None
+
+    @property
+    def alive(self) -> bool:
+        """True while the program's process runs."""
+        return self.pid is not None
+
+    @staticmethod
+    def _read_log(path: Path) -> str:
+        try:
+            return path.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return ""
+
+    def log_tail(self, size: int = LOG_TAIL) -> str:
+        """The end of what the program wrote (stdout and stderr), at most ``size`` chars."""
+        text = (
+            self._read_log(self.log_path)
+            if self.directory is not None and self.log_path is not None
+            else getattr(self, "_last_log", "")
+        )
+        return text[-size:].strip()
+
+    def __repr__(self) -> str:
+        state = f"pid {self.pid}" if self.alive else "not running"
+        return f"<{type(self).__name__} {self.host}:{self.port} {state}>"
