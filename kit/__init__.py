@@ -27,7 +27,16 @@ Layers, each importing only the ones below it: ``kit.widgets`` -> ``kit.clients`
 from __future__ import annotations
 
 from kit import wire
-from kit.apps import ChatApp, Redis, RedisUnavailableError, ScratchServer, chat_app, redis
+from kit.apps import (
+    Balancer,
+    ChatApp,
+    Redis,
+    RedisUnavailableError,
+    ScratchServer,
+    balancer,
+    chat_app,
+    redis,
+)
 from kit.clients import ChatClient, ChatMessage, SocketIOClient, WebSocket
 from kit.exercises import Exercise, exercise
 from kit.runtime import (
@@ -52,6 +61,7 @@ from kit.wiretap import Tap, tap
 __version__ = "0.1.0"
 
 __all__ = [
+    "Balancer",
     "ChatApp",
     "ChatClient",
     "ChatMessage",
@@ -71,6 +81,7 @@ __all__ = [
     "SocketIOClient",
     "Tap",
     "WebSocket",
+    "balancer",
     "chat_app",
     "exercise",
     "redis",

@@ -4,22 +4,26 @@
 - :mod:`~kit.apps.scratch` - ``kit.ScratchServer``: a WebSocket server on ``kit.wire`` alone
 - :mod:`~kit.apps.roster` - the chat's online list, in memory or shared in Redis
 - :mod:`~kit.apps.redis` - ``kit.redis()``: a real redis-server child process
+- :mod:`~kit.apps.balancer` - ``kit.balancer()``: a real HAProxy in front of servers
 """
 
 from __future__ import annotations
 
+from kit.apps.balancer import Balancer, balancer
 from kit.apps.chat import ChatApp, ClusterState, chat_app
 from kit.apps.redis import Redis, redis
 from kit.apps.roster import RedisUnavailableError
 from kit.apps.scratch import ScratchConnection, ScratchServer
 
 __all__ = [
+    "Balancer",
     "ChatApp",
     "ClusterState",
     "Redis",
     "RedisUnavailableError",
     "ScratchConnection",
     "ScratchServer",
+    "balancer",
     "chat_app",
     "redis",
 ]

@@ -108,8 +108,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kit import compat
-from kit.apps.roster import LocalRoster, RedisRoster, RosterUnavailable, check_redis_url
-from kit.runtime.adapters import AiohttpAdapter
+from kit.apps.roster import (
+    LocalRoster,
+    RedisRoster,
+    RedisUnavailableError,
+    RosterUnavailable,
+    check_redis_url,
+)
+from kit.runtime.adapters import AiohttpAdapter, route_engineio_logs
 from kit.runtime.loop import runtime
 
 if TYPE_CHECKING:
@@ -136,6 +142,7 @@ MAX_ROOM = 64
 MAX_TIME = 64
 ANONYMOUS = "anonymous"
 PAGE_ERROR = "Error loading index.html"
+SUBSCRIBE_TIMEOUT = 5.0
 CHANNEL = "wire-to-room"
 """The Redis pub/sub channel (and key prefix) a chat cluster uses by default."""
 
@@ -658,17 +665,35 @@ class ChatApp:
         :class:`~kit.apps.roster.RedisUnavailableError` if not) and subscribes to the
         channel, so this server hears the others before its first client arrives.
         """
+        route_engineio_logs(self.sio)  # "Cannot publish to redis" goes to server.log
         await self.roster.start(self._local_view)
         try:
             if self._manager is not None and not self.sio.manager_initialized:
                 # What python-socketio does on the first connection, done now.
                 self.sio.manager_initialized = True
                 self.sio.manager.initialize()
+                await self._subscribed()
             self._adapter = AiohttpAdapter(self.app, {})
             await self._adapter.start(sock)
         except BaseException:
             await self._stop_cluster()
             raise
+
+    async def _subscribed(self, timeout: float = SUBSCRIBE_TIMEOUT) -> None:
+        """Wait until the Redis listener has subscribed to the channel.
+
+        Then a message another server publishes right after this one started is heard,
+        and the listener is never stopped halfway through subscribing.
+        """
+        manager = self._manager
+        assert manager is not None
+        deadline = time.monotonic() + timeout
+        while not (manager.pubsub is not None and manager.pubsub.subscribed):
+            if time.monotonic() > deadline:
+                raise RedisUnavailableError(
+                    self.redis_url or "", f"subscribing to {self.channel!r} took over {timeout} s"
+                )
+            await asyncio.sleep(0.005)
 
     async def stop(self) -> None:
         """Stop serving: every client gets an engine.io CLOSE, then the sockets close."""
@@ -683,9 +708,11 @@ class ChatApp:
         manager = self._manager
         if manager is not None:
             task = getattr(manager, "thread", None)
-            if task is not None and not task.done():
+            for _ in range(10):
+                if task is None or task.done():
+                    break
                 task.cancel()  # its listener ends at the next step of the loop
-                await asyncio.wait([task], timeout=1.0)
+                await asyncio.wait([task], timeout=0.2)
             await compat.close_redis_manager(manager)
             self.sio.manager_initialized = False  # served again: subscribe again
         await self.roster.stop()
