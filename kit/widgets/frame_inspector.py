@@ -65,6 +65,7 @@ ROW_COLOURS: dict[Layer, str] = {
     Layer.WEBSOCKET: "#eef2f4",
     Layer.ENGINEIO: "#eaf2fc",
     Layer.SOCKETIO: "#fdf0e8",
+    Layer.REDIS: "#fbeaea",
 }
 """A light background per layer, so the layers stand apart at a glance."""
 

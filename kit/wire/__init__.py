@@ -18,6 +18,8 @@ The modules follow the layers of a connection, bottom up:
   payloads (``4hello\\x1e4€€€``), protocol v4 and v3.
 - :mod:`kit.wire.socketio`: socket.io packets (``2["foo"]``, ``3/admin,13["bar"]``) and
   their binary attachments.
+- :mod:`kit.wire.resp`: RESP, the protocol between a chat server and Redis (``*3 $7 PUBLISH
+  ...``), read from a stream like frames are.
 - :mod:`kit.wire.errors`: one exception tree; every decoding failure is a
   :exc:`ProtocolError` that says what was wrong, where, and what to answer.
 
@@ -60,6 +62,8 @@ from kit.wire.errors import (
     InvalidOpenPacket,
     InvalidPayload,
     InvalidPlaceholder,
+    InvalidRespLength,
+    InvalidRespNumber,
     InvalidSocketPayload,
     InvalidStatus,
     InvalidUpgrade,
@@ -68,9 +72,12 @@ from kit.wire.errors import (
     MalformedHTTP,
     MaskingError,
     MessageTooBig,
+    MissingCRLF,
     ProtocolError,
     ReservedBitsSet,
     ReservedEventName,
+    RespProtocolError,
+    RespTooDeep,
     SocketIOError,
     TrailingData,
     TruncatedFrame,
@@ -78,6 +85,7 @@ from kit.wire.errors import (
     UnexpectedProtocol,
     UnfinishedMessage,
     UnknownPacketType,
+    UnknownRespType,
     UnknownSocketPacketType,
     UnsupportedEngineVersion,
     WebSocketProtocolError,
@@ -102,6 +110,7 @@ from kit.wire.handshake import (
     generate_key,
 )
 from kit.wire.messages import Message, MessageAssembler, MessageReader
+from kit.wire.resp import RespReader, RespType, RespValue, encode_command
 from kit.wire.socketio import (
     SocketPacket,
     SocketPacketType,
@@ -143,6 +152,8 @@ __all__ = [
     "InvalidOpenPacket",
     "InvalidPayload",
     "InvalidPlaceholder",
+    "InvalidRespLength",
+    "InvalidRespNumber",
     "InvalidSocketPayload",
     "InvalidStatus",
     "InvalidUTF8",
@@ -154,12 +165,18 @@ __all__ = [
     "MessageAssembler",
     "MessageReader",
     "MessageTooBig",
+    "MissingCRLF",
     "Opcode",
     "OpenPacket",
     "ProtocolError",
     "RequestReader",
     "ReservedBitsSet",
     "ReservedEventName",
+    "RespProtocolError",
+    "RespReader",
+    "RespTooDeep",
+    "RespType",
+    "RespValue",
     "ResponseReader",
     "SocketIOError",
     "SocketPacket",
@@ -170,6 +187,7 @@ __all__ = [
     "UnexpectedProtocol",
     "UnfinishedMessage",
     "UnknownPacketType",
+    "UnknownRespType",
     "UnknownSocketPacketType",
     "UnsupportedEngineVersion",
     "UpgradeRequest",
@@ -180,6 +198,7 @@ __all__ = [
     "check_request",
     "decode_payload",
     "deconstruct",
+    "encode_command",
     "encode_payload",
     "error_response",
     "generate_key",

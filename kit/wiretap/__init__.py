@@ -14,6 +14,10 @@ layer as they go by::
 Connect the client to ``tap.url`` instead of ``server.url``; read ``tap.events`` (a list of
 :class:`~kit.wiretap.records.WireEvent`) or show them live with ``kit.FrameInspector(tap)``.
 
+In front of a Redis (``kit.tap(kit.redis())``) it decodes RESP instead: ``tap.url`` is then
+a ``redis://`` URL to give the chat servers, and each command and reply is a row at the
+``redis`` layer (``PUBLISH wire-to-room '{"method":"emit",...}'``).
+
 The parts, each in its own module, data flowing one way:
 
 - :mod:`kit.wiretap.relay`: accepts clients, connects to the server, moves the bytes;
@@ -29,6 +33,7 @@ from collections.abc import Callable, Iterable
 from urllib.parse import urlsplit
 
 from kit.runtime.servers import Server, serve
+from kit.wire.decoder import ConnectionDecoder, Decoder, RespConnectionDecoder
 from kit.wiretap.capture import Capture, Match, matches
 from kit.wiretap.records import Direction, Layer, WireEvent, as_layers
 from kit.wiretap.relay import TapRelay
@@ -40,14 +45,17 @@ class Tap:
     """A running wire tap: connect clients to :attr:`url`, read :attr:`events`.
 
     Attributes:
-        url, ws_url, port: where clients connect instead of the server.
+        url, ws_url, port: where clients connect instead of the server (for a Redis,
+            ``url`` is ``redis://127.0.0.1:PORT/0``).
         target: ``host:port`` of the server behind the tap.
         capture: the rows recorded (:class:`~kit.wiretap.capture.Capture`).
     """
 
-    def __init__(self, server: Server, relay: TapRelay) -> None:
+    def __init__(self, server: Server, relay: TapRelay, *, redis: bool = False) -> None:
         self._server, self.capture = server, relay.capture
         self.url, self.ws_url, self.port = server.url, server.ws_url, server.port
+        if redis:
+            self.url = f"redis://{server.url.split('://', 1)[1]}/0"
         self.target = f"{relay.target[0]}:{relay.target[1]}"
 
     @property
@@ -132,24 +140,35 @@ class Tap:
         return f"<Tap {self.url} -> {self.target} {len(self.capture)} events {state}>"
 
 
-def tap(server: Server | str, *, name: str | None = None) -> Tap:
+def tap(server: Server | str | object, *, name: str | None = None) -> Tap:
     """Put a recording relay in front of ``server`` and return it.
 
     Args:
-        server: a running kit server, or the ``http://host:port`` of any local server.
+        server: a running kit server (or anything with one in ``.server``, such as
+            ``kit.redis()`` or ``kit.balancer()``), or the ``http://host:port`` (or
+            ``redis://host:port``) of any local server.
         name: the relay's server name (default ``"tap <server name>"``): starting a
             tap of the same name again replaces the old one, as for ``kit.serve``.
     """
+    inner = getattr(server, "server", None)
+    if isinstance(inner, Server):
+        server = inner
+    redis = (
+        server.kind == "redis"
+        if isinstance(server, Server)
+        else isinstance(server, str) and server.startswith("redis://")
+    )
     if isinstance(server, Server):
         host, port = server.host, server.port
         name = name or f"tap {server.name}"
     else:
-        parts = urlsplit(server)
+        parts = urlsplit(server) if isinstance(server, str) else urlsplit("")
         if not parts.hostname or not parts.port:
             raise ValueError(f"{server!r}: pass a kit Server or an http://host:port URL")
         host, port = parts.hostname, parts.port
         name = name or f"tap {host}:{port}"
     if host in ("0.0.0.0", "::", ""):
         host = "127.0.0.1"
-    relay = TapRelay(host, port)
-    return Tap(serve(relay, name=name), relay)
+    decoder: type[Decoder] = RespConnectionDecoder if redis else ConnectionDecoder
+    relay = TapRelay(host, port, decoder=decoder)
+    return Tap(serve(relay, name=name), relay, redis=redis)

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 from typing import Any
 
 from kit.runtime.loop import connection_handler
-from kit.wire.decoder import ConnectionDecoder
+from kit.wire.decoder import ConnectionDecoder, Decoder
 from kit.wiretap.capture import Capture
 from kit.wiretap.records import Direction
 
@@ -26,12 +27,24 @@ READ_SIZE = 65536
 
 
 class TapRelay:
-    """A loopback relay to ``host:port`` that records what it relays in ``capture``."""
+    """A loopback relay to ``host:port`` that records what it relays in ``capture``.
+
+    ``decoder`` makes one decoder per connection: HTTP, WebSocket, engine.io and socket.io
+    (:class:`~kit.wire.decoder.ConnectionDecoder`, the default), or Redis's RESP
+    (:class:`~kit.wire.decoder.RespConnectionDecoder`).
+    """
 
     kind = "tap"
 
-    def __init__(self, host: str, port: int, capture: Capture | None = None) -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        capture: Capture | None = None,
+        decoder: Callable[[], Decoder] = ConnectionDecoder,
+    ) -> None:
         self.target = (host, port)
+        self.decoder = decoder
         self.capture = capture if capture is not None else Capture()
         self._count = 0
         self._server: asyncio.Server | None = None
@@ -54,7 +67,7 @@ class TapRelay:
     ) -> None:
         self._count += 1
         number = self._count
-        decoder = ConnectionDecoder()
+        decoder = self.decoder()
         host, port = self.target
         self._writers.add(client_out)
         try:
@@ -85,7 +98,7 @@ class TapRelay:
         sink: asyncio.StreamWriter,
         direction: Direction,
         number: int,
-        decoder: ConnectionDecoder,
+        decoder: Decoder,
     ) -> None:
         who = "client" if direction is C2S else "server"
         try:

@@ -6,6 +6,7 @@ where it says "process", real ``python -m kit.chat`` processes.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -379,3 +380,29 @@ def test_a_backend_process_without_clients_pushes_through_redis(
     assert all(a[0].get("mess") != "to room two" for _, e, a in ann.received if a)
     for chat in (one, two):
         assert chat.stop() == 0
+
+
+def test_a_tap_in_front_of_redis_shows_the_json_each_server_publishes(redis) -> None:
+    wire = kit.tap(redis)
+    assert wire.url == f"redis://127.0.0.1:{wire.port}/0"
+    one = kit.serve(kit.chat_app(redis=wire.url), name="one")
+    two = kit.serve(kit.chat_app(redis=wire.url), name="two")
+    ann, bob = client(one.url, "ann"), client(two.url, "bob")
+    ann.call("recive message", {"message": "over Redis", "time": "12:00"})
+    assert bob.wait_for("new message")[0]["mess"] == "over Redis"
+    wire.wait_for(lambda e: e.carries("over Redis"), layer="redis", count=3)
+    published = wire.select(lambda e: e.carries("over Redis"), direction="client->server")
+    assert [e.summary.split(" ")[:2] for e in published] == [["PUBLISH", "wire-to-room"]]
+    message = json.loads(published[0].content)
+    assert message["method"] == "emit" and message["event"] == "new message"
+    assert message["data"] == [{"user": "ann", "mess": "over Redis", "time": "12:00", "room": None}]
+    pushed = wire.select(lambda e: e.carries("over Redis"), direction="server->client")
+    assert len(pushed) == 2  # one per subscribed server, the sender's own included
+    assert all(e.summary.startswith("message wire-to-room '{") for e in pushed)
+    answer = next(
+        e
+        for e in wire.events
+        if e.seq > published[0].seq and e.connection == published[0].connection
+    )
+    assert answer.summary == "integer 2"  # PUBLISH answers how many subscribers got it
+    assert wire.select("not decoded", layer="tcp") == []

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import kit.wire
-from kit.wire import engineio, errors, frames, handshake, messages, socketio
+from kit.wire import engineio, errors, frames, handshake, messages, resp, socketio
 
 # The names lessons and outside checks rely on: keep them stable once they exist.
 DESIGN_NAMES = ["accept_key", "generate_key", "Frame", "Opcode", "CloseCode", "ProtocolError"]
@@ -18,6 +18,7 @@ def test_design_names_are_exported() -> None:
 def test_every_exported_name_exists_and_comes_from_a_module_all() -> None:
     public = set(errors.__all__) | set(frames.__all__) | set(handshake.__all__)
     public |= set(messages.__all__) | set(engineio.__all__) | set(socketio.__all__)
+    public |= set(resp.__all__)
     for name in kit.wire.__all__:
         assert name in public, name
         assert hasattr(kit.wire, name), name
