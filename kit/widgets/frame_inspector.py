@@ -69,6 +69,9 @@ ROW_COLOURS: dict[Layer, str] = {
 }
 """A light background per layer, so the layers stand apart at a glance."""
 
+HTTP_LAYERS = tuple(layer for layer in Layer if layer is not Layer.REDIS)
+"""The layer toggles shown for a tap in front of an HTTP, WebSocket or socket.io server."""
+
 _BOTH = "both"
 _DIRECTION_CHOICES = [
     ("both", _BOTH),
@@ -133,6 +136,9 @@ class FrameInspector(widgets.VBox):
             raise ValueError(f"max_rows must be at least 1, not {max_rows}")
         shown_layers = as_layers(layers)
         shown_direction = as_direction(direction)
+        # A tap says which layers it can record (TCP and Redis in front of a Redis);
+        # anything else is HTTP, WebSocket, engine.io and socket.io.
+        offered = tuple(getattr(source, "layers", HTTP_LAYERS))
         self.max_rows = max_rows
         self._lock = threading.RLock()
         self._events: list[WireEvent] = []
@@ -150,7 +156,7 @@ class FrameInspector(widgets.VBox):
                 tooltip=f"show {layer.value} rows",
                 layout=widgets.Layout(width="auto"),
             )
-            for layer in Layer
+            for layer in offered
         }
         self._direction = widgets.Dropdown(
             options=_DIRECTION_CHOICES,

@@ -36,6 +36,8 @@ from kit.runtime.servers import Server, serve
 from kit.wire.decoder import ConnectionDecoder, Decoder, RespConnectionDecoder
 from kit.wiretap.capture import Capture, Match, matches
 from kit.wiretap.records import Direction, Layer, WireEvent, as_layers
+
+HTTP_LAYERS = (Layer.TCP, Layer.HTTP, Layer.WEBSOCKET, Layer.ENGINEIO, Layer.SOCKETIO)
 from kit.wiretap.relay import TapRelay
 
 __all__ = ["Capture", "Tap", "TapRelay", "WireEvent", "tap"]
@@ -56,6 +58,8 @@ class Tap:
         self.url, self.ws_url, self.port = server.url, server.ws_url, server.port
         if redis:
             self.url = f"redis://{server.url.split('://', 1)[1]}/0"
+        self.layers = (Layer.TCP, Layer.REDIS) if redis else HTTP_LAYERS
+        """The layers this tap can record (what an inspector offers to filter on)."""
         self.target = f"{relay.target[0]}:{relay.target[1]}"
 
     @property
