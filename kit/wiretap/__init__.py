@@ -36,9 +36,10 @@ from kit.runtime.servers import Server, serve
 from kit.wire.decoder import ConnectionDecoder, Decoder, RespConnectionDecoder
 from kit.wiretap.capture import Capture, Match, matches
 from kit.wiretap.records import Direction, Layer, WireEvent, as_layers
+from kit.wiretap.relay import TapRelay
 
 HTTP_LAYERS = (Layer.TCP, Layer.HTTP, Layer.WEBSOCKET, Layer.ENGINEIO, Layer.SOCKETIO)
-from kit.wiretap.relay import TapRelay
+"""What a tap in front of an HTTP, WebSocket or socket.io server records."""
 
 __all__ = ["Capture", "Tap", "TapRelay", "WireEvent", "tap"]
 
