@@ -15,7 +15,8 @@ The top-level names are all a lesson needs:
 - ``kit.SocketIOClient(url)`` is python-socketio's client, usable from plain cells.
 - ``kit.chat_app()`` is the article's chat server with its page: ``kit.serve(kit.chat_app())``;
   ``kit.chat_app(redis=kit.redis())`` joins every server on that Redis into one chat.
-- ``kit.redis()`` starts a real redis-server for the kernel; ``kit.balancer(servers)`` a
+- ``kit.chat_process(redis=...)`` runs ``python -m kit.chat`` in a process of its own;
+  ``kit.redis()`` starts a real redis-server for the kernel; ``kit.balancer(servers)`` a
   real HAProxy in front of several servers.
 - ``kit.exercise(name, hint=...)`` checks a lesson's exercise: ``with kit.exercise(...):``.
 - ``kit.wire`` holds the pure codecs: handshake, frames, engine.io and socket.io.
@@ -35,6 +36,7 @@ from kit.apps import (
     ScratchServer,
     balancer,
     chat_app,
+    chat_process,
     redis,
 )
 from kit.clients import ChatClient, ChatMessage, SocketIOClient, WebSocket
@@ -83,6 +85,7 @@ __all__ = [
     "WebSocket",
     "balancer",
     "chat_app",
+    "chat_process",
     "exercise",
     "redis",
     "run",

@@ -196,7 +196,7 @@ class Balancer:
 
     def __repr__(self) -> str:
         state = "running" if self.running else "stopped"
-        nodes = ", ".join(f"node{n}={p}" for n, (_, p) in enumerate(self.backends, 1))
+        nodes = ", ".join(f"node{n}={h}:{p}" for n, (h, p) in enumerate(self.backends, 1))
         return f"<Balancer {self.url} {self.method} -> {nodes} {state}>"
 
 

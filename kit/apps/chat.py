@@ -348,6 +348,9 @@ class ChatApp:
             RedisRoster(self.redis_url, channel) if self.redis_url else LocalRoster()
         )
         self._manager = manager
+        if manager is not None and isinstance(self.roster, RedisRoster):
+            stats = manager.stats
+            self.roster.lost_emits = lambda: stats.failed_events
         self.page = Path(page) if page is not None else DEFAULT_PAGE
         self.client_src, self.client_js = _find_client_js(client_js)
         self.max_text = max_text
@@ -433,6 +436,21 @@ class ChatApp:
             lost_emits=stats.failed_events,
             receivers=stats.receivers,
         )
+
+    async def _sid_of(self, name: str, *, local_if_unreachable: bool = False) -> str | None:
+        """The sid of the user called ``name``, on any server of the cluster.
+
+        While Redis is unreachable, the users of this server are still found here; the
+        others raise :class:`RosterUnavailable` (or are not found, when asked to look
+        locally only: a name claimed then is checked against this server's users).
+        """
+        try:
+            return await self.roster.sid_of(name)
+        except RosterUnavailable:
+            local = next((sid for sid, n in self._names.items() if n == name), None)
+            if local is not None or local_if_unreachable:
+                return local
+            raise
 
     async def _roster(self) -> dict[str, Any]:
         users = await self.roster.names()
@@ -586,7 +604,7 @@ class ChatApp:
             user = (claimed or "").strip() or ANONYMOUS
             if len(user) > MAX_NAME:
                 raise Refused(f"a name has 1 to {MAX_NAME} characters, not {len(user)}")
-            if await self.roster.sid_of(user) is not None:
+            if await self._sid_of(user, local_if_unreachable=True) is not None:
                 raise Refused(f"{user!r} is logged in on another connection")
         data = {"user": user, "mess": message, "time": time, "room": room}
         await self.sio.emit("new message", data, to=room)
@@ -633,7 +651,7 @@ class ChatApp:
             raise Refused("'to' must name a user" if to is None else "'to' must be text")
         message = _text(payload, "message", self.max_text)
         time = _time(payload)
-        target = await self.roster.sid_of(to)
+        target = await self._sid_of(to)
         if target is None:
             online = ", ".join(await self.roster.names())
             raise Refused(f"no user {to!r} is online (online: {online})")

@@ -179,6 +179,9 @@ class RedisRoster:
         """Why Redis was unreachable the last time it was."""
         self.outages = 0
         """How many times Redis became unreachable while this server ran."""
+        self.lost_emits: Callable[[], int] = lambda: 0
+        """How many emits this server could not publish so far (the chat app says)."""
+        self._lost_before = 0
         self._redis: object = None
         self._local: LocalView = lambda: ({}, set())
         self._heartbeat: asyncio.Task[None] | None = None
@@ -267,13 +270,17 @@ class RedisRoster:
                 continue
             if not self.reachable:
                 down = time.time() - (self.down_since or time.time())
+                lost = self.lost_emits() - self._lost_before
                 logger.warning(
                     "Redis at %s is reachable again after %.1f s; this server's users are "
-                    "back in the online list",
+                    "back in the online list; %d emit(s) from this server could not be "
+                    "published meanwhile: clients on other servers never got them",
                     self.url,
                     down,
+                    lost,
                 )
                 self.reachable, self.down_since = True, None
+            self._lost_before = self.lost_emits()  # counted from the last good heartbeat
 
     async def _beat(self) -> None:
         """Say this server is alive, and make Redis hold exactly its users and clients."""

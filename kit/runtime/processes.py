@@ -80,6 +80,10 @@ class ChildProgram:
         """The command line that runs the program on ``self.host:self.port``."""
         raise NotImplementedError
 
+    def environment(self) -> dict[str, str] | None:
+        """The program's environment (None: this process's own)."""
+        return None
+
     # -- the shape of a server ------------------------------------------------------------
 
     async def start(self, sock: socket.socket) -> None:
@@ -95,6 +99,7 @@ class ChildProgram:
             self._process = subprocess.Popen(
                 argv,
                 cwd=self.directory,
+                env=self.environment(),
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
