@@ -573,10 +573,17 @@ class ChatApp:
         self._connected.discard(sid)
         await self.roster.remove_client(sid)
         logger.info("disconnect %s (%s)", sid, reason or "gone")
-        name = self._names.pop(sid, None)
+        async with self.roster.lock:
+            name = self._names.pop(sid, None)
+            try:
+                if name is not None:
+                    await self.roster.release(name, sid)
+            except RosterUnavailable as exc:
+                # The heartbeat takes the name out of Redis when it is back.
+                logger.warning("%s left while the online list was unreachable: %s", name, exc)
+                return None
         if name is not None:
             try:
-                await self.roster.release(name, sid)
                 roster = await self._roster()
             except RosterUnavailable as exc:
                 # The heartbeat takes the name out of Redis when it is back.
@@ -619,9 +626,12 @@ class ChatApp:
         name = name.strip()
         if not name or len(name) > MAX_NAME:
             raise Refused(f"a name has 1 to {MAX_NAME} characters, not {len(name)}")
-        if name == ANONYMOUS or not await self.roster.claim(name, sid):
-            raise Refused(f"the name {name!r} is taken")
-        self._names[sid] = name
+        # Under the roster's lock: a heartbeat must never see the name in Redis but not
+        # yet here (it would take it out again as stale).
+        async with self.roster.lock:
+            if name == ANONYMOUS or not await self.roster.claim(name, sid):
+                raise Refused(f"the name {name!r} is taken")
+            self._names[sid] = name
         roster = await self._roster()
         await self.sio.emit("login", roster, to=sid)
         joined = {"username": name, "numUsers": roster["numUsers"]}

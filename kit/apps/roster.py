@@ -100,6 +100,8 @@ class LocalRoster:
     def __init__(self) -> None:
         self._users: dict[str, str] = {}  # name -> sid, in login order
         self._clients: set[str] = set()
+        self.lock = asyncio.Lock()
+        """Held while a login or a leave changes the list and the server's own users."""
 
     async def start(self, local: LocalView) -> None:
         """Nothing to connect to."""
@@ -182,6 +184,9 @@ class RedisRoster:
         self.lost_emits: Callable[[], int] = lambda: 0
         """How many emits this server could not publish so far (the chat app says)."""
         self._lost_before = 0
+        self.lock = asyncio.Lock()
+        """Held by a login or a leave (the list and the server's own users change together)
+        and by a heartbeat (which compares the two)."""
         self._redis: object = None
         self._local: LocalView = lambda: ({}, set())
         self._heartbeat: asyncio.Task[None] | None = None
@@ -284,6 +289,10 @@ class RedisRoster:
 
     async def _beat(self) -> None:
         """Say this server is alive, and make Redis hold exactly its users and clients."""
+        async with self.lock:
+            await self._reconcile()
+
+    async def _reconcile(self) -> None:
         users, clients = self._local()
         r = self._client()
         try:
