@@ -88,6 +88,8 @@ it is kept in the same Redis (:mod:`kit.apps.roster`), so a name is taken cluste
 and ``users`` lists everyone. While Redis is unreachable a server goes on serving its own
 clients (their messages reach each other), refuses logins with the reason, logs the
 outage in ``server.log`` and counts the emits Redis did not take (``chat.cluster``).
+In a cluster, one client's events are handled one after the other (python-socketio's
+``async_handlers=False``), so that what a client sends reaches every server in order.
 
 Why this module is long: it is the whole chat protocol in one place, and its docstring
 is that protocol's reference.
@@ -358,7 +360,13 @@ class ChatApp:
         self._names: dict[str, str] = {}  # sid -> name of this server's clients, login order
         self._connected: set[str] = set()  # sids whose real connect handler ran
         self._adapter: AiohttpAdapter | None = None
-        options: dict[str, Any] = {"client_manager": manager} if manager is not None else {}
+        options: dict[str, Any] = {}
+        if manager is not None:
+            # python-socketio runs each event in a task of its own (async_handlers=True);
+            # a handler that awaits Redis (the online list, the publish) can then be
+            # overtaken by the sender's next event, and a sender's messages would reach
+            # the other servers out of order. One client's events run one after the other.
+            options = {"client_manager": manager, "async_handlers": False}
         self.sio = socketio.AsyncServer(async_mode="aiohttp", serializer=_packet_class(), **options)
         self.app = web.Application()
         self.app.router.add_get("/", self._index)
