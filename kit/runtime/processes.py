@@ -13,7 +13,12 @@ A :class:`ChildProgram` is such a shape around a real program found on ``PATH``:
 - ``stop`` sends SIGTERM, waits up to ``stop_timeout`` seconds, then SIGKILL, and removes
   the directory. So re-running a cell (a server of the same name is replaced),
   ``kit.stop_all()`` and the interpreter's exit all stop the program, as they stop
-  every kit server.
+  every kit server; ``kit.stop_all()`` signals all programs at once
+  (:class:`ChildPrograms`), so that stopping several takes as long as the slowest.
+- A kernel does not always exit through ``atexit``: ipykernel ends with ``os._exit`` when
+  its parent went away, and a kernel can be killed. On Linux each program is therefore
+  started with ``PR_SET_PDEATHSIG`` (``prctl(2)``): the system sends it SIGTERM when the
+  thread that started it (the kit's runtime thread) ends, however the kernel ends.
 
 A program missing from ``PATH`` raises :class:`~kit.runtime.errors.ProgramNotFoundError`
 naming the packages that install it, before anything is bound.
@@ -23,18 +28,46 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
+import ctypes.util
 import os
 import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 from kit.runtime.errors import ChildProgramError, ProgramNotFoundError
+from kit.runtime.loop import runtime
+from kit.runtime.parts import Part
 
-__all__ = ["ChildProgram", "find_program"]
+__all__ = ["ChildProgram", "ChildPrograms", "find_program"]
+
+PR_SET_PDEATHSIG = 1
+"""prctl(2) option: the signal a process gets when its parent thread ends."""
+
+
+def _parent_death_signal() -> object:
+    """A ``preexec_fn`` asking Linux for SIGTERM when the starting thread ends, or None.
+
+    The C function is looked up here, in the parent: the child, between fork and exec,
+    only calls it (no import, no allocation).
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        prctl = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True).prctl
+    except (OSError, AttributeError):  # pragma: no cover - no usable libc
+        return None
+    signal_number = int(signal.SIGTERM)
+
+    def die_with_parent() -> None:
+        prctl(PR_SET_PDEATHSIG, signal_number)
+
+    return die_with_parent
 
 LOG_TAIL = 1500
 """How much of the end of a program's log an error quotes, in characters."""
@@ -106,10 +139,12 @@ class ChildProgram:
                 # Its own process group: a Ctrl-C in a terminal reaches the kit, which then
                 # stops the program in order, instead of both racing.
                 start_new_session=True,
+                preexec_fn=_parent_death_signal(),
             )
         except OSError as exc:
             self._cleanup()
             raise ChildProgramError(self.program, f"could not be started: {exc}", "") from exc
+        runtime.part(ChildPrograms).running.add(self)
         try:
             await self._wait_until_listening()
         except BaseException:
@@ -145,6 +180,7 @@ class ChildProgram:
 
     async def stop(self) -> None:
         """SIGTERM, then SIGKILL after ``stop_timeout`` s; remove the directory."""
+        runtime.part(ChildPrograms).running.discard(self)
         process, self._process = self._process, None
         if process is not None and process.poll() is None:
             with contextlib.suppress(ProcessLookupError):
@@ -212,3 +248,26 @@ class ChildProgram:
     def __repr__(self) -> str:
         state = f"pid {self.pid}" if self.alive else "not running"
         return f"<{type(self).__name__} {self.host}:{self.port} {state}>"
+
+
+class ChildPrograms(Part):
+    """The programs running now; ``kit.stop_all()`` signals them all at once.
+
+    Stopped before the servers (whose stop then finds each program gone): programs such as
+    ``python -m kit.chat`` take a moment to stop cleanly, and stopping them one by one
+    could outlast the time an exiting interpreter gives the kit.
+    """
+
+    stop_order = 5  # after the clients said goodbye (-10), before the servers (10)
+
+    def __init__(self) -> None:
+        self.running: set[ChildProgram] = set()
+
+    async def on_stop(self) -> None:
+        programs = list(self.running)
+        for program in programs:
+            process = program._process
+            if process is not None and process.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    process.terminate()
+        await asyncio.gather(*(program.stop() for program in programs), return_exceptions=True)

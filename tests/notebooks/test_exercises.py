@@ -245,7 +245,8 @@ CASES = [
                 "def push(url, user, text):\n"
                 "    import socketio\n"
                 "    queue = socketio.RedisManager(url, channel='wire-to-room', write_only=True)\n"
-                "    queue.emit('private message', {'from': 'backend', 'to': user, 'mess': text})\n",
+                "    data = {'from': 'backend', 'to': user, 'mess': text}\n"
+                "    queue.emit('private message', data)\n",
                 "not right yet: yan got zoe's private message too: send it to zoe's sid only",
             ),
             Wrong(
