@@ -39,9 +39,7 @@ class ChatProcess(ChildProgram):
     """Clients talk socket.io to it (chat panels pick their protocol from this)."""
     start_timeout = 30.0  # a Python interpreter importing aiohttp and socketio, on a busy CI
 
-    def __init__(
-        self, *, redis: str | None, channel: str, rooms: Iterable[str] | None
-    ) -> None:
+    def __init__(self, *, redis: str | None, channel: str, rooms: Iterable[str] | None) -> None:
         super().__init__()
         self.redis = check_redis_url(redis) if redis is not None else None
         self.channel = channel

@@ -186,9 +186,7 @@ def _run_cluster(
         redis.stop()
 
 
-def _with_clients(
-    nodes: list[_Node], plan: fanout.ClientsPlan, budget: Any
-) -> fanout.FanoutResult:
+def _with_clients(nodes: list[_Node], plan: fanout.ClientsPlan, budget: Any) -> fanout.FanoutResult:
     context = multiprocessing.get_context("spawn")
     conn, child_conn = context.Pipe()
     process = context.Process(

@@ -69,6 +69,7 @@ def _parent_death_signal() -> object:
 
     return die_with_parent
 
+
 LOG_TAIL = 1500
 """How much of the end of a program's log an error quotes, in characters."""
 
