@@ -271,9 +271,23 @@ def measure(
         raise ValueError(f"a cluster has at least 2 server processes, not {servers}")
     if transport not in fanout.TRANSPORTS:
         raise ValueError(f"transport must be one of {fanout.TRANSPORTS}, not {transport!r}")
-    options = {"timeout": timeout, "concurrency": concurrency, "quiet_seconds": quiet_seconds}
-    baseline = fanout.measure(clients, messages, transport, **options)
-    cluster = _run_cluster(clients, messages, servers, transport, **options)
+    baseline = fanout.measure(
+        clients,
+        messages,
+        transport,
+        timeout=timeout,
+        concurrency=concurrency,
+        quiet_seconds=quiet_seconds,
+    )
+    cluster = _run_cluster(
+        clients,
+        messages,
+        servers,
+        transport,
+        timeout=timeout,
+        concurrency=concurrency,
+        quiet_seconds=quiet_seconds,
+    )
     return ClusterResult(servers=servers, baseline=baseline, cluster=cluster)
 
 

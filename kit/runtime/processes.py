@@ -38,6 +38,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from kit.runtime.errors import ChildProgramError, ProgramNotFoundError
@@ -50,7 +51,7 @@ PR_SET_PDEATHSIG = 1
 """prctl(2) option: the signal a process gets when its parent thread ends."""
 
 
-def _parent_death_signal() -> object:
+def _parent_death_signal() -> Callable[[], object] | None:
     """A ``preexec_fn`` asking Linux for SIGTERM when the starting thread ends, or None.
 
     The C function is looked up here, in the parent: the child, between fork and exec,
