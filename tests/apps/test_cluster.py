@@ -406,3 +406,13 @@ def test_a_tap_in_front_of_redis_shows_the_json_each_server_publishes(redis) -> 
     )
     assert answer.summary == "integer 2"  # PUBLISH answers how many subscribers got it
     assert wire.select("not decoded", layer="tcp") == []
+
+
+def test_a_chat_process_whose_redis_is_gone_fails_quoting_why(redis) -> None:
+    port = redis.port
+    redis.stop()
+    with pytest.raises(
+        kit.ChildProgramError, match=r"(?s)exited with status 1.*cannot reach Redis"
+    ):
+        kit.chat_process(redis=f"redis://127.0.0.1:{port}/0", name="lonely")
+    assert kit.running_servers() == []
