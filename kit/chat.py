@@ -26,7 +26,7 @@ import argparse
 import logging
 import signal
 import sys
-import threading
+import time
 from types import FrameType
 
 import kit
@@ -137,10 +137,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"kit.chat: {exc}", file=sys.stderr)
         return 2
 
-    stopping = threading.Event()
+    # A signal handler only sets a flag: threading.Event.set() takes a lock that the main
+    # thread may hold, waiting, when the signal arrives (a second signal then deadlocks).
+    stopping: list[int] = []
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
-        stopping.set()
+        stopping.append(signum)
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
@@ -164,8 +166,8 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
             flush=True,
         )
-        while not stopping.wait(0.5):
-            pass
+        while not stopping:
+            time.sleep(0.1)
         print("kit.chat: stopping", file=sys.stderr, flush=True)
         return 0
     finally:

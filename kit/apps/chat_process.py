@@ -38,6 +38,7 @@ class ChatProcess(ChildProgram):
     socketio = True
     """Clients talk socket.io to it (chat panels pick their protocol from this)."""
     start_timeout = 30.0  # a Python interpreter importing aiohttp and socketio, on a busy CI
+    ready_text = "kit.chat: serving"  # it listens before it has checked its Redis
 
     def __init__(self, *, redis: str | None, channel: str, rooms: Iterable[str] | None) -> None:
         super().__init__()

@@ -100,6 +100,9 @@ class ChildProgram:
     """The program's name, in messages."""
     start_timeout = 10.0
     stop_timeout = 3.0
+    ready_text: str | None = None
+    """A line the program writes once it serves; waited for besides the port (a program
+    may listen a moment before it gives up, as a server that checks its database)."""
 
     def __init__(self) -> None:
         self.host = "127.0.0.1"
@@ -178,7 +181,15 @@ class ChildProgram:
             writer.close()
             with contextlib.suppress(OSError):
                 await writer.wait_closed()
-            return
+            if self.ready_text is None or self.ready_text in self.log_tail(size=1 << 16):
+                return
+            if time.monotonic() > deadline:
+                raise ChildProgramError(
+                    self.program,
+                    f"did not say {self.ready_text!r} within {self.start_timeout:g} s",
+                    self.log_tail(),
+                )
+            await asyncio.sleep(0.02)
 
     async def stop(self) -> None:
         """SIGTERM, then SIGKILL after ``stop_timeout`` s; remove the directory."""
