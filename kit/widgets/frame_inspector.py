@@ -394,8 +394,8 @@ class FrameInspector(widgets.VBox):
             self._table.value = _table_html(shown, raw=self._raw.value)
 
 
-def _table_style() -> str:
-    """One ``<style>`` block for every table: cell padding and a light colour per layer."""
+def _table_style(layers: Sequence[Layer]) -> str:
+    """One ``<style>`` block for a table: cell padding and a light colour per layer."""
     rules = [
         ".kit-inspector-table{border-collapse:collapse;font-family:monospace;font-size:12px}",
         ".kit-inspector-table th,.kit-inspector-table td"
@@ -404,12 +404,14 @@ def _table_style() -> str:
         *(
             f".kit-inspector-row.{layer_css_class(layer)}{{background:{colour}}}"
             for layer, colour in ROW_COLOURS.items()
+            if layer in layers
         ),
     ]
     return "<style>" + "".join(rules) + "</style>"
 
 
-_STYLE = _table_style()
+_STYLE = _table_style(HTTP_LAYERS)
+_REDIS_STYLE = _table_style((Layer.TCP, Layer.REDIS))
 
 
 def _table_html(events: Sequence[WireEvent], *, raw: bool, times: bool = True) -> str:
@@ -435,7 +437,9 @@ def _table_html(events: Sequence[WireEvent], *, raw: bool, times: bool = True) -
         layer, direction = layer_css_class(event.layer), direction_css_class(event.direction)
         css = f"kit-inspector-row {layer} {direction}"
         rows.append(f"<tr class='{css}'>{tds}</tr>")
+    redis = any(event.layer is Layer.REDIS for event in events)
+    style = _REDIS_STYLE if redis else _STYLE
     return (
-        f"{_STYLE}<table class='kit-inspector-table'><thead><tr>{head}</tr></thead>"
+        f"{style}<table class='kit-inspector-table'><thead><tr>{head}</tr></thead>"
         f"<tbody>{''.join(rows)}</tbody></table>"
     )
