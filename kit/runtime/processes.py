@@ -87,6 +87,25 @@ def find_program(names: tuple[str, ...], packages: dict[str, str]) -> str:
     raise ProgramNotFoundError(names, packages)
 
 
+def _sweep_directories_of_dead_kernels() -> None:
+    """Remove the directories of programs whose kernel ended without cleaning up.
+
+    A kernel killed (or ended by ``os._exit``) takes its programs with it (see the module
+    docstring) but cannot remove their directories; the next kit process that starts a
+    program does, for every kernel that is gone (the directory names carry its pid).
+    """
+    for directory in Path(tempfile.gettempdir()).glob("kit-*-pid*-*"):
+        owner = directory.name.split("-pid", 1)[1].split("-", 1)[0]
+        if not owner.isdigit() or int(owner) == os.getpid():
+            continue
+        try:
+            os.kill(int(owner), 0)
+        except ProcessLookupError:
+            shutil.rmtree(directory, ignore_errors=True)
+        except PermissionError:  # another user's process, alive
+            continue
+
+
 class ChildProgram:
     """A program on a port of its own, started and stopped by the kit.
 
@@ -128,7 +147,8 @@ class ChildProgram:
         """Start the program on ``sock``'s port (``kit.serve`` bound it) and wait for it."""
         self.host, self.port = sock.getsockname()[:2]
         sock.close()  # the program binds the port itself, right away
-        self.directory = Path(tempfile.mkdtemp(prefix=f"kit-{self.kind}-"))
+        _sweep_directories_of_dead_kernels()
+        self.directory = Path(tempfile.mkdtemp(prefix=f"kit-{self.kind}-pid{os.getpid()}-"))
         self.log_path = self.directory / f"{self.kind}.log"
         argv = self.command(self.directory)
         log = open(self.log_path, "wb")  # noqa: SIM115 - closed in _reap

@@ -65,3 +65,24 @@ def test_stop_all_stops_every_program(no_leaks) -> None:
     pids = [redis.process.pid, *(server.app.pid for server in servers)]
     kit.stop_all()
     assert not any(_alive(pid) for pid in pids if pid is not None)
+
+
+def test_directories_left_by_a_dead_kernel_are_removed_by_the_next_start(no_leaks, tmp_path):
+    import tempfile
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    stale = Path(tempfile.gettempdir()) / f"kit-redis-pid{dead.pid}-abc123"
+    stale.mkdir()
+    (stale / "redis.log").write_text("left behind")
+    mine = Path(tempfile.mkdtemp(prefix=f"kit-redis-pid{os.getpid()}-"))
+    try:
+        redis = kit.redis()
+        assert not stale.exists()
+        assert mine.exists()  # this process is alive: its directories are its own business
+        assert f"pid{os.getpid()}-" in str(redis.process.directory)
+    finally:
+        import shutil
+
+        shutil.rmtree(stale, ignore_errors=True)
+        shutil.rmtree(mine, ignore_errors=True)
