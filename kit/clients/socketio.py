@@ -48,6 +48,9 @@ class SocketIOClient:
         transports: ``["polling", "websocket"]`` (the default: poll, then upgrade),
             ``["websocket"]`` or ``["polling"]``.
         auth: the CONNECT packet's payload, if the server wants one.
+        timeout: seconds for each step of connecting: the engine.io handshake request,
+            then the namespaces' CONNECT answers. A step that takes longer fails with
+            python-socketio's own ``ConnectionError``.
         listener: ``listener(namespace, event, args)`` for everything received, from the
             first packet on (see :meth:`add_listener`).
     """
@@ -84,6 +87,7 @@ class SocketIOClient:
             http_session=self._http,
             logger=CLIENT_LOGGER,  # never python-socketio's own stderr handler
             engineio_logger=CLIENT_LOGGER,
+            request_timeout=timeout,
         )
         self._client.on("*", self._record, namespace="*")
         self._client.on("connect", self._connected, namespace="*")
@@ -98,7 +102,10 @@ class SocketIOClient:
                     auth=auth,
                     wait_timeout=timeout,
                 ),
-                timeout + 1,
+                # Both steps are bounded by python-socketio (request_timeout, then
+                # wait_timeout), so its ConnectionError is what a learner sees; this
+                # wait only catches a library that would hang.
+                2 * timeout + 1,
                 what=f"connecting a socket.io client to {self.url}",
             )
         except BaseException:
