@@ -43,6 +43,7 @@ from collections.abc import Awaitable, Callable, Collection, Sequence
 from typing import Any, Literal
 
 from kit.runtime.errors import ServeError
+from kit.runtime.hosts import RequestGuard, current_serving
 from kit.runtime.loop import connection_handler
 from kit.wire import (
     Close,
@@ -284,6 +285,7 @@ class ScratchServer:
         """What the server saw, one line per event (handshakes, refusals, closes)."""
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()  # every socket, handshake or not
+        self._guard: RequestGuard | None = None  # the Host check kit.serve asked for
 
     def __repr__(self) -> str:
         return f"ScratchServer({self.mode!r}, {len(self.connections)} connected)"
@@ -311,7 +313,11 @@ class ScratchServer:
                 "per kit.serve(...)"
             )
         self.connections.clear()
-        self._server = await asyncio.start_server(connection_handler(self._serve_client), sock=sock)
+        serving = current_serving(sock)
+        self._guard = serving.guard
+        self._server = await asyncio.start_server(
+            connection_handler(self._serve_client), sock=sock, ssl=serving.ssl
+        )
 
     def abort(self) -> int:
         """Drop every connection now, without goodbye (the kit's last resort on stop)."""
@@ -360,12 +366,23 @@ class ScratchServer:
             writer.transport.abort()  # a peer that does not read never lets close() end
             self._writers.discard(writer)
 
+    def _check_host(self, request: UpgradeRequest) -> None:
+        """Refuse a request sent to a name this server is not (see kit.runtime.hosts)."""
+        if self._guard is None:
+            return
+        others = _headers(request)
+        others["host"] = request.host
+        error = self._guard.refusal(lambda name: others.get(name.lower()) or None)
+        if error is not None:
+            raise error
+
     async def _handshake(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, where: str
     ) -> tuple[UpgradeRequest, UpgradeResponse, bytes] | None:
         heads = RequestReader()
         try:
             request = await asyncio.wait_for(_read_head(reader, heads), self.open_timeout)
+            self._check_host(request)
             check_request(request, origins=self.origins)
         except HandshakeError as error:
             self._note(f"{where} refused: {error.status} {type(error).__name__}: {error}")
@@ -382,6 +399,14 @@ class ScratchServer:
         writer.write(response.serialize())
         await writer.drain()
         return request, response, heads.trailing_data
+
+
+def _headers(request: UpgradeRequest) -> dict[str, str]:
+    """The request's headers by lower-case name (the first of each)."""
+    found: dict[str, str] = {}
+    for name, value in request.headers:
+        found.setdefault(name.lower(), value)
+    return found
 
 
 async def _read_head(reader: asyncio.StreamReader, heads: RequestReader) -> UpgradeRequest:

@@ -21,6 +21,7 @@ import asyncio
 import functools
 import threading
 from collections.abc import Callable, Sequence
+from ssl import SSLContext
 from typing import Any
 
 from kit import compat
@@ -28,11 +29,19 @@ from kit.runtime import cells
 from kit.runtime.logbook import CLIENT_LOGGER
 from kit.runtime.loop import Part, runtime
 from kit.runtime.servers import Server
+from kit.runtime.tls import client_context
 
 __all__ = ["SocketIOClient"]
 
 TIMEOUT = 5.0
 DISCONNECT_GRACE = 0.5
+
+
+def _session(context: SSLContext) -> Any:
+    """An aiohttp session that verifies servers with ``context`` (made on the loop)."""
+    import aiohttp
+
+    return aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=context))
 
 
 class SocketIOClient:
@@ -43,9 +52,20 @@ class SocketIOClient:
         namespaces: the namespaces to connect to, e.g. ``["/post", "/get"]`` (default ``/``).
         transports: ``["polling", "websocket"]`` (the default: poll, then upgrade),
             ``["websocket"]`` or ``["polling"]``.
-        auth: the CONNECT packet's payload, if the server wants one.
+        auth: the CONNECT packet's payload, if the server wants one (a dict, such as
+            ``{"token": "..."}``: the server's connect handler gets it as ``auth``).
+        headers: extra HTTP headers for the requests that open the connection, e.g.
+            ``{"Origin": "http://127.0.0.1:5500"}`` to play a page from that origin.
+        ssl: for ``https://``, the ``ssl.SSLContext`` to verify the server with; by
+            default the system's authorities plus the kit's local CA
+            (:func:`kit.runtime.tls.client_context`).
         listener: ``listener(namespace, event, args)`` for everything received, from the
             first packet on (see :meth:`add_listener`).
+
+    Raises:
+        ConnectionRefusedError: the server's connect handler refused the connection; the
+            message carries its reason (the ``connect_error`` data). It is also
+            python-socketio's ``socketio.exceptions.ConnectionError``.
     """
 
     def __init__(
@@ -57,6 +77,8 @@ class SocketIOClient:
         auth: dict[str, Any] | None = None,
         timeout: float = TIMEOUT,
         listener: Callable[[str, str, list[Any]], object] | None = None,
+        headers: dict[str, str] | None = None,
+        ssl: SSLContext | None = None,
     ) -> None:
         import socketio
 
@@ -72,15 +94,25 @@ class SocketIOClient:
         )
         # handle_sigint=False: python-socketio would otherwise replace the kernel's
         # SIGINT handler (the notebook's stop button) with its own.
+        secure: dict[str, Any] = {}
+        if self.url.startswith("https://"):
+            # python-engineio takes a factory for its aiohttp session (and closes what it
+            # made): one whose connector verifies with the kit's trust, for the polling
+            # requests and the WebSocket alike.
+            secure["http_session"] = functools.partial(
+                _session, ssl if ssl is not None else client_context()
+            )
         self._client = socketio.AsyncClient(
             reconnection=False,
             handle_sigint=False,
             logger=CLIENT_LOGGER,  # never python-socketio's own stderr handler
             engineio_logger=CLIENT_LOGGER,
+            **secure,
         )
         self._client.on("*", self._record, namespace="*")
         self._client.on("connect", self._connected, namespace="*")
         self._client.on("disconnect", self._disconnected, namespace="*")
+        self._client.on("connect_error", self._refused, namespace="*")
         runtime.part(ConnectedClients).clients.add(self)
         try:
             runtime.run(
@@ -89,14 +121,22 @@ class SocketIOClient:
                     namespaces=list(namespaces) if namespaces else None,
                     transports=list(transports) if transports else None,
                     auth=auth,
+                    headers=headers or {},
                     wait_timeout=timeout,
                 ),
                 timeout + 1,
                 what=f"connecting a socket.io client to {self.url}",
             )
-        except BaseException:
+        except BaseException as error:
             runtime.part(ConnectedClients).clients.discard(self)
             runtime.run(_disconnect(self._client), TIMEOUT)
+            refusals = [(ns, args) for ns, ev, args in self.received if ev == "connect_error"]
+            if refusals and isinstance(error, Exception):
+                namespace, args = refusals[-1]
+                why = args[0].get("message") if args and isinstance(args[0], dict) else args
+                raise _errors().refused(
+                    f"the server refused the connection to {namespace}: {why}"
+                ) from error
             raise
 
     # -- what arrives -------------------------------------------------------------------
@@ -124,6 +164,14 @@ class SocketIOClient:
     async def _connected(self, namespace: str, *data: Any) -> None:
         # A server may (wrongly) emit a "connect" event with data; keep it, never crash.
         self._append(namespace, "connect", list(data))
+
+    async def _refused(self, namespace: str, *data: Any) -> None:
+        # CONNECT_ERROR: the server's connect handler said no; data is {"message": why}.
+        # Once connected, a "connect_error" is only an event a server chose to emit with
+        # a reserved name: python-socketio runs this handler for it too; ignore it, as a
+        # client without such a handler does.
+        if namespace not in self._client.namespaces:
+            self._append(namespace, "connect_error", list(data))
 
     async def _disconnected(self, namespace: str, *reason: Any) -> None:
         self._append(namespace, "disconnect", [str(r) for r in reason])
@@ -254,8 +302,12 @@ class _CallErrors:
         class CallConnectionError(socketio.exceptions.ConnectionError, ConnectionError):
             """The connection ended (or never was) before the acknowledgement came."""
 
+        class ConnectRefusedError(socketio.exceptions.ConnectionError, ConnectionRefusedError):
+            """The server's connect handler refused the connection (``connect_error``)."""
+
         self.library_timeout = socketio.exceptions.TimeoutError
         self.timeout, self.closed = CallTimeoutError, CallConnectionError
+        self.refused = ConnectRefusedError
 
 
 @functools.cache

@@ -34,6 +34,7 @@ from typing import Any, Protocol
 
 from kit import compat
 from kit.runtime.errors import UnsupportedAppError
+from kit.runtime.hosts import RequestGuard, current_serving, refusal_text
 from kit.runtime.logbook import SERVER_LOGGER
 
 __all__ = [
@@ -100,6 +101,54 @@ def is_servable(app: object) -> bool:
     )
 
 
+_GUARDS: dict[int, RequestGuard] = {}
+"""The Host check of each aiohttp server the kit runs, by the port it listens on."""
+
+
+def _guard_middleware() -> Any:
+    """The aiohttp middleware that checks ``Host`` (see :mod:`kit.runtime.hosts`)."""
+    global _MIDDLEWARE
+    if _MIDDLEWARE is None:
+        from aiohttp import web
+
+        @web.middleware
+        async def kit_host_check(request: Any, handler: Any) -> Any:
+            sockname = request.transport.get_extra_info("sockname") if request.transport else None
+            guard = _GUARDS.get(sockname[1]) if sockname else None
+            error = guard.refusal(request.headers) if guard is not None else None
+            if error is not None:
+                status, reason, body = refusal_text(error)
+                SERVER_LOGGER.info("refused %s %s: %s", request.method, request.path_qs, error)
+                return web.Response(status=status, reason=reason, text=body)
+            return await handler(request)
+
+        _MIDDLEWARE = kit_host_check
+    return _MIDDLEWARE
+
+
+_MIDDLEWARE: Any = None
+
+
+def install_host_check(app: Any) -> None:
+    """Put the kit's Host check in front of every route of ``app`` (once per app).
+
+    Raises:
+        UnsupportedAppError: ``app`` already ran elsewhere without it (its middleware
+            list is frozen): make a fresh ``web.Application()`` for the kit.
+    """
+    middleware = _guard_middleware()
+    if middleware in app.middlewares:
+        return
+    try:
+        app.middlewares.append(middleware)
+    except RuntimeError:
+        raise UnsupportedAppError(
+            app,
+            "this aiohttp app was already started outside the kit, so the kit cannot add "
+            "its Host check; make a fresh web.Application() for kit.serve",
+        ) from None
+
+
 class AiohttpAdapter:
     """An ``aiohttp.web.Application``."""
 
@@ -115,12 +164,17 @@ class AiohttpAdapter:
         default): a kit app that holds requests open (long-polls, event streams) sets it."""
         self._runner: Any = None
         self._web: Any = None  # aiohttp's low-level server: its .connections, until stopped
+        self._port: int | None = None
 
     async def start(self, sock: socket.socket) -> None:
         from aiohttp import web
 
         for eio in _attached_engineio_servers(self.app):
             route_engineio_logs(eio)
+        serving = current_serving(sock)
+        install_host_check(self.app)
+        self._port = sock.getsockname()[1]
+        _GUARDS[self._port] = serving.guard
         self._runner = web.AppRunner(
             self.app,
             handle_signals=False,
@@ -131,7 +185,7 @@ class AiohttpAdapter:
         )
         await self._runner.setup()
         self._web = self._runner.server
-        await web.SockSite(self._runner, sock).start()
+        await web.SockSite(self._runner, sock, ssl_context=serving.ssl).start()
 
     def abort(self) -> int:
         """Drop every HTTP connection (long-polls and WebSockets included) at once."""
@@ -156,6 +210,8 @@ class AiohttpAdapter:
         finally:
             await runner.cleanup()
             self._web = None
+            if self._port is not None:
+                _GUARDS.pop(self._port, None)
 
 
 def _attached_engineio_servers(app: Any) -> list[Any]:
@@ -239,7 +295,11 @@ class WebSocketsAdapter:
     async def start(self, sock: socket.socket) -> None:
         from websockets.asyncio.server import serve
 
+        serving = current_serving(sock)
         options = {"logger": SERVER_LOGGER, **self.options}  # "connection handler failed"
+        options["process_request"] = _checking_host(serving.guard, options.get("process_request"))
+        if serving.ssl is not None:
+            options["ssl"] = serving.ssl
         self._server = self._connections = await serve(self.handler, sock=sock, **options)
 
     def abort(self) -> int:
@@ -256,6 +316,22 @@ class WebSocketsAdapter:
                 await server.wait_closed()
             finally:
                 self._connections = None
+
+
+def _checking_host(guard: RequestGuard, theirs: Any) -> Any:
+    """websockets' ``process_request``: the Host check, then the user's own, if any."""
+
+    async def check_host_then_theirs(connection: Any, request: Any) -> Any:
+        error = guard.refusal(request.headers)
+        if error is not None:
+            status, _reason, body = refusal_text(error)
+            return connection.respond(status, body)
+        if theirs is None:
+            return None
+        response = theirs(connection, request)
+        return await response if inspect.isawaitable(response) else response
+
+    return check_host_then_theirs
 
 
 def _no_options(app: object, options: dict[str, Any]) -> None:

@@ -4,6 +4,7 @@
     - :class:`PortInUseError` - the fixed port is taken (also an ``OSError``)
     - :class:`UnsafeHostError` - a non-loopback host without ``allow_remote=True``
     - :class:`UnsupportedAppError` - ``kit.serve`` does not know how to run the object
+    - :class:`TLSSetupError` - ``tls=`` names no usable certificate or key
 - :class:`WebSocketAPIError` - misuse of :class:`kit.WebSocket`, named after the
   browser's ``DOMException`` that the same mistake raises in JavaScript
     - :class:`InvalidStateError` - e.g. ``send()`` while still CONNECTING
@@ -18,6 +19,7 @@ __all__ = [
     "InvalidStateError",
     "PortInUseError",
     "ServeError",
+    "TLSSetupError",
     "UnsafeHostError",
     "UnsupportedAppError",
     "WebSocketAPIError",
@@ -74,6 +76,10 @@ class UnsupportedAppError(ServeError, TypeError):
         )
         text = f"kit.serve() cannot run {type(self.app).__name__} {self.app!r:.60}"
         return f"{text}: {self.hint or 'it accepts ' + accepted}"
+
+
+class TLSSetupError(ServeError, ValueError):
+    """``kit.serve(..., tls=...)`` got no usable certificate: the message says which and why."""
 
 
 class WebSocketAPIError(Exception):

@@ -404,6 +404,8 @@ def _table_style() -> str:
 
 
 _STYLE = _table_style()
+_TLS_STYLE = f"<style>.kit-inspector-row.{layer_css_class(Layer.TLS)}{{background:#f3e5f5}}</style>"
+"""TLS rows' colour, added only to tables that have TLS rows (the others stay as they were)."""
 
 
 def _table_html(events: Sequence[WireEvent], *, raw: bool, times: bool = True) -> str:
@@ -429,7 +431,8 @@ def _table_html(events: Sequence[WireEvent], *, raw: bool, times: bool = True) -
         layer, direction = layer_css_class(event.layer), direction_css_class(event.direction)
         css = f"kit-inspector-row {layer} {direction}"
         rows.append(f"<tr class='{css}'>{tds}</tr>")
+    style = _STYLE + (_TLS_STYLE if any(e.layer is Layer.TLS for e in events) else "")
     return (
-        f"{_STYLE}<table class='kit-inspector-table'><thead><tr>{head}</tr></thead>"
+        f"{style}<table class='kit-inspector-table'><thead><tr>{head}</tr></thead>"
         f"<tbody>{''.join(rows)}</tbody></table>"
     )

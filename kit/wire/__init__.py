@@ -12,6 +12,7 @@ function can be tried in a notebook cell with literal bytes::
 The modules follow the layers of a connection, bottom up:
 
 - :mod:`kit.wire.handshake`: the HTTP/1.1 upgrade that opens a WebSocket (RFC 6455 section 4).
+- :mod:`kit.wire.hosts`: the ``Host`` header, and the names a server answers to.
 - :mod:`kit.wire.frames`: WebSocket frames and the stream reader (RFC 6455 section 5).
 - :mod:`kit.wire.messages`: fragmented frames put back together into messages.
 - :mod:`kit.wire.deflate`: permessage-deflate (RFC 7692), inflated within bounds.
@@ -44,6 +45,7 @@ from kit.wire.errors import (
     EmptyPacket,
     EngineIOError,
     EventStreamError,
+    ForbiddenHost,
     ForbiddenOrigin,
     FragmentedControlFrame,
     HandshakeError,
@@ -58,6 +60,7 @@ from kit.wire.errors import (
     InvalidConnection,
     InvalidDeflate,
     InvalidEventField,
+    InvalidHost,
     InvalidHTTPVersion,
     InvalidJSON,
     InvalidKey,
@@ -69,6 +72,7 @@ from kit.wire.errors import (
     InvalidPlaceholder,
     InvalidSocketPayload,
     InvalidStatus,
+    InvalidTLSRecord,
     InvalidUpgrade,
     InvalidUTF8,
     InvalidVersion,
@@ -132,6 +136,7 @@ __all__ = [
     "EnginePacketType",
     "EventStreamError",
     "EventStreamParser",
+    "ForbiddenHost",
     "ForbiddenOrigin",
     "FragmentedControlFrame",
     "Frame",
@@ -149,6 +154,7 @@ __all__ = [
     "InvalidDeflate",
     "InvalidEventField",
     "InvalidHTTPVersion",
+    "InvalidHost",
     "InvalidJSON",
     "InvalidKey",
     "InvalidLength",
@@ -159,6 +165,7 @@ __all__ = [
     "InvalidPlaceholder",
     "InvalidSocketPayload",
     "InvalidStatus",
+    "InvalidTLSRecord",
     "InvalidUTF8",
     "InvalidUpgrade",
     "InvalidVersion",

@@ -35,6 +35,8 @@ the header at fault. ``str(exc)`` says what was wrong, where, and what to do.
         * :exc:`InvalidKey`: ``Sec-WebSocket-Key`` is not base64 of 16 bytes (400)
         * :exc:`InvalidVersion`: ``Sec-WebSocket-Version`` is not 13 (426)
         * :exc:`ForbiddenOrigin`: ``Origin`` not in the allow-list (403)
+        * :exc:`InvalidHost`: ``Host`` missing or not ``name[:port]`` (400)
+        * :exc:`ForbiddenHost`: ``Host`` names another server: DNS rebinding? (403)
         * :exc:`InvalidStatus`: the server answered something other than 101 (client side)
         * :exc:`InvalidAccept`: ``Sec-WebSocket-Accept`` does not match the key (client side)
         * :exc:`UnexpectedProtocol`: the server chose a subprotocol not offered (client side)
@@ -55,6 +57,7 @@ the header at fault. ``str(exc)`` says what was wrong, where, and what to do.
         * :exc:`InvalidPlaceholder`: a binary placeholder naming no attachment
     * :exc:`EventStreamError`: a server-sent event that cannot be written (``field``)
         * :exc:`InvalidEventField`: a line break in ``event`` or ``id``, a bad ``retry``
+    * :exc:`InvalidTLSRecord`: bytes that are not a TLS record header (``offset``)
 
 Engine.io and socket.io errors say where (packet index, offset, the packet text) and
 show what a valid packet looks like.
@@ -526,6 +529,40 @@ class ForbiddenOrigin(HandshakeError):
     source = "RFC 6455 section 4.2.2"
 
 
+class InvalidHost(HandshakeError):
+    """``Host`` is missing or is not ``name`` or ``name:port`` (IPv6 in brackets)."""
+
+    fields = ("value", "detail")
+    header = "Host"
+    template = "{found}: {detail}; it must be a name or address, then :port if any"
+    source = "RFC 9110 section 7.2"
+
+
+class ForbiddenHost(HandshakeError):
+    """``Host`` names a server this one is not: what a DNS-rebinding attack looks like.
+
+    A page from ``http://evil.example:8000`` whose name the attacker re-points at
+    ``127.0.0.1`` reaches a loopback server *as evil.example*: its requests say
+    ``Host: evil.example:8000``. A server that checks ``Host`` refuses them.
+    """
+
+    status: ClassVar[int | None] = 403
+    fields = ("value", "allowed")
+    header = "Host"
+    template = (
+        "{found}: this server answers to {shown} only. A page that reached it under "
+        "another name may be a DNS-rebinding attack; if the name is yours, add it to the "
+        "server's allowed hosts (kit.serve(..., allowed_hosts=[{name!r}]))"
+    )
+    source = "RFC 9110 section 7.2"
+
+    def _names(self) -> dict[str, Any]:
+        shown = ", ".join(repr(name) for name in self.allowed) or "no name"
+        value = self.value or ""
+        name = value.rsplit(":", 1)[0] if value.count(":") == 1 else value
+        return {**super()._names(), "shown": shown, "name": name.strip("[]")}
+
+
 class InvalidStatus(HandshakeError):
     """The server answered the upgrade with a status other than 101 (client side)."""
 
@@ -816,6 +853,21 @@ class InvalidEventField(EventStreamError):
     def _names(self) -> dict[str, Any]:
         shown = self.value if len(self.value) <= 40 else f"{self.value[:37]}..."
         return {**super()._names(), "shown": shown}
+
+
+# TLS records (RFC 8446 section 5.1), as the tap sees them ------------------------------
+
+
+class InvalidTLSRecord(ProtocolError):
+    """Bytes that cannot be a TLS record header: ``GET /`` sent to a TLS port, say.
+
+    A TLS record starts with a content type (20-23), a version (``03 01`` to ``03 04``)
+    and a two-byte length of at most 2**14 + 256 bytes.
+    """
+
+    fields = ("offset", "detail")
+    template = "not a TLS record at byte {offset}: {detail}"
+    source = "RFC 8446 section 5.1"
 
 
 # Every class above, so the list cannot drift from the tree (a test compares both

@@ -48,9 +48,12 @@ class Tap:
         capture: the rows recorded (:class:`~kit.wiretap.capture.Capture`).
     """
 
-    def __init__(self, server: Server, relay: TapRelay) -> None:
+    def __init__(self, server: Server, relay: TapRelay, *, tls: bool = False) -> None:
         self._server, self._relay, self.capture = server, relay, relay.capture
         self.url, self.ws_url, self.port = server.url, server.ws_url, server.port
+        if tls:  # the relay passes TLS through untouched: clients speak it to the server
+            self.url = self.url.replace("http://", "https://", 1)
+            self.ws_url = self.ws_url.replace("ws://", "wss://", 1)
         self.target = f"{relay.target[0]}:{relay.target[1]}"
 
     @property
@@ -165,7 +168,9 @@ def tap(
     """Put a recording relay in front of ``server`` and return it.
 
     Args:
-        server: a running kit server, or the ``http://host:port`` of any local server.
+        server: a running kit server, or the ``http://host:port`` of any local server
+            (``https://`` for one that speaks TLS: the tap then relays TLS records it
+            cannot read, and shows their headers).
         name: the relay's server name (default ``"tap <server name>"``): starting a
             tap of the same name again replaces the old one, as for ``kit.serve``.
         decode: False to count bytes only (``tap.bytes``), recording no rows but the
@@ -184,16 +189,16 @@ def tap(
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{option} must be a positive int, not {value!r}")
     if isinstance(server, Server):
-        host, port = server.host, server.port
+        host, port, tls = server.host, server.port, server.tls
         name = name or f"tap {server.name}"
     else:
         parts = urlsplit(server)
         if not parts.hostname or not parts.port:
             raise ValueError(f"{server!r}: pass a kit Server or an http://host:port URL")
-        host, port = parts.hostname, parts.port
+        host, port, tls = parts.hostname, parts.port, parts.scheme in ("https", "wss")
         name = name or f"tap {host}:{port}"
     if host in ("0.0.0.0", "::", ""):
         host = "127.0.0.1"
     capture = Capture(max_events=max_events, max_bytes=max_bytes)
     relay = TapRelay(host, port, capture, decode=decode, max_message=max_message)
-    return Tap(serve(relay, name=name), relay)
+    return Tap(serve(relay, name=name), relay, tls=tls)

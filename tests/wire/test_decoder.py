@@ -113,10 +113,13 @@ def test_a_decompression_bomb_is_refused_at_the_limit_not_inflated() -> None:
 
 def test_what_is_not_http_is_noted_once_and_then_relayed_undecoded() -> None:
     decoder = ConnectionDecoder()
-    (record,) = decoder.feed(C2S, b"\x16\x03\x01\x02\x00 a TLS client hello")
+    (record,) = decoder.feed(C2S, b"\x00\x01 neither HTTP nor TLS")
     assert record.layer is Layer.TCP and record.summary.startswith("not decoded any more")
     assert decoder.stage is Stage.OPAQUE
     assert decoder.feed(C2S, b"more bytes") == []
+    tls = ConnectionDecoder()  # a TLS ClientHello is read as TLS records instead
+    assert tls.feed(C2S, b"\x16\x03\x01\x02\x00 a TLS client hello") == []
+    assert tls.stage is Stage.TLS
 
 
 @given(
