@@ -112,11 +112,16 @@ import datetime
 import functools
 import logging
 import os
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kit import compat
+from kit.apps import admission
+from kit.apps.names import NameRefused, check_name, check_room_name
+from kit.apps.pageheaders import page_headers
+from kit.apps.ratelimit import RateLimit
+from kit.apps.tokens import TokenSigner
 from kit.runtime.adapters import AiohttpAdapter
 from kit.wire.text import is_usv, usv
 
@@ -277,6 +282,15 @@ def _time(payload: dict[str, Any]) -> str | int | float:
     return usv(value) if isinstance(value, str) else value
 
 
+def _checked(check: Callable[..., Any], *args: Any) -> Any:
+    """``check(*args)``, with a refusal from :mod:`kit.apps.names` or
+    :mod:`kit.apps.admission` turned into the chat's :class:`Refused`."""
+    try:
+        return check(*args)
+    except (NameRefused, admission.AdmissionRefused) as exc:
+        raise Refused(str(exc)) from None
+
+
 Handler = Callable[..., Awaitable[Any]]
 
 
@@ -305,6 +319,11 @@ class ChatApp:
         max_text: int = MAX_TEXT,
         rooms: Iterable[str] | None = DEFAULT_ROOMS,
         max_backlog: int = MAX_BACKLOG,
+        origins: str | Iterable[str] | None = None,
+        tokens: TokenSigner | None = None,
+        strict_names: bool = True,
+        room_members: Mapping[str, Iterable[str]] | None = None,
+        rate_limit: RateLimit | None = None,
     ) -> None:
         import socketio
         from aiohttp import web
@@ -324,7 +343,19 @@ class ChatApp:
         self._connected: set[str] = set()  # sids whose real connect handler ran
         self._adapter: AiohttpAdapter | None = None
         self._stopping: AiohttpAdapter | None = None
-        self.sio = socketio.AsyncServer(async_mode="aiohttp", serializer=_packet_class())
+        self.admission = admission.Admission(
+            tokens=tokens,
+            strict_names=strict_names,
+            room_members=room_members,
+            rate_limit=rate_limit,
+            rooms=self.rooms,
+        )
+        """Who may connect, under which name, to which rooms, how fast (see
+        :mod:`kit.apps.admission`)."""
+        self.origins = admission.origins_option(origins)
+        self.sio = socketio.AsyncServer(
+            async_mode="aiohttp", serializer=_packet_class(), cors_allowed_origins=self.origins
+        )
         self.app = web.Application()
         self.app.router.add_get("/", self._index)
         self.app.router.add_get(LOCAL_CLIENT_PATH, self._client_bundle)
@@ -350,7 +381,8 @@ class ChatApp:
             return web.Response(status=500, text=PAGE_ERROR)
         html = html.replace("__SOCKETIO_CLIENT_SRC__", self.client_src)
         html = html.replace("__SOCKETIO_CLIENT_ORIGIN__", self.client_origin)
-        return web.Response(text=html, content_type="text/html")
+        html, headers = page_headers(html, self.client_src)  # framing, CSP with a nonce
+        return web.Response(text=html, content_type="text/html", headers=headers)
 
     async def _client_bundle(self, request: web.Request) -> web.StreamResponse:
         from aiohttp import web
@@ -392,6 +424,8 @@ class ChatApp:
         if not isinstance(payload, str):
             raise Refused(f"a room is named by text, not {type(payload).__name__}")
         room = _identifier(payload.strip(), "the room name")
+        if self.admission.strict_names:
+            room = _checked(check_room_name, room)
         if not room or len(room) > MAX_ROOM:
             raise Refused(f"a room name has 1 to {MAX_ROOM} characters, not {len(room)}")
         if self.rooms is not None and room not in self.rooms:
@@ -399,6 +433,13 @@ class ChatApp:
         if self.rooms is None and self.sio.manager.is_connected(room, "/"):
             raise Refused(f"{room!r} is a client's own room (its sid)")
         return room
+
+    def _new_name(self, sid: str, name: str) -> str:
+        """A name being taken: the one the client's token names, not like anyone's."""
+        _checked(self.admission.check_user, sid, name)
+        if not self.admission.strict_names or name == ANONYMOUS or self._sid_of(name):
+            return name  # (an exact name in use is refused by the caller, as it always was)
+        return _checked(check_name, name, [n for s, n in self._names.items() if s != sid])
 
     # -- events ----------------------------------------------------------------------------
 
@@ -427,6 +468,7 @@ class ChatApp:
 
         async def guarded(sid: str, *args: Any) -> Any:
             try:
+                _checked(self.admission.before_event, sid, event)  # rate limit, token expiry
                 return await handler(sid, *args)
             except Refused as exc:
                 return await self._refuse(sid, event, str(exc))
@@ -467,6 +509,7 @@ class ChatApp:
     async def _connect(self, sid: str, environ: Any = None, auth: Any = None) -> Any:
         if sid in self._connected or self._sent_by_the_client(sid):
             return await self._reserved("connect", sid)
+        self.admission.admit(sid, auth, self.sio)  # raises ConnectionRefusedError: connect_error
         self._connected.add(sid)
         rooms = list(self.rooms) if self.rooms is not None else None  # None: any name
         welcome = {"mess": "welcome to the chat", "rooms": rooms}
@@ -478,6 +521,7 @@ class ChatApp:
             return await self._reserved("disconnect", sid)
         self._connected.discard(sid)
         self._missed.pop(sid, None)
+        self.admission.forget(sid)
         name = self._names.pop(sid, None)
         if name is not None:
             await self.sio.emit("user left", {"username": name, "numUsers": len(self._names)})
@@ -501,6 +545,8 @@ class ChatApp:
             user = _identifier((claimed or "").strip(), "the name") or ANONYMOUS
             if len(user) > MAX_NAME:
                 raise Refused(f"a name has 1 to {MAX_NAME} characters, not {len(user)}")
+            if user != ANONYMOUS:
+                user = self._new_name(sid, user)
             if self._sid_of(user) is not None:
                 raise Refused(f"{user!r} is logged in on another connection")
         data = {"user": user, "mess": message, "time": time, "room": room}
@@ -568,6 +614,7 @@ class ChatApp:
         name = _identifier(name.strip(), "the name")
         if not name or len(name) > MAX_NAME:
             raise Refused(f"a name has 1 to {MAX_NAME} characters, not {len(name)}")
+        name = self._new_name(sid, name)
         if name == ANONYMOUS or self._sid_of(name) is not None:
             raise Refused(f"the name {name!r} is taken")
         self._names[sid] = name
@@ -614,6 +661,7 @@ class ChatApp:
 
     async def _join(self, sid: str, *args: Any) -> dict[str, Any]:
         room = self._room("join", args)
+        _checked(self.admission.may_join, self._names.get(sid), room)
         joined = self._joined(sid)
         if room not in joined and len(joined) >= MAX_ROOMS_PER_CLIENT:
             raise Refused(
@@ -665,6 +713,11 @@ def chat_app(
     max_text: int = MAX_TEXT,
     rooms: Iterable[str] | None = DEFAULT_ROOMS,
     max_backlog: int = MAX_BACKLOG,
+    origins: str | Iterable[str] | None = None,
+    tokens: TokenSigner | None = None,
+    strict_names: bool = True,
+    room_members: Mapping[str, Iterable[str]] | None = None,
+    rate_limit: RateLimit | None = None,
 ) -> ChatApp:
     """A chat server to hand to ``kit.serve``: the page, the client, the events.
 
@@ -677,10 +730,32 @@ def chat_app(
         max_text: the longest message, in characters.
         rooms: the rooms clients may join (``None``: any name).
         max_backlog: packets a client may have waiting before broadcasts skip it.
+        origins: pages from other origins allowed to connect, e.g.
+            ``["http://127.0.0.1:5500"]`` (python-socketio's ``cors_allowed_origins``);
+            None: the page's own origin only; ``"*"``: any page at all.
+        tokens: a :class:`~kit.apps.tokens.TokenSigner`: every client must then connect
+            with ``auth={"token": ...}`` it issued, and may only log in as the token's
+            user (see :mod:`kit.apps.admission`).
+        strict_names: refuse names that could be mistaken for another (case, Unicode
+            look-alikes, invisible characters; see :mod:`kit.apps.names`). False
+            compares names character by character, as the article's server does.
+        room_members: who may join which room, e.g. ``{"staff": ["ann", "bob"]}``; a room
+            not listed is open to all.
+        rate_limit: a :class:`~kit.apps.ratelimit.RateLimit` per client (a token
+            bucket): events beyond it get ``{"error": "slow down: ..."}``.
 
     Raises:
         FileNotFoundError: ``client_js`` (or ``$KIT_SOCKETIO_JS``) names no file.
     """
     return ChatApp(
-        page=page, client_js=client_js, max_text=max_text, rooms=rooms, max_backlog=max_backlog
+        page=page,
+        client_js=client_js,
+        max_text=max_text,
+        rooms=rooms,
+        max_backlog=max_backlog,
+        origins=origins,
+        tokens=tokens,
+        strict_names=strict_names,
+        room_members=room_members,
+        rate_limit=rate_limit,
     )
