@@ -13,7 +13,11 @@ The top-level names are all a lesson needs:
 - ``kit.tap(server)`` records every byte between clients and a server, decoded layer by
   layer; ``kit.FrameInspector(tap)`` shows it live.
 - ``kit.SocketIOClient(url)`` is python-socketio's client, usable from plain cells.
-- ``kit.chat_app()`` is the article's chat server with its page: ``kit.serve(kit.chat_app())``.
+- ``kit.chat_app()`` is the article's chat server with its page: ``kit.serve(kit.chat_app())``;
+  ``kit.chat_app(redis=kit.redis())`` joins every server on that Redis into one chat.
+- ``kit.chat_process(redis=...)`` runs ``python -m kit.chat`` in a process of its own;
+  ``kit.redis()`` starts a real redis-server for the kernel; ``kit.balancer(servers)`` a
+  real HAProxy in front of several servers.
 - ``kit.NewsServer()`` offers news four ways (short polling, long-polling, server-sent
   events, WebSocket); ``kit.ShortPollingClient``, ``kit.LongPollingClient``,
   ``kit.EventSourceClient`` and ``kit.WebSocketNewsClient`` time what they hear;
@@ -30,7 +34,20 @@ with all of them).
 from __future__ import annotations
 
 from kit import wire
-from kit.apps import ChatApp, News, NewsServer, PushMethod, ScratchServer, chat_app
+from kit.apps import (
+    Balancer,
+    ChatApp,
+    News,
+    NewsServer,
+    PushMethod,
+    Redis,
+    RedisUnavailableError,
+    ScratchServer,
+    balancer,
+    chat_app,
+    chat_process,
+    redis,
+)
 from kit.bench.push import PushComparison, PushRun, compare_push, measure_push
 from kit.clients import (
     ChatClient,
@@ -47,10 +64,12 @@ from kit.clients import (
 )
 from kit.exercises import Exercise, exercise
 from kit.runtime import (
+    ChildProgramError,
     CloseEvent,
     Event,
     MessageEvent,
     PortInUseError,
+    ProgramNotFoundError,
     Server,
     run,
     running_servers,
@@ -66,10 +85,12 @@ from kit.wiretap import Tap, tap
 __version__ = "0.1.0"
 
 __all__ = [
+    "Balancer",
     "ChatApp",
     "ChatClient",
     "ChatMessage",
     "ChatPanel",
+    "ChildProgramError",
     "CloseEvent",
     "Event",
     "EventSourceClient",
@@ -82,10 +103,13 @@ __all__ = [
     "NewsClientError",
     "NewsServer",
     "PortInUseError",
+    "ProgramNotFoundError",
     "PushComparison",
     "PushMethod",
     "PushRace",
     "PushRun",
+    "Redis",
+    "RedisUnavailableError",
     "ScratchServer",
     "Server",
     "ShortPollingClient",
@@ -93,11 +117,14 @@ __all__ = [
     "Tap",
     "WebSocket",
     "WebSocketNewsClient",
+    "balancer",
     "chat_app",
+    "chat_process",
     "compare_push",
     "exercise",
     "measure_push",
     "news_client",
+    "redis",
     "run",
     "running_servers",
     "serve",

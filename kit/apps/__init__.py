@@ -4,20 +4,36 @@
 - :mod:`~kit.apps.scratch` - ``kit.ScratchServer``: a WebSocket server on ``kit.wire`` alone
 - :mod:`~kit.apps.push` - ``kit.NewsServer``: news by short polling, long-polling,
   server-sent events and WebSocket, side by side
+- :mod:`~kit.apps.roster` - the chat's online list, in memory or shared in Redis
+- :mod:`~kit.apps.redis` - ``kit.redis()``: a real redis-server child process
+- :mod:`~kit.apps.chat_process` - ``kit.chat_process()``: ``python -m kit.chat`` as a child
+- :mod:`~kit.apps.balancer` - ``kit.balancer()``: a real HAProxy in front of servers
 """
 
 from __future__ import annotations
 
-from kit.apps.chat import ChatApp, chat_app
+from kit.apps.balancer import Balancer, balancer
+from kit.apps.chat import ChatApp, ClusterState, chat_app
+from kit.apps.chat_process import ChatProcess, chat_process
 from kit.apps.push import News, NewsServer, PushMethod
+from kit.apps.redis import Redis, redis
+from kit.apps.roster import RedisUnavailableError
 from kit.apps.scratch import ScratchConnection, ScratchServer
 
 __all__ = [
+    "Balancer",
     "ChatApp",
+    "ChatProcess",
+    "ClusterState",
     "News",
     "NewsServer",
     "PushMethod",
+    "Redis",
+    "RedisUnavailableError",
     "ScratchConnection",
     "ScratchServer",
+    "balancer",
     "chat_app",
+    "chat_process",
+    "redis",
 ]

@@ -10,6 +10,10 @@ blocking, time-limited calls::
     client.call("shout", "hi")                            # an event with an ack -> 'HI'
     client.disconnect()
 
+Like a browser, the client keeps the cookies servers set and sends them back, also to
+``127.0.0.1`` (aiohttp's default cookie jar refuses cookies from an IP address): a load
+balancer that pins a client to one server with a cookie (lesson 08) works with it.
+
 Every event the server sends, on every namespace, is kept in :attr:`received` in arrival
 order, so a cell can wait for it after the fact without missing it; :meth:`wait_for`
 returns each one once (``received`` itself is never changed: it is the history).
@@ -35,13 +39,6 @@ __all__ = ["SocketIOClient"]
 
 TIMEOUT = 5.0
 DISCONNECT_GRACE = 0.5
-
-
-def _session(context: SSLContext) -> Any:
-    """An aiohttp session that verifies servers with ``context`` (made on the loop)."""
-    import aiohttp
-
-    return aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=context))
 
 
 class SocketIOClient:
@@ -92,22 +89,21 @@ class SocketIOClient:
         self._listeners: list[Callable[[str, str, list[Any]], object]] = (
             [listener] if listener is not None else []
         )
+        # A cookie jar like a browser's, made on the runtime loop where it is used; for
+        # https:// its connector verifies with the kit's trust (the system's authorities
+        # plus the local CA), for the polling requests and the WebSocket alike.
+        context = None
+        if self.url.startswith("https://"):
+            context = ssl if ssl is not None else client_context()
+        self._http = runtime.run(_browser_like_session(context), TIMEOUT, what="an HTTP session")
         # handle_sigint=False: python-socketio would otherwise replace the kernel's
         # SIGINT handler (the notebook's stop button) with its own.
-        secure: dict[str, Any] = {}
-        if self.url.startswith("https://"):
-            # python-engineio takes a factory for its aiohttp session (and closes what it
-            # made): one whose connector verifies with the kit's trust, for the polling
-            # requests and the WebSocket alike.
-            secure["http_session"] = functools.partial(
-                _session, ssl if ssl is not None else client_context()
-            )
         self._client = socketio.AsyncClient(
             reconnection=False,
             handle_sigint=False,
+            http_session=self._http,
             logger=CLIENT_LOGGER,  # never python-socketio's own stderr handler
             engineio_logger=CLIENT_LOGGER,
-            **secure,
         )
         self._client.on("*", self._record, namespace="*")
         self._client.on("connect", self._connected, namespace="*")
@@ -129,7 +125,7 @@ class SocketIOClient:
             )
         except BaseException as error:
             runtime.part(ConnectedClients).clients.discard(self)
-            runtime.run(_disconnect(self._client), TIMEOUT)
+            runtime.run(_disconnect(self._client, self._http), TIMEOUT)
             refusals = [(ns, args) for ns, ev, args in self.received if ev == "connect_error"]
             if refusals and isinstance(error, Exception):
                 namespace, args = refusals[-1]
@@ -283,7 +279,7 @@ class SocketIOClient:
         """Leave every namespace and close the connection (idempotent)."""
         runtime.part(ConnectedClients).clients.discard(self)
         if runtime.is_running:
-            runtime.run(_disconnect(self._client), TIMEOUT, what="disconnecting")
+            runtime.run(_disconnect(self._client, self._http), TIMEOUT, what="disconnecting")
 
     def __repr__(self) -> str:
         state = self.transport if self.connected else "disconnected"
@@ -315,7 +311,15 @@ def _errors() -> _CallErrors:
     return _CallErrors()  # python-socketio is imported on first use, not with kit
 
 
-async def _disconnect(client: Any) -> None:
+async def _browser_like_session(context: SSLContext | None = None) -> Any:
+    """An aiohttp session that keeps cookies like a browser, verifying TLS with ``context``."""
+    import aiohttp
+
+    connector = aiohttp.TCPConnector(ssl=context) if context is not None else None
+    return aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True), connector=connector)
+
+
+async def _disconnect(client: Any, http: Any = None) -> None:
     """Disconnect a python-socketio client without hanging on a long-poll."""
     try:
         # Over polling, python-engineio's disconnect() waits for the pending long-poll
@@ -323,6 +327,9 @@ async def _disconnect(client: Any) -> None:
         await asyncio.wait_for(client.disconnect(), DISCONNECT_GRACE)
     except asyncio.TimeoutError:
         await compat.abort_engineio_client(client)  # ends the pending GET, frees its socket
+    finally:
+        if http is not None and not http.closed:
+            await http.close()  # the session is ours: python-engineio leaves it open
 
 
 class ConnectedClients(Part):
@@ -335,5 +342,5 @@ class ConnectedClients(Part):
 
     async def on_stop(self) -> None:
         for client in list(self.clients):
-            await _disconnect(client._client)
+            await _disconnect(client._client, client._http)
         self.clients.clear()

@@ -352,10 +352,10 @@ async def _start(
     if previous is not None:
         await previous.stop_async()  # bounded, never raises: problems go to previous.log
     sock = _bind(host, port)
+    bound = sock.getsockname()[1]  # read now: a child program's start closes the socket
     owner = _Owner(name)
     TASK_OWNER.set(owner)  # every task the server creates from now on is tagged as its own
-    bound_port = sock.getsockname()[1]
-    serving = Serving(RequestGuard.for_server(hosts, bound_port), context)
+    serving = Serving(RequestGuard.for_server(hosts, bound), context)
     SERVING.set(serving)  # what adapters read as they start: the Host check and TLS
     try:
         await adapter.start(sock)
@@ -364,7 +364,7 @@ async def _start(
         await runtime.cancel_owned(owner)
         raise
     server = Server(
-        name, app, adapter, host, bound_port, owner, serving=serving, certificate=certificate
+        name, app, adapter, host, bound, owner, serving=serving, certificate=certificate
     )
     with registry.lock:
         registry.running[name] = server
