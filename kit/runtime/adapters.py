@@ -101,8 +101,9 @@ def is_servable(app: object) -> bool:
     )
 
 
-_GUARDS: dict[int, RequestGuard] = {}
-"""The Host check of each aiohttp server the kit runs, by the port it listens on."""
+_GUARDS: dict[int, tuple[RequestGuard, bool]] = {}
+"""The Host check of each aiohttp server the kit runs, and whether it speaks TLS, by the
+port it listens on."""
 
 
 def _guard_middleware() -> Any:
@@ -114,12 +115,20 @@ def _guard_middleware() -> Any:
         @web.middleware
         async def kit_host_check(request: Any, handler: Any) -> Any:
             sockname = request.transport.get_extra_info("sockname") if request.transport else None
-            guard = _GUARDS.get(sockname[1]) if sockname else None
+            guard, tls = _GUARDS.get(sockname[1], (None, False)) if sockname else (None, False)
             error = guard.refusal(request.headers) if guard is not None else None
             if error is not None:
                 status, reason, body = refusal_text(error)
                 SERVER_LOGGER.info("refused %s %s: %s", request.method, request.path_qs, error)
                 return web.Response(status=status, reason=reason, text=body)
+            if tls:
+                # python-engineio's aiohttp driver takes the scheme from X-Forwarded-Proto
+                # only, else "http": its same-origin check would compare an https page's
+                # Origin with http://HOST and refuse it. The kit terminates TLS itself, so
+                # it says so (and overrides whatever a client sent in that header).
+                headers = request.headers.copy()
+                headers["X-Forwarded-Proto"] = "https"
+                request = request.clone(headers=headers)
             return await handler(request)
 
         _MIDDLEWARE = kit_host_check
@@ -174,7 +183,7 @@ class AiohttpAdapter:
         serving = current_serving(sock)
         install_host_check(self.app)
         self._port = sock.getsockname()[1]
-        _GUARDS[self._port] = serving.guard
+        _GUARDS[self._port] = (serving.guard, serving.ssl is not None)
         self._runner = web.AppRunner(
             self.app,
             handle_signals=False,
@@ -202,13 +211,20 @@ class AiohttpAdapter:
         if self._runner is None:
             return
         runner, self._runner = self._runner, None
+        tls = self._port is not None and _GUARDS.get(self._port, (None, False))[1]
         try:
             # A socket.io server attached to this app (sio.attach(app)) is shut down
             # first, as if it had been served on its own.
             for eio in _attached_engineio_servers(self.app):
                 await _stop_engineio(eio)
         finally:
+            open_now = [h.transport for h in self._web.connections] if self._web else []
             await runner.cleanup()
+            if tls:
+                # Closing a TLS connection waits for the peer's close_notify (asyncio
+                # gives it 30 s); a peer that does not answer would keep its socket
+                # open that long. Goodbyes were said: drop what is left.
+                abort_transports(open_now)
             self._web = None
             if self._port is not None:
                 _GUARDS.pop(self._port, None)
