@@ -129,7 +129,14 @@ class SocketIOClient:
             refusals = [(ns, args) for ns, ev, args in self.received if ev == "connect_error"]
             if refusals and isinstance(error, Exception):
                 namespace, args = refusals[-1]
-                why = args[0].get("message") if args and isinstance(args[0], dict) else args
+                why = args[0] if args else None
+                if isinstance(why, dict):
+                    why = why.get("message", why)
+                if why is None:
+                    # Refused by HTTP, before any socket.io packet (a 400 for an Origin
+                    # that is not accepted, a 403 for a Host): python-engineio's message
+                    # names the status; the body is in error.args[1] when it was JSON.
+                    why = f"{error.args[0] if error.args else error} (an HTTP answer)"
                 raise _errors().refused(
                     f"the server refused the connection to {namespace}: {why}"
                 ) from error

@@ -158,6 +158,7 @@ class _Side:
     messages: MessageAssembler | None = None
     attachments: AttachmentCollector = field(default_factory=AttachmentCollector)
     events: EventStreamParser | None = None  # while a text/event-stream response runs
+    refused: bool = False  # the response being read has a 4xx or 5xx status
 
 
 class ConnectionDecoder:
@@ -296,6 +297,7 @@ class ConnectionDecoder:
         if "content-type" in headers:
             summary += f" ({headers['content-type']})"
         self._record(S2C, Layer.HTTP, summary, raw, response)
+        self._sides[S2C].refused = response.status_code >= 400
         if response.status_code == 101:
             self._to_websocket(headers.get("sec-websocket-extensions", ""))
         elif media_type(headers.get("content-type", "")) == EVENT_STREAM:
@@ -326,6 +328,13 @@ class ConnectionDecoder:
         if direction is S2C and request.method == b"POST":
             # The answer to a polling POST: "ok" in the spec (python-engineio says "OK").
             self._record(direction, Layer.HTTP, f"body {body!r}", body, body)
+            return
+        if direction is S2C and side.refused:
+            # An error answer (400 "not an accepted origin", 403 for a Host) is text for
+            # people, not an engine.io payload, even on an engine.io URL.
+            text = body[:80].decode("utf-8", "replace").strip()
+            more = "..." if len(body) > 80 else ""
+            self._record(direction, Layer.HTTP, f"body {text!r}{more}", body, body)
             return
         if not self._engineio:
             self._record(direction, Layer.HTTP, f"body [{len(body)} bytes]", body, body)

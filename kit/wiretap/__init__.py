@@ -72,7 +72,9 @@ class Tap:
         if tls:  # the relay passes TLS through untouched: clients speak it to the server
             self.url = self.url.replace("http://", "https://", 1)
             self.ws_url = self.ws_url.replace("ws://", "wss://", 1)
-        self.layers = (Layer.TCP, Layer.REDIS) if redis else HTTP_LAYERS
+        self.layers = (
+            (Layer.TCP, Layer.REDIS) if redis else (Layer.TCP, Layer.TLS) if tls else HTTP_LAYERS
+        )
         """The layers this tap can record (what an inspector offers to filter on)."""
         self.target = f"{relay.target[0]}:{relay.target[1]}"
 

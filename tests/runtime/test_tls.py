@@ -17,6 +17,7 @@ import pytest
 import kit
 from kit.runtime import tls
 from kit.runtime.errors import TLSSetupError
+from kit.wire.decoder import Layer
 
 pytestmark = pytest.mark.usefixtures("no_leaks")
 
@@ -145,6 +146,13 @@ def test_the_tap_in_front_of_a_tls_server_sees_records_not_messages() -> None:
     first = tap.select(layer="tls", direction="client->server")[0]
     assert first.summary.endswith("ClientHello")
     assert tap.select("APPLICATION_DATA", layer="tls", direction="server->client")
+    # An inspector of this tap offers (and by default shows) the layers it records.
+    inspector = kit.FrameInspector(tap)
+    try:
+        assert tap.layers == (Layer.TCP, Layer.TLS)
+        assert len(inspector.events) == len(tap.events)
+    finally:
+        inspector.close()
 
 
 def test_the_local_ca_is_one_per_process_and_its_file_holds_no_key() -> None:
