@@ -348,6 +348,16 @@ CASES = [
                 "the server refused the connection to /: members only",
             ),
             Wrong(
+                "forgets the client without auth",
+                "@sio.on('connect')\n"
+                "async def connect(sid, environ, auth):\n"
+                "    try:\n"
+                "        signer.verify(auth['token'])\n"
+                "    except ValueError as error:\n"
+                "        raise socketio.exceptions.ConnectionRefusedError(str(error))\n",
+                "TypeError: 'NoneType' object is not subscriptable",
+            ),
+            Wrong(
                 "a fixed reason that hides the expiry",
                 "@sio.on('connect')\n"
                 "async def connect(sid, environ, auth):\n"
