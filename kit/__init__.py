@@ -17,7 +17,8 @@ The top-level names are all a lesson needs:
   ``kit.chat_app(redis=kit.redis())`` joins every server on that Redis into one chat;
   ``kit.TokenSigner`` and ``kit.RateLimit`` are for its ``tokens=`` and ``rate_limit=``,
   ``kit.page_app(html)`` serves a page from another origin, and
-  ``kit.serve(app, tls=True)`` serves ``https://`` and ``wss://`` with a local CA.
+  ``kit.serve(app, tls=True)`` serves ``https://`` and ``wss://`` with a local CA;
+  ``kit.classroom_chat(host=...)`` serves the chat to a class on the local network.
 - ``kit.chat_process(redis=...)`` runs ``python -m kit.chat`` in a process of its own;
   ``kit.redis()`` starts a real redis-server for the kernel; ``kit.balancer(servers)`` a
   real HAProxy in front of several servers.
@@ -51,6 +52,7 @@ from kit.apps import (
     balancer,
     chat_app,
     chat_process,
+    classroom_chat,
     page_app,
     redis,
 )
@@ -128,6 +130,7 @@ __all__ = [
     "balancer",
     "chat_app",
     "chat_process",
+    "classroom_chat",
     "compare_push",
     "exercise",
     "measure_push",

@@ -13,6 +13,8 @@
   fake), :mod:`~kit.apps.ratelimit` (``kit.RateLimit``), :mod:`~kit.apps.pageheaders`
   (framing and CSP)
 - :mod:`~kit.apps.pages` - ``kit.page_app(html)``: a page from another origin
+- :mod:`~kit.apps.classroom` - ``kit.classroom_chat(host=...)``: the chat for a class on
+  the local network, only when asked, with TLS, a join token, origins and the Host check
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from __future__ import annotations
 from kit.apps.balancer import Balancer, balancer
 from kit.apps.chat import ChatApp, ClusterState, chat_app
 from kit.apps.chat_process import ChatProcess, chat_process
+from kit.apps.classroom import Classroom, classroom_chat
 from kit.apps.pages import page_app
 from kit.apps.push import News, NewsServer, PushMethod
 from kit.apps.ratelimit import RateLimit
@@ -32,6 +35,7 @@ __all__ = [
     "Balancer",
     "ChatApp",
     "ChatProcess",
+    "Classroom",
     "ClusterState",
     "News",
     "NewsServer",
@@ -45,6 +49,7 @@ __all__ = [
     "balancer",
     "chat_app",
     "chat_process",
+    "classroom_chat",
     "page_app",
     "redis",
 ]

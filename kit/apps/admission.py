@@ -14,6 +14,8 @@ option              what it checks, and when                        the client g
                     token's own name only                           is for 'ann' ..."}``
 ``tokens``          the token expiring during the session           ``error message``, then
                                                                     disconnected
+``join_token``      ``auth={"token": ...}`` on CONNECT: one shared  ``connect_error``
+                    secret for a whole class (classroom mode)       ``{"message": why}``
 ``room_members``    ``join``: who may enter which room              ``{"error": ...}``
 ``rate_limit``      every event: a token bucket per client          ``{"error": "slow
                     (:mod:`kit.apps.ratelimit`)                     down: ..."}``
@@ -32,6 +34,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
 import json
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -88,7 +91,20 @@ class Admission:
         room_members: Mapping[str, Iterable[str]] | None = None,
         rate_limit: RateLimit | None = None,
         rooms: Iterable[str] | None = None,
+        join_token: str | None = None,
     ) -> None:
+        if join_token is not None:
+            if tokens is not None:
+                raise ValueError(
+                    "give tokens= (one signed token per user) or join_token= (one secret "
+                    "for everyone), not both"
+                )
+            if not isinstance(join_token, str) or len(join_token) < 16:
+                raise ValueError(
+                    "a join token is a string of at least 16 characters "
+                    "(secrets.token_urlsafe(16)); a short one can be guessed"
+                )
+        self.join_token = join_token
         self.tokens = tokens
         self.strict_names = strict_names
         self.room_members: dict[str, frozenset[str]] = {}
@@ -107,10 +123,16 @@ class Admission:
 
     def admit(self, sid: str, auth: Any, sio: Any) -> None:
         """Let ``sid`` connect, or raise ``ConnectionRefusedError`` saying why."""
-        if self.tokens is None:
-            return
         from socketio.exceptions import ConnectionRefusedError
 
+        if self.join_token is not None:
+            try:
+                self.check_join(auth)
+            except AdmissionRefused as exc:
+                raise ConnectionRefusedError(str(exc)) from None
+            return
+        if self.tokens is None:
+            return
         try:
             claims = self.verify(auth)
         except (TokenError, AdmissionRefused) as exc:
@@ -120,6 +142,24 @@ class Admission:
         self._timers[sid] = loop.call_later(
             max(0.0, claims.seconds_left(self.tokens.clock())), self._expired, sid, sio
         )
+
+    def check_join(self, auth: Any) -> None:
+        """Raise :class:`AdmissionRefused` unless ``auth`` holds the join token.
+
+        The comparison takes the same time however many characters match
+        (``hmac.compare_digest``), so timing tells a guesser nothing.
+        """
+        assert self.join_token is not None
+        token = auth.get("token") if isinstance(auth, dict) else None
+        if not isinstance(token, str):
+            raise AdmissionRefused(
+                "this chat wants the join token your instructor handed out: connect with "
+                "auth={'token': '...'} (the chat page reads it from the #join= part of its link)"
+            )
+        if len(token) > MAX_AUTH or not hmac.compare_digest(
+            token.encode("utf-8", "replace"), self.join_token.encode()
+        ):
+            raise AdmissionRefused("that is not this chat's join token: check the link you got")
 
     def verify(self, auth: Any) -> TokenClaims:
         """What the token in a CONNECT's ``auth`` says.

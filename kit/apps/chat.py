@@ -397,6 +397,7 @@ class ChatApp:
         strict_names: bool = True,
         room_members: Mapping[str, Iterable[str]] | None = None,
         rate_limit: RateLimit | None = None,
+        join_token: str | None = None,
     ) -> None:
         import socketio
         from aiohttp import web
@@ -443,6 +444,7 @@ class ChatApp:
             room_members=room_members,
             rate_limit=rate_limit,
             rooms=self.rooms,
+            join_token=join_token,
         )
         """Who may connect, under which name, to which rooms, how fast (see
         :mod:`kit.apps.admission`)."""
@@ -957,6 +959,7 @@ def chat_app(
     strict_names: bool = True,
     room_members: Mapping[str, Iterable[str]] | None = None,
     rate_limit: RateLimit | None = None,
+    join_token: str | None = None,
 ) -> ChatApp:
     """A chat server to hand to ``kit.serve``: the page, the client, the events.
 
@@ -982,6 +985,9 @@ def chat_app(
             not listed is open to all.
         rate_limit: a :class:`~kit.apps.ratelimit.RateLimit` per client (a token
             bucket): events beyond it get ``{"error": "slow down: ..."}``.
+        join_token: one secret every client must send as ``auth={"token": ...}`` (at
+            least 16 characters; classroom mode, :mod:`kit.apps.classroom`). The chat
+            page sends what follows ``#join=`` in its address.
         redis: a Redis URL (``redis://127.0.0.1:6379/0``) or ``kit.redis()`` itself: join
             the chat of every server given the same Redis and ``channel``.
         channel: the Redis pub/sub channel, also the prefix of the online list's keys.
@@ -1006,4 +1012,5 @@ def chat_app(
         strict_names=strict_names,
         room_members=room_members,
         rate_limit=rate_limit,
+        join_token=join_token,
     )
