@@ -29,7 +29,15 @@ What a peer cannot do to it (each bound is an argument of :class:`ScratchServer`
   ``max_fragments`` frames (1009 past that), and a connection's reading loop yields to
   the others every ``FRAMES_PER_TURN`` frames;
 - make a stop wait: ``stop()`` says goodbye (1001), and ``abort()`` (called by the kit
-  when goodbyes take too long) drops whoever did not take it.
+  when goodbyes take too long) drops whoever did not take it;
+- inflate a bomb: with ``compression="deflate"`` (permessage-deflate, RFC 7692, off by
+  default), a compressed message may inflate to ``max_size`` bytes at most (1009 past that).
+
+permessage-deflate is negotiated in the handshake (:func:`~kit.wire.deflate.negotiate`:
+the first acceptable offer, with its context-takeover and window-bits parameters); then
+each message of ``min_size`` bytes or more is deflated (:class:`~kit.wire.deflate.Deflater`)
+and sent with RSV1 on its frame, and each incoming message with RSV1 on its first frame
+is inflated once whole. Control frames are never compressed.
 """
 
 from __future__ import annotations
@@ -60,6 +68,7 @@ from kit.wire import (
     check_request,
     error_response,
 )
+from kit.wire.deflate import DeflateParams, DeflateSettings, negotiate
 from kit.wire.messages import DEFAULT_MAX_FRAGMENTS
 from kit.wire.text import usv
 
@@ -82,6 +91,7 @@ class ScratchConnection:
         request: the client's upgrade request, as parsed.
         protocol: the subprotocol the server chose, or None.
         close_received: the client's CLOSE payload, once it arrived.
+        deflate: the permessage-deflate parameters agreed on, or None (no compression).
     """
 
     def __init__(
@@ -91,8 +101,11 @@ class ScratchConnection:
         writer: asyncio.StreamWriter,
         request: UpgradeRequest,
         protocol: str | None,
+        deflate: DeflateParams | None = None,
     ) -> None:
         self.server, self.request, self.protocol = server, request, protocol
+        self.deflate = deflate
+        self._deflater = deflate.deflater("server") if deflate is not None else None
         self._reader, self._writer = reader, writer
         self.close_sent: Close | None = None
         self.close_received: Close | None = None
@@ -122,7 +135,12 @@ class ScratchConnection:
         """
         opcode = Opcode.TEXT if isinstance(data, str) else Opcode.BINARY
         payload = usv(data).encode() if isinstance(data, str) else bytes(data)
-        if self.open:
+        if not self.open:
+            return
+        settings = self.server.deflate_settings
+        if self._deflater is not None and settings and len(payload) >= settings.min_size:
+            self._write(Frame(opcode, self._deflater.deflate(payload), rsv1=True))
+        else:
             self._write(Frame(opcode, payload))
 
     async def ping(self, payload: bytes = b"") -> None:
@@ -175,10 +193,14 @@ class ScratchConnection:
     async def run(self, trailing: bytes) -> None:
         """Read frames until the connection ends; never raises for the peer's mistakes."""
         self._reading = asyncio.current_task()
+        inflater = None
+        if self.deflate is not None:
+            inflater = self.deflate.inflater("client", max_size=self.server.max_size)
         frames = MessageReader(
             mask_required=True,
             max_size=self.server.max_size,
             max_fragments=self.server.max_fragments,
+            inflater=inflater,
         )
         frames.feed(trailing)
         try:
@@ -247,6 +269,9 @@ class ScratchServer:
         max_backlog: bytes a client may leave unread before it is closed with 1008.
         open_timeout: seconds a client has to send its whole upgrade request.
         close_timeout: seconds to wait for the client's CLOSE before hanging up.
+        compression: ``"deflate"`` (or a :class:`~kit.wire.deflate.DeflateSettings`) to
+            accept permessage-deflate when a client offers it; None (the default) never
+            compresses, like a server that implements no extension.
     """
 
     kind = "scratch"
@@ -263,7 +288,15 @@ class ScratchServer:
         max_backlog: int = 2**22,
         open_timeout: float = 10.0,
         close_timeout: float = 2.0,
+        compression: Literal["deflate"] | DeflateSettings | None = None,
     ) -> None:
+        if compression == "deflate":
+            compression = DeflateSettings()
+        if compression is not None and not isinstance(compression, DeflateSettings):
+            raise ValueError(
+                f"compression is 'deflate', a DeflateSettings(...) or None, not {compression!r}"
+            )
+        self.deflate_settings: DeflateSettings | None = compression
         if mode not in ("echo", "broadcast"):
             raise ValueError(f"mode must be 'echo' or 'broadcast', not {mode!r}")
         if handler is not None and not asyncio.iscoroutinefunction(handler):
@@ -350,8 +383,10 @@ class ScratchServer:
             accepted = await self._handshake(reader, writer, where)
             if accepted is None:
                 return
-            request, response, trailing = accepted
-            connection = ScratchConnection(self, reader, writer, request, response.protocol)
+            request, response, trailing, deflate = accepted
+            connection = ScratchConnection(
+                self, reader, writer, request, response.protocol, deflate
+            )
             self.connections.add(connection)
             try:
                 await connection.run(trailing)
@@ -378,7 +413,7 @@ class ScratchServer:
 
     async def _handshake(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, where: str
-    ) -> tuple[UpgradeRequest, UpgradeResponse, bytes] | None:
+    ) -> tuple[UpgradeRequest, UpgradeResponse, bytes, DeflateParams | None] | None:
         heads = RequestReader()
         try:
             request = await asyncio.wait_for(_read_head(reader, heads), self.open_timeout)
@@ -394,11 +429,20 @@ class ScratchServer:
             self._note(f"{where} sent no complete request within {self.open_timeout:g} s")
             return None
         response = UpgradeResponse.for_request(request, protocols=self.subprotocols)
+        deflate = None
+        if self.deflate_settings is not None:
+            offers = [v for n, v in request.headers if n.lower() == "sec-websocket-extensions"]
+            agreed = negotiate(offers, self.deflate_settings) if offers else None
+            if agreed is not None:
+                deflate, answer = agreed
+                response.headers.append(("Sec-WebSocket-Extensions", answer))
         chosen = f" protocol={response.protocol}" if response.protocol else ""
+        if deflate is not None:
+            chosen += f" extensions={response.headers[-1][1]}"
         self._note(f"{where} upgraded: GET {request.path} -> 101{chosen}")
         writer.write(response.serialize())
         await writer.drain()
-        return request, response, heads.trailing_data
+        return request, response, heads.trailing_data, deflate
 
 
 def _headers(request: UpgradeRequest) -> dict[str, str]:

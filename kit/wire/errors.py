@@ -24,6 +24,7 @@ the header at fault. ``str(exc)`` says what was wrong, where, and what to do.
         * :exc:`MessageTooBig`: a message over ``max_size`` (1009)
         * :exc:`TooManyFragments`: a message in more than ``max_fragments`` frames (1009)
         * :exc:`InvalidDeflate`: a compressed message that does not inflate (1002)
+        * :exc:`MisplacedRSV1`: RSV1 (compressed) on a control or continuation frame (1002)
     * :exc:`HandshakeError`: the HTTP upgrade broke a rule (``status``, ``header``, ``value``)
         * :exc:`MalformedHTTP`: not parseable as HTTP/1.1 (400)
         * :exc:`HeadTooLarge`: the head exceeds ``max_head_size`` (431)
@@ -369,6 +370,21 @@ class InvalidDeflate(WebSocketProtocolError):
     fields = ("detail",)
     template = "compressed message does not inflate ({detail})"
     source = "RFC 7692 section 7.2.2"
+
+
+class MisplacedRSV1(WebSocketProtocolError):
+    """RSV1 where permessage-deflate never puts it, or RSV2/RSV3, which it does not use.
+
+    With permessage-deflate, RSV1 marks a compressed *message*: it is set on the first
+    frame only, never on a continuation frame, never on a control frame.
+    """
+
+    fields = ("opcode", "bits")
+    template = (
+        "{bits} set on a {opcode_name} frame: permessage-deflate sets RSV1 on the first "
+        "frame of a data message only, and RSV2 and RSV3 never"
+    )
+    source = "RFC 7692 section 6"
 
 
 # The HTTP upgrade (RFC 6455 section 4) ----------------------------------------------
