@@ -132,14 +132,13 @@ class SocketIOClient:
                 why = args[0] if args else None
                 if isinstance(why, dict):
                     why = why.get("message", why)
-                if why is None:
-                    # Refused by HTTP, before any socket.io packet (a 400 for an Origin
-                    # that is not accepted, a 403 for a Host): python-engineio's message
-                    # names the status; the body is in error.args[1] when it was JSON.
-                    why = f"{error.args[0] if error.args else error} (an HTTP answer)"
-                raise _errors().refused(
-                    f"the server refused the connection to {namespace}: {why}"
-                ) from error
+                # None: refused by HTTP before any socket.io packet (a 400 for an Origin
+                # that is not accepted, a 403 for a Host): python-engineio's own error,
+                # naming the status, is raised as it is.
+                if why is not None:
+                    raise _errors().refused(
+                        f"the server refused the connection to {namespace}: {why}"
+                    ) from error
             raise
 
     # -- what arrives -------------------------------------------------------------------

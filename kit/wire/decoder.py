@@ -329,7 +329,7 @@ class ConnectionDecoder:
             # The answer to a polling POST: "ok" in the spec (python-engineio says "OK").
             self._record(direction, Layer.HTTP, f"body {body!r}", body, body)
             return
-        if direction is S2C and side.refused:
+        if direction is S2C and side.refused and self._engineio:
             # An error answer (400 "not an accepted origin", 403 for a Host) is text for
             # people, not an engine.io payload, even on an engine.io URL.
             text = body[:80].decode("utf-8", "replace").strip()
