@@ -413,6 +413,8 @@ def _table_style(layers: Sequence[Layer]) -> str:
 
 _STYLE = _table_style(HTTP_LAYERS)
 _REDIS_STYLE = _table_style((Layer.TCP, Layer.REDIS))
+_TLS_STYLE = f"<style>.kit-inspector-row.{layer_css_class(Layer.TLS)}{{background:#f3e5f5}}</style>"
+"""TLS rows' colour, added only to tables that have TLS rows (the others stay as they were)."""
 
 
 def _table_html(events: Sequence[WireEvent], *, raw: bool, times: bool = True) -> str:
@@ -440,6 +442,8 @@ def _table_html(events: Sequence[WireEvent], *, raw: bool, times: bool = True) -
         rows.append(f"<tr class='{css}'>{tds}</tr>")
     redis = any(event.layer is Layer.REDIS for event in events)
     style = _REDIS_STYLE if redis else _STYLE
+    if any(event.layer is Layer.TLS for event in events):
+        style += _TLS_STYLE
     return (
         f"{style}<table class='kit-inspector-table'><thead><tr>{head}</tr></thead>"
         f"<tbody>{''.join(rows)}</tbody></table>"
