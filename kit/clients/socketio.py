@@ -116,7 +116,9 @@ class SocketIOClient:
         runtime.part(ConnectedClients).clients.add(self)
         try:
             runtime.run(
-                self._client.connect(
+                _connect(
+                    self._client,
+                    2 * timeout + DISCONNECT_GRACE,
                     self.url,
                     namespaces=list(namespaces) if namespaces else None,
                     transports=list(transports) if transports else None,
@@ -124,10 +126,7 @@ class SocketIOClient:
                     headers=headers or {},
                     wait_timeout=timeout,
                 ),
-                # Both steps are bounded by python-socketio (request_timeout, then
-                # wait_timeout), so its ConnectionError is what a learner sees; this
-                # wait only catches a library that would hang.
-                2 * timeout + 1,
+                2 * timeout + DISCONNECT_GRACE + TIMEOUT,
                 what=f"connecting a socket.io client to {self.url}",
             )
         except BaseException as error:
@@ -330,6 +329,25 @@ async def _browser_like_session(context: SSLContext | None = None) -> Any:
 
     connector = aiohttp.TCPConnector(ssl=context) if context is not None else None
     return aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True), connector=connector)
+
+
+async def _connect(client: Any, give_up_after: float, url: str, **options: Any) -> None:
+    """python-socketio's ``connect()``, never stuck in its own clean-up.
+
+    Both steps of connecting are bounded by python-socketio: the handshake request by
+    ``request_timeout``, the namespaces' answers by ``wait_timeout``. When a namespace
+    does not answer in time, ``connect()`` disconnects before it raises, and over
+    long-polling that waits for the pending GET, which a server may hold for a whole ping
+    interval (25 s): behind a round-robin balancer the GET can reach the server that knows
+    the session while the CONNECT went to one that does not. So once both bounds have
+    passed, the pending request is ended, and python-socketio raises its own
+    ``ConnectionError`` at once.
+    """
+    connecting = asyncio.ensure_future(client.connect(url, **options))
+    done, _ = await asyncio.wait({connecting}, timeout=give_up_after)
+    if not done:
+        await compat.abort_engineio_client(client)
+    await connecting
 
 
 async def _disconnect(client: Any, http: Any = None) -> None:

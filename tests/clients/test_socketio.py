@@ -97,6 +97,31 @@ def test_a_slow_handshake_fails_with_the_librarys_error_not_the_kernels_timeout(
     slow.stop()
 
 
+def test_a_namespace_that_never_answers_fails_without_waiting_out_a_long_poll():
+    # Behind round-robin HAProxy (lesson 08) the CONNECT can reach a server that does not
+    # know the session while the long-poll GET reaches the one that does and is held.
+    # python-socketio then gives up on the namespace and disconnects, and its disconnect
+    # waited for that GET: 25 s, far past the kernel's own wait.
+    from aiohttp import web
+
+    async def engineio(request: web.Request) -> web.Response:
+        if "sid" not in request.query:
+            return web.Response(
+                text='0{"sid":"s","upgrades":[],"pingInterval":25000,"pingTimeout":20000,'
+                '"maxPayload":1000000}'
+            )
+        if request.method == "GET":
+            await asyncio.sleep(30)  # a long-poll the server holds: nothing to send
+        return web.Response(text="ok")  # POST: taken, never answered with a CONNECT
+
+    app = web.Application()
+    app.router.add_route("*", "/socket.io/", engineio)
+    silent = kit.serve(app, name="silent namespace")
+    with pytest.raises(socketio.exceptions.ConnectionError):
+        kit.SocketIOClient(silent, transports=["polling"], timeout=1)
+    silent.stop()
+
+
 def test_stop_all_disconnects_clients(server):
     client = kit.SocketIOClient(server)
     kit.stop_all()
