@@ -172,3 +172,67 @@ def test_bad_reconnection_options_get_errors_that_name_them(chat_tap):
     plain = kit.serve(silent, name="plain")
     with pytest.raises(ValueError, match=r"reconnection= is for socket\.io panels"):
         kit.ChatPanel(plain, user="x", protocol="websocket", reconnection=True)
+
+
+# -- what is emitted while disconnected: the JS client buffers it, the python client refuses --
+
+NODE_RECONNECTING = r"""
+const { io } = require(process.argv[1]);
+const url = process.argv[2];
+const say = (data) => console.log(JSON.stringify(data));
+setTimeout(() => { say({ timeout: true }); process.exit(2); }, 15000).unref();
+// The JS client's defaults, but short: it reconnects by itself (reconnection: true).
+const socket = io(url, {
+  transports: ["websocket"], reconnectionDelay: 100, reconnectionDelayMax: 200,
+});
+let first = null;
+socket.io.on("reconnect_attempt", (attempt) => say({ attempt }));
+socket.on("disconnect", (reason) => {
+  // Not connected: the client keeps this in its send buffer and sends it on reconnect.
+  socket.emit("recive message", { message: "written while cut off", room: null });
+  say({ disconnect: reason, connected: socket.connected });
+});
+socket.on("connect", () => {
+  if (first === null) { first = socket.id; say({ ready: true }); return; }
+  say({ reconnected: true, newSid: socket.id !== first });
+  setTimeout(() => { socket.off("disconnect"); socket.disconnect(); process.exit(0); }, 300);
+});
+"""
+
+
+def test_the_js_client_reconnects_by_default_and_sends_what_it_buffered(
+    chat_tap, socketio_client_js
+):
+    import json
+    import shutil
+    import subprocess
+
+    server, tap = chat_tap
+    node = shutil.which("node")
+    assert node is not None, "Node.js is needed (Debian: apt-get install nodejs)"
+    listener = kit.SocketIOClient(server.url, transports=["websocket"])  # not through the tap
+    package = socketio_client_js.parent.parent
+    with subprocess.Popen(
+        [node, "-e", NODE_RECONNECTING, str(package), tap.url],
+        stdout=subprocess.PIPE,
+        text=True,
+    ) as process:
+        assert process.stdout is not None
+        assert json.loads(process.stdout.readline()) == {"ready": True}
+        tap.cut()
+        said = [json.loads(line) for line in process.stdout]
+        assert process.wait(timeout=20) == 0, said
+    assert said[0] == {"disconnect": "transport close", "connected": False}
+    assert said[1] == {"attempt": 1}
+    assert said[-1] == {"reconnected": True, "newSid": True}
+    heard: list[str] = []
+    while "written while cut off" not in heard:  # or a TimeoutError: it was lost
+        heard.append(listener.wait_for("new message")[0]["mess"])
+    # The python client refuses instead: an emit while disconnected is an error, not a buffer.
+    python = kit.SocketIOClient(tap.url, transports=["websocket"])
+    tap.cut()
+    python.wait_for("disconnect")
+    with pytest.raises(Exception, match="not a connected namespace"):
+        python.emit("recive message", {"message": "lost", "room": None})
+    listener.disconnect()
+    python.disconnect()
