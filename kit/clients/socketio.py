@@ -148,7 +148,7 @@ class SocketIOClient:
         self._client.on("connect", self._connected, namespace="*")
         self._client.on("disconnect", self._disconnected, namespace="*")
         self._client.on("connect_error", self._connect_failed, namespace="*")
-        self._client.on("__disconnect_final", self._gave_up, namespace="*")
+        self._client.on(compat.SOCKETIO_FINAL_DISCONNECT, self._gave_up, namespace="*")
         runtime.part(ConnectedClients).clients.add(self)
         try:
             runtime.run(
@@ -225,7 +225,7 @@ class SocketIOClient:
         ``gave up`` (after ``reconnection_attempts`` failures) or ``disconnected``."""
         # A server may emit a fake "disconnect": trust the connection, not the events. (It
         # has namespaces before python-socketio sets `connected`, after the connect event.)
-        if self._client.connected or self._client.namespaces:
+        if self._client.connected or compat.socketio_client_has_namespaces(self._client):
             return "connected"
         if self._phase == "reconnecting":
             return f"reconnecting {self.attempts + 1}"
