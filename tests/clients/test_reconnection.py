@@ -236,3 +236,54 @@ def test_the_js_client_reconnects_by_default_and_sends_what_it_buffered(
         python.emit("recive message", {"message": "lost", "room": None})
     listener.disconnect()
     python.disconnect()
+
+
+NODE_HEARTBEAT = r"""
+const { io } = require(process.argv[1]);
+const url = process.argv[2];
+const say = (data) => console.log(JSON.stringify(data));
+setTimeout(() => { say({ timeout: true }); process.exit(2); }, 10000).unref();
+const socket = io(url, { transports: ["websocket"], reconnection: false });
+socket.on("connect", () => say({ ready: true }));
+socket.on("disconnect", (reason) => { say({ disconnect: reason }); process.exit(0); });
+"""
+
+
+def test_in_a_black_hole_the_js_client_and_the_server_both_report_a_ping_timeout(
+    socketio_client_js,
+):
+    """engine.io 4: the server pings every pingInterval and waits pingTimeout for the pong;
+    the JS client expects a ping within pingInterval + pingTimeout. A black hole silences
+    both, so each side gives up on its own clock, with the reason "ping timeout"."""
+    import json
+    import shutil
+    import subprocess
+
+    import socketio
+
+    sio = socketio.AsyncServer(async_mode="aiohttp", ping_interval=1, ping_timeout=1)
+    reasons: list[str] = []
+
+    @sio.on("disconnect")
+    async def disconnect(sid, reason=None):
+        reasons.append(str(reason))
+
+    tap = kit.tap(kit.serve(sio, name="heartbeats"))
+    node = shutil.which("node")
+    assert node is not None, "Node.js is needed (Debian: apt-get install nodejs)"
+    with subprocess.Popen(
+        [node, "-e", NODE_HEARTBEAT, str(socketio_client_js.parent.parent), tap.url],
+        stdout=subprocess.PIPE,
+        text=True,
+    ) as process:
+        assert process.stdout is not None
+        assert json.loads(process.stdout.readline()) == {"ready": True}
+        tap.black_hole()
+        started = time.monotonic()
+        said = json.loads(process.stdout.readline())
+        noticed = time.monotonic() - started
+        assert process.wait(timeout=10) == 0
+    assert said == {"disconnect": "ping timeout"}
+    assert noticed < 1 + 1 + 1.5  # pingInterval + pingTimeout, and slack for a busy machine
+    eventually(lambda: reasons == ["ping timeout"], what="the server's own ping timeout")
+    tap.heal()
