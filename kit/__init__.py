@@ -14,7 +14,11 @@ The top-level names are all a lesson needs:
   layer; ``kit.FrameInspector(tap)`` shows it live.
 - ``kit.SocketIOClient(url)`` is python-socketio's client, usable from plain cells.
 - ``kit.chat_app()`` is the article's chat server with its page: ``kit.serve(kit.chat_app())``;
-  ``kit.chat_app(redis=kit.redis())`` joins every server on that Redis into one chat.
+  ``kit.chat_app(redis=kit.redis())`` joins every server on that Redis into one chat;
+  ``kit.TokenSigner`` and ``kit.RateLimit`` are for its ``tokens=`` and ``rate_limit=``,
+  ``kit.page_app(html)`` serves a page from another origin, and
+  ``kit.serve(app, tls=True)`` serves ``https://`` and ``wss://`` with a local CA;
+  ``kit.classroom_chat(host=...)`` serves the chat to a class on the local network.
 - ``kit.chat_process(redis=...)`` runs ``python -m kit.chat`` in a process of its own;
   ``kit.redis()`` starts a real redis-server for the kernel; ``kit.balancer(servers)`` a
   real HAProxy in front of several servers.
@@ -40,12 +44,16 @@ from kit.apps import (
     News,
     NewsServer,
     PushMethod,
+    RateLimit,
     Redis,
     RedisUnavailableError,
     ScratchServer,
+    TokenSigner,
     balancer,
     chat_app,
     chat_process,
+    classroom_chat,
+    page_app,
     redis,
 )
 from kit.bench.push import PushComparison, PushRun, compare_push, measure_push
@@ -108,6 +116,7 @@ __all__ = [
     "PushMethod",
     "PushRace",
     "PushRun",
+    "RateLimit",
     "Redis",
     "RedisUnavailableError",
     "ScratchServer",
@@ -115,15 +124,18 @@ __all__ = [
     "ShortPollingClient",
     "SocketIOClient",
     "Tap",
+    "TokenSigner",
     "WebSocket",
     "WebSocketNewsClient",
     "balancer",
     "chat_app",
     "chat_process",
+    "classroom_chat",
     "compare_push",
     "exercise",
     "measure_push",
     "news_client",
+    "page_app",
     "redis",
     "run",
     "running_servers",

@@ -32,7 +32,7 @@ _PROCESS_FILES = (
     "tests/apps/test_balancer.py",
     "tests/runtime/test_processes.py",
 )
-_BROWSER_FIXTURES = {"browser", "page", "lab", "hub_lab"}
+_BROWSER_FIXTURES = {"browser", "page", "lab", "hub_lab", "tls_browser", "pinning_playwright"}
 _INTEROP_FIXTURES = {"socketio_client_js"}
 
 

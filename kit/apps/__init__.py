@@ -8,6 +8,13 @@
 - :mod:`~kit.apps.redis` - ``kit.redis()``: a real redis-server child process
 - :mod:`~kit.apps.chat_process` - ``kit.chat_process()``: ``python -m kit.chat`` as a child
 - :mod:`~kit.apps.balancer` - ``kit.balancer()``: a real HAProxy in front of servers
+- who may connect to the chat: :mod:`~kit.apps.admission` (the rules),
+  :mod:`~kit.apps.tokens` (``kit.TokenSigner``), :mod:`~kit.apps.names` (names nobody can
+  fake), :mod:`~kit.apps.ratelimit` (``kit.RateLimit``), :mod:`~kit.apps.pageheaders`
+  (framing and CSP)
+- :mod:`~kit.apps.pages` - ``kit.page_app(html)``: a page from another origin
+- :mod:`~kit.apps.classroom` - ``kit.classroom_chat(host=...)``: the chat for a class on
+  the local network, only when asked, with TLS, a join token, origins and the Host check
 """
 
 from __future__ import annotations
@@ -15,25 +22,34 @@ from __future__ import annotations
 from kit.apps.balancer import Balancer, balancer
 from kit.apps.chat import ChatApp, ClusterState, chat_app
 from kit.apps.chat_process import ChatProcess, chat_process
+from kit.apps.classroom import Classroom, classroom_chat
+from kit.apps.pages import page_app
 from kit.apps.push import News, NewsServer, PushMethod
+from kit.apps.ratelimit import RateLimit
 from kit.apps.redis import Redis, redis
 from kit.apps.roster import RedisUnavailableError
 from kit.apps.scratch import ScratchConnection, ScratchServer
+from kit.apps.tokens import TokenSigner
 
 __all__ = [
     "Balancer",
     "ChatApp",
     "ChatProcess",
+    "Classroom",
     "ClusterState",
     "News",
     "NewsServer",
     "PushMethod",
+    "RateLimit",
     "Redis",
     "RedisUnavailableError",
     "ScratchConnection",
     "ScratchServer",
+    "TokenSigner",
     "balancer",
     "chat_app",
     "chat_process",
+    "classroom_chat",
+    "page_app",
     "redis",
 ]

@@ -46,10 +46,9 @@ __all__ = ["COOKIE", "INSTALL", "Balancer", "BalancerProcess", "balancer", "hapr
 
 INSTALL = {
     "Debian/Ubuntu": "sudo apt-get install haproxy",
-    "conda": "conda install -c conda-forge haproxy",
     "macOS": "brew install haproxy",
 }
-"""Where to get ``haproxy``."""
+"""Where to get ``haproxy`` (conda-forge does not package it: use the system's)."""
 
 COOKIE = "KITNODE"
 """The cookie the sticky balancer inserts to pin a client to a server."""

@@ -128,12 +128,16 @@ import functools
 import logging
 import os
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kit import compat
+from kit.apps import admission
+from kit.apps.names import NameRefused, check_name, check_room_name
+from kit.apps.pageheaders import page_headers
+from kit.apps.ratelimit import RateLimit
 from kit.apps.roster import (
     LocalRoster,
     RedisRoster,
@@ -141,6 +145,7 @@ from kit.apps.roster import (
     RosterUnavailable,
     check_redis_url,
 )
+from kit.apps.tokens import TokenSigner
 from kit.runtime.adapters import AiohttpAdapter, route_engineio_logs
 from kit.runtime.loop import runtime
 from kit.wire.text import is_usv, usv
@@ -305,6 +310,15 @@ def _time(payload: dict[str, Any]) -> str | int | float:
     return usv(value) if isinstance(value, str) else value
 
 
+def _checked(check: Callable[..., Any], *args: Any) -> Any:
+    """``check(*args)``, with a refusal from :mod:`kit.apps.names` or
+    :mod:`kit.apps.admission` turned into the chat's :class:`Refused`."""
+    try:
+        return check(*args)
+    except (NameRefused, admission.AdmissionRefused) as exc:
+        raise Refused(str(exc)) from None
+
+
 Handler = Callable[..., Awaitable[Any]]
 
 
@@ -378,6 +392,12 @@ class ChatApp:
         max_backlog: int = MAX_BACKLOG,
         redis: str | Any = None,
         channel: str = CHANNEL,
+        origins: str | Iterable[str] | None = None,
+        tokens: TokenSigner | None = None,
+        strict_names: bool = True,
+        room_members: Mapping[str, Iterable[str]] | None = None,
+        rate_limit: RateLimit | None = None,
+        join_token: str | None = None,
     ) -> None:
         import socketio
         from aiohttp import web
@@ -418,13 +438,24 @@ class ChatApp:
         self._connected: set[str] = set()  # sids whose real connect handler ran
         self._adapter: AiohttpAdapter | None = None
         self._stopping: AiohttpAdapter | None = None
-        options: dict[str, Any] = {}
+        self.admission = admission.Admission(
+            tokens=tokens,
+            strict_names=strict_names,
+            room_members=room_members,
+            rate_limit=rate_limit,
+            rooms=self.rooms,
+            join_token=join_token,
+        )
+        """Who may connect, under which name, to which rooms, how fast (see
+        :mod:`kit.apps.admission`)."""
+        self.origins = admission.origins_option(origins)
+        options: dict[str, Any] = {"cors_allowed_origins": self.origins}
         if manager is not None:
             # python-socketio runs each event in a task of its own (async_handlers=True);
             # a handler that awaits Redis (the online list, the publish) can then be
             # overtaken by the sender's next event, and a sender's messages would reach
             # the other servers out of order. One client's events run one after the other.
-            options = {"client_manager": manager, "async_handlers": False}
+            options.update(client_manager=manager, async_handlers=False)
         self.sio = socketio.AsyncServer(async_mode="aiohttp", serializer=_packet_class(), **options)
         self.app = web.Application()
         self.app.router.add_get("/", self._index)
@@ -451,7 +482,8 @@ class ChatApp:
             return web.Response(status=500, text=PAGE_ERROR)
         html = html.replace("__SOCKETIO_CLIENT_SRC__", self.client_src)
         html = html.replace("__SOCKETIO_CLIENT_ORIGIN__", self.client_origin)
-        return web.Response(text=html, content_type="text/html")
+        html, headers = page_headers(html, self.client_src)  # framing, CSP with a nonce
+        return web.Response(text=html, content_type="text/html", headers=headers)
 
     async def _client_bundle(self, request: web.Request) -> web.StreamResponse:
         from aiohttp import web
@@ -543,6 +575,8 @@ class ChatApp:
         if not isinstance(payload, str):
             raise Refused(f"a room is named by text, not {type(payload).__name__}")
         room = _identifier(payload.strip(), "the room name")
+        if self.admission.strict_names:
+            room = _checked(check_room_name, room)
         if not room or len(room) > MAX_ROOM:
             raise Refused(f"a room name has 1 to {MAX_ROOM} characters, not {len(room)}")
         if self.rooms is not None and room not in self.rooms:
@@ -550,6 +584,20 @@ class ChatApp:
         if self.rooms is None and await self.roster.is_client(room):
             raise Refused(f"{room!r} is a client's own room (its sid)")
         return room
+
+    async def _new_name(self, sid: str, name: str) -> str:
+        """A name being taken: the one the client's token names, not like anyone's."""
+        _checked(self.admission.check_user, sid, name)
+        if not self.admission.strict_names or name == ANONYMOUS:
+            return name
+        if await self._sid_of(name, local_if_unreachable=True) is not None:
+            return name  # (an exact name in use is refused by the caller, as it always was)
+        mine = self._names.get(sid)
+        try:
+            in_use = await self.roster.names()  # the whole cluster's, with Redis
+        except RosterUnavailable:
+            in_use = list(self._names.values())
+        return _checked(check_name, name, [n for n in in_use if n != mine])
 
     # -- events ----------------------------------------------------------------------------
 
@@ -578,6 +626,7 @@ class ChatApp:
 
         async def guarded(sid: str, *args: Any) -> Any:
             try:
+                _checked(self.admission.before_event, sid, event)  # rate limit, token expiry
                 return await handler(sid, *args)
             except Refused as exc:
                 return await self._refuse(sid, event, str(exc))
@@ -625,6 +674,7 @@ class ChatApp:
     async def _connect(self, sid: str, environ: Any = None, auth: Any = None) -> Any:
         if sid in self._connected or self._sent_by_the_client(sid):
             return await self._reserved("connect", sid)
+        self.admission.admit(sid, auth, self.sio)  # raises ConnectionRefusedError: connect_error
         self._connected.add(sid)
         await self.roster.add_client(sid)
         logger.info("connect %s from %s over %s", sid, _peer(environ), self.sio.transport(sid))
@@ -638,6 +688,7 @@ class ChatApp:
             return await self._reserved("disconnect", sid)
         self._connected.discard(sid)
         self._missed.pop(sid, None)
+        self.admission.forget(sid)
         await self.roster.remove_client(sid)
         logger.info("disconnect %s (%s)", sid, reason or "gone")
         async with self.roster.lock:
@@ -678,6 +729,8 @@ class ChatApp:
             user = _identifier((claimed or "").strip(), "the name") or ANONYMOUS
             if len(user) > MAX_NAME:
                 raise Refused(f"a name has 1 to {MAX_NAME} characters, not {len(user)}")
+            if user != ANONYMOUS:
+                user = await self._new_name(sid, user)
             if await self._sid_of(user, local_if_unreachable=True) is not None:
                 raise Refused(f"{user!r} is logged in on another connection")
         data = {"user": user, "mess": message, "time": time, "room": room}
@@ -745,6 +798,7 @@ class ChatApp:
         name = _identifier(name.strip(), "the name")
         if not name or len(name) > MAX_NAME:
             raise Refused(f"a name has 1 to {MAX_NAME} characters, not {len(name)}")
+        name = await self._new_name(sid, name)
         # Under the roster's lock: a heartbeat must never see the name in Redis but not
         # yet here (it would take it out again as stale).
         async with self.roster.lock:
@@ -796,6 +850,7 @@ class ChatApp:
 
     async def _join(self, sid: str, *args: Any) -> dict[str, Any]:
         room = await self._room("join", args)
+        _checked(self.admission.may_join, self._names.get(sid), room)
         joined = self._joined(sid)
         if room not in joined and len(joined) >= MAX_ROOMS_PER_CLIENT:
             raise Refused(
@@ -899,6 +954,12 @@ def chat_app(
     max_backlog: int = MAX_BACKLOG,
     redis: str | Any = None,
     channel: str = CHANNEL,
+    origins: str | Iterable[str] | None = None,
+    tokens: TokenSigner | None = None,
+    strict_names: bool = True,
+    room_members: Mapping[str, Iterable[str]] | None = None,
+    rate_limit: RateLimit | None = None,
+    join_token: str | None = None,
 ) -> ChatApp:
     """A chat server to hand to ``kit.serve``: the page, the client, the events.
 
@@ -911,6 +972,22 @@ def chat_app(
         max_text: the longest message, in characters.
         rooms: the rooms clients may join (``None``: any name).
         max_backlog: packets a client may have waiting before broadcasts skip it.
+        origins: pages from other origins allowed to connect, e.g.
+            ``["http://127.0.0.1:5500"]`` (python-socketio's ``cors_allowed_origins``);
+            None: the page's own origin only; ``"*"``: any page at all.
+        tokens: a :class:`~kit.apps.tokens.TokenSigner`: every client must then connect
+            with ``auth={"token": ...}`` it issued, and may only log in as the token's
+            user (see :mod:`kit.apps.admission`).
+        strict_names: refuse names that could be mistaken for another (case, Unicode
+            look-alikes, invisible characters; see :mod:`kit.apps.names`). False
+            compares names character by character, as the article's server does.
+        room_members: who may join which room, e.g. ``{"staff": ["ann", "bob"]}``; a room
+            not listed is open to all.
+        rate_limit: a :class:`~kit.apps.ratelimit.RateLimit` per client (a token
+            bucket): events beyond it get ``{"error": "slow down: ..."}``.
+        join_token: one secret every client must send as ``auth={"token": ...}`` (at
+            least 16 characters; classroom mode, :mod:`kit.apps.classroom`). The chat
+            page sends what follows ``#join=`` in its address.
         redis: a Redis URL (``redis://127.0.0.1:6379/0``) or ``kit.redis()`` itself: join
             the chat of every server given the same Redis and ``channel``.
         channel: the Redis pub/sub channel, also the prefix of the online list's keys.
@@ -930,4 +1007,10 @@ def chat_app(
         max_backlog=max_backlog,
         redis=redis,
         channel=channel,
+        origins=origins,
+        tokens=tokens,
+        strict_names=strict_names,
+        room_members=room_members,
+        rate_limit=rate_limit,
+        join_token=join_token,
     )

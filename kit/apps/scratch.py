@@ -29,7 +29,15 @@ What a peer cannot do to it (each bound is an argument of :class:`ScratchServer`
   ``max_fragments`` frames (1009 past that), and a connection's reading loop yields to
   the others every ``FRAMES_PER_TURN`` frames;
 - make a stop wait: ``stop()`` says goodbye (1001), and ``abort()`` (called by the kit
-  when goodbyes take too long) drops whoever did not take it.
+  when goodbyes take too long) drops whoever did not take it;
+- inflate a bomb: with ``compression="deflate"`` (permessage-deflate, RFC 7692, off by
+  default), a compressed message may inflate to ``max_size`` bytes at most (1009 past that).
+
+permessage-deflate is negotiated in the handshake (:func:`~kit.wire.deflate.negotiate`:
+the first acceptable offer, with its context-takeover and window-bits parameters); then
+each message of ``min_size`` bytes or more is deflated (:class:`~kit.wire.deflate.Deflater`)
+and sent with RSV1 on its frame, and each incoming message with RSV1 on its first frame
+is inflated once whole. Control frames are never compressed.
 """
 
 from __future__ import annotations
@@ -43,6 +51,7 @@ from collections.abc import Awaitable, Callable, Collection, Sequence
 from typing import Any, Literal
 
 from kit.runtime.errors import ServeError
+from kit.runtime.hosts import RequestGuard, current_serving
 from kit.runtime.loop import connection_handler
 from kit.wire import (
     Close,
@@ -59,6 +68,7 @@ from kit.wire import (
     check_request,
     error_response,
 )
+from kit.wire.deflate import DeflateParams, DeflateSettings, negotiate
 from kit.wire.messages import DEFAULT_MAX_FRAGMENTS
 from kit.wire.text import usv
 
@@ -81,6 +91,7 @@ class ScratchConnection:
         request: the client's upgrade request, as parsed.
         protocol: the subprotocol the server chose, or None.
         close_received: the client's CLOSE payload, once it arrived.
+        deflate: the permessage-deflate parameters agreed on, or None (no compression).
     """
 
     def __init__(
@@ -90,8 +101,11 @@ class ScratchConnection:
         writer: asyncio.StreamWriter,
         request: UpgradeRequest,
         protocol: str | None,
+        deflate: DeflateParams | None = None,
     ) -> None:
         self.server, self.request, self.protocol = server, request, protocol
+        self.deflate = deflate
+        self._deflater = deflate.deflater("server") if deflate is not None else None
         self._reader, self._writer = reader, writer
         self.close_sent: Close | None = None
         self.close_received: Close | None = None
@@ -121,7 +135,12 @@ class ScratchConnection:
         """
         opcode = Opcode.TEXT if isinstance(data, str) else Opcode.BINARY
         payload = usv(data).encode() if isinstance(data, str) else bytes(data)
-        if self.open:
+        if not self.open:
+            return
+        settings = self.server.deflate_settings
+        if self._deflater is not None and settings and len(payload) >= settings.min_size:
+            self._write(Frame(opcode, self._deflater.deflate(payload), rsv1=True))
+        else:
             self._write(Frame(opcode, payload))
 
     async def ping(self, payload: bytes = b"") -> None:
@@ -174,10 +193,14 @@ class ScratchConnection:
     async def run(self, trailing: bytes) -> None:
         """Read frames until the connection ends; never raises for the peer's mistakes."""
         self._reading = asyncio.current_task()
+        inflater = None
+        if self.deflate is not None:
+            inflater = self.deflate.inflater("client", max_size=self.server.max_size)
         frames = MessageReader(
             mask_required=True,
             max_size=self.server.max_size,
             max_fragments=self.server.max_fragments,
+            inflater=inflater,
         )
         frames.feed(trailing)
         try:
@@ -246,6 +269,9 @@ class ScratchServer:
         max_backlog: bytes a client may leave unread before it is closed with 1008.
         open_timeout: seconds a client has to send its whole upgrade request.
         close_timeout: seconds to wait for the client's CLOSE before hanging up.
+        compression: ``"deflate"`` (or a :class:`~kit.wire.deflate.DeflateSettings`) to
+            accept permessage-deflate when a client offers it; None (the default) never
+            compresses, like a server that implements no extension.
     """
 
     kind = "scratch"
@@ -262,7 +288,15 @@ class ScratchServer:
         max_backlog: int = 2**22,
         open_timeout: float = 10.0,
         close_timeout: float = 2.0,
+        compression: Literal["deflate"] | DeflateSettings | None = None,
     ) -> None:
+        if compression == "deflate":
+            compression = DeflateSettings()
+        if compression is not None and not isinstance(compression, DeflateSettings):
+            raise ValueError(
+                f"compression is 'deflate', a DeflateSettings(...) or None, not {compression!r}"
+            )
+        self.deflate_settings: DeflateSettings | None = compression
         if mode not in ("echo", "broadcast"):
             raise ValueError(f"mode must be 'echo' or 'broadcast', not {mode!r}")
         if handler is not None and not asyncio.iscoroutinefunction(handler):
@@ -284,6 +318,7 @@ class ScratchServer:
         """What the server saw, one line per event (handshakes, refusals, closes)."""
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()  # every socket, handshake or not
+        self._guard: RequestGuard | None = None  # the Host check kit.serve asked for
 
     def __repr__(self) -> str:
         return f"ScratchServer({self.mode!r}, {len(self.connections)} connected)"
@@ -311,7 +346,11 @@ class ScratchServer:
                 "per kit.serve(...)"
             )
         self.connections.clear()
-        self._server = await asyncio.start_server(connection_handler(self._serve_client), sock=sock)
+        serving = current_serving(sock)
+        self._guard = serving.guard
+        self._server = await asyncio.start_server(
+            connection_handler(self._serve_client), sock=sock, ssl=serving.ssl
+        )
 
     def abort(self) -> int:
         """Drop every connection now, without goodbye (the kit's last resort on stop)."""
@@ -344,8 +383,10 @@ class ScratchServer:
             accepted = await self._handshake(reader, writer, where)
             if accepted is None:
                 return
-            request, response, trailing = accepted
-            connection = ScratchConnection(self, reader, writer, request, response.protocol)
+            request, response, trailing, deflate = accepted
+            connection = ScratchConnection(
+                self, reader, writer, request, response.protocol, deflate
+            )
             self.connections.add(connection)
             try:
                 await connection.run(trailing)
@@ -360,12 +401,23 @@ class ScratchServer:
             writer.transport.abort()  # a peer that does not read never lets close() end
             self._writers.discard(writer)
 
+    def _check_host(self, request: UpgradeRequest) -> None:
+        """Refuse a request sent to a name this server is not (see kit.runtime.hosts)."""
+        if self._guard is None:
+            return
+        others = _headers(request)
+        others["host"] = request.host
+        error = self._guard.refusal(lambda name: others.get(name.lower()) or None)
+        if error is not None:
+            raise error
+
     async def _handshake(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, where: str
-    ) -> tuple[UpgradeRequest, UpgradeResponse, bytes] | None:
+    ) -> tuple[UpgradeRequest, UpgradeResponse, bytes, DeflateParams | None] | None:
         heads = RequestReader()
         try:
             request = await asyncio.wait_for(_read_head(reader, heads), self.open_timeout)
+            self._check_host(request)
             check_request(request, origins=self.origins)
         except HandshakeError as error:
             self._note(f"{where} refused: {error.status} {type(error).__name__}: {error}")
@@ -377,11 +429,28 @@ class ScratchServer:
             self._note(f"{where} sent no complete request within {self.open_timeout:g} s")
             return None
         response = UpgradeResponse.for_request(request, protocols=self.subprotocols)
+        deflate = None
+        if self.deflate_settings is not None:
+            offers = [v for n, v in request.headers if n.lower() == "sec-websocket-extensions"]
+            agreed = negotiate(offers, self.deflate_settings) if offers else None
+            if agreed is not None:
+                deflate, answer = agreed
+                response.headers.append(("Sec-WebSocket-Extensions", answer))
         chosen = f" protocol={response.protocol}" if response.protocol else ""
+        if deflate is not None:
+            chosen += f" extensions={response.headers[-1][1]}"
         self._note(f"{where} upgraded: GET {request.path} -> 101{chosen}")
         writer.write(response.serialize())
         await writer.drain()
-        return request, response, heads.trailing_data
+        return request, response, heads.trailing_data, deflate
+
+
+def _headers(request: UpgradeRequest) -> dict[str, str]:
+    """The request's headers by lower-case name (the first of each)."""
+    found: dict[str, str] = {}
+    for name, value in request.headers:
+        found.setdefault(name.lower(), value)
+    return found
 
 
 async def _read_head(reader: asyncio.StreamReader, heads: RequestReader) -> UpgradeRequest:

@@ -5,12 +5,13 @@ from __future__ import annotations
 import argparse
 import sys
 
-from kit.bench import codecs, fanout, hostile, push, startup
+from kit.bench import codecs, deflate, fanout, hostile, push, startup
 
 BENCHES = {
     "startup": startup,
     "fanout": fanout,
     "codecs": codecs,
+    "deflate": deflate,
     "hostile": hostile,
     "push": push,
 }

@@ -35,6 +35,7 @@ import contextlib
 import functools
 import threading
 from collections.abc import Callable, Sequence
+from ssl import SSLContext
 from typing import Any
 
 from kit import compat
@@ -42,6 +43,7 @@ from kit.runtime import cells
 from kit.runtime.logbook import CLIENT_LOGGER
 from kit.runtime.loop import Part, runtime
 from kit.runtime.servers import Server
+from kit.runtime.tls import client_context
 
 __all__ = ["SocketIOClient"]
 
@@ -82,7 +84,16 @@ class SocketIOClient:
         namespaces: the namespaces to connect to, e.g. ``["/post", "/get"]`` (default ``/``).
         transports: ``["polling", "websocket"]`` (the default: poll, then upgrade),
             ``["websocket"]`` or ``["polling"]``.
-        auth: the CONNECT packet's payload, if the server wants one.
+        auth: the CONNECT packet's payload, if the server wants one (a dict, such as
+            ``{"token": "..."}``: the server's connect handler gets it as ``auth``).
+        headers: extra HTTP headers for the requests that open the connection, e.g.
+            ``{"Origin": "http://127.0.0.1:5500"}`` to play a page from that origin.
+        ssl: for ``https://``, the ``ssl.SSLContext`` to verify the server with; by
+            default the system's authorities plus the kit's local CA
+            (:func:`kit.runtime.tls.client_context`).
+        timeout: seconds for each step of connecting: the engine.io handshake request,
+            then the namespaces' CONNECT answers. A step that takes longer fails with
+            python-socketio's own ``ConnectionError``.
         listener: ``listener(namespace, event, args)`` for everything received, from the
             first packet on (see :meth:`add_listener`).
         reconnection: try again after the connection drops (off by default, so that a
@@ -91,6 +102,11 @@ class SocketIOClient:
         reconnection_delay, reconnection_delay_max: the first wait, in seconds, and the
             longest (python-socketio's defaults, like the JS client's: 1 and 5).
         randomization_factor: the jitter, from 0 to 1 (see the module's notes).
+
+    Raises:
+        ConnectionRefusedError: the server's connect handler refused the connection; the
+            message carries its reason (the ``connect_error`` data). It is also
+            python-socketio's ``socketio.exceptions.ConnectionError``.
     """
 
     def __init__(
@@ -102,6 +118,8 @@ class SocketIOClient:
         auth: dict[str, Any] | None = None,
         timeout: float = TIMEOUT,
         listener: Callable[[str, str, list[Any]], object] | None = None,
+        headers: dict[str, str] | None = None,
+        ssl: SSLContext | None = None,
         reconnection: bool = False,
         reconnection_attempts: int = 0,
         reconnection_delay: float = 1.0,
@@ -129,8 +147,13 @@ class SocketIOClient:
         self._listeners: list[Callable[[str, str, list[Any]], object]] = (
             [listener] if listener is not None else []
         )
-        # A cookie jar like a browser's; made on the runtime loop, where it is used.
-        self._http = runtime.run(_browser_like_session(), TIMEOUT, what="an HTTP session")
+        # A cookie jar like a browser's, made on the runtime loop where it is used; for
+        # https:// its connector verifies with the kit's trust (the system's authorities
+        # plus the local CA), for the polling requests and the WebSocket alike.
+        context = None
+        if self.url.startswith("https://"):
+            context = ssl if ssl is not None else client_context()
+        self._http = runtime.run(_browser_like_session(context), TIMEOUT, what="an HTTP session")
         # handle_sigint=False: python-socketio would otherwise replace the kernel's
         # SIGINT handler (the notebook's stop button) with its own.
         self._client = socketio.AsyncClient(
@@ -143,6 +166,7 @@ class SocketIOClient:
             http_session=self._http,
             logger=CLIENT_LOGGER,  # never python-socketio's own stderr handler
             engineio_logger=CLIENT_LOGGER,
+            request_timeout=timeout,
         )
         self._client.on("*", self._record, namespace="*")
         self._client.on("connect", self._connected, namespace="*")
@@ -157,14 +181,31 @@ class SocketIOClient:
                     namespaces=list(namespaces) if namespaces else None,
                     transports=list(transports) if transports else None,
                     auth=auth,
+                    headers=headers or {},
                     wait_timeout=timeout,
                 ),
-                timeout + 1,
+                # Both steps are bounded by python-socketio (request_timeout, then
+                # wait_timeout), so its ConnectionError is what a learner sees; this
+                # wait only catches a library that would hang.
+                2 * timeout + 1,
                 what=f"connecting a socket.io client to {self.url}",
             )
-        except BaseException:
+        except BaseException as error:
             runtime.part(ConnectedClients).clients.discard(self)
             runtime.run(_disconnect(self._client, self._http), TIMEOUT)
+            refusals = [(ns, args) for ns, ev, args in self.received if ev == "connect_error"]
+            if refusals and isinstance(error, Exception):
+                namespace, args = refusals[-1]
+                why = args[0] if args else None
+                if isinstance(why, dict):
+                    why = why.get("message", why)
+                # None: refused by HTTP before any socket.io packet (a 400 for an Origin
+                # that is not accepted, a 403 for a Host): python-engineio's own error,
+                # naming the status, is raised as it is.
+                if why is not None:
+                    raise _errors().refused(
+                        f"the server refused the connection to {namespace}: {why}"
+                    ) from error
             raise
 
     # -- what arrives -------------------------------------------------------------------
@@ -204,9 +245,16 @@ class SocketIOClient:
         self._append(namespace, "disconnect", [str(r) for r in reason])
 
     async def _connect_failed(self, namespace: str, *data: Any) -> None:
+        # CONNECT_ERROR: the server's connect handler said no; data is {"message": why}.
+        # While reconnecting, also an attempt that could not reach the server.
+        # Once connected, a "connect_error" is only an event a server chose to emit with
+        # a reserved name: python-socketio runs this handler for it too; ignore it, as a
+        # client without such a handler does.
+        if namespace in self._client.namespaces:
+            return
         if self._phase == "reconnecting":
             self.attempts += 1
-        self._append(namespace, "connect_error", [str(d) for d in data])
+        self._append(namespace, "connect_error", list(data))
 
     async def _gave_up(self, namespace: str, *_: Any) -> None:
         # python-socketio's "final" disconnect: after the last failed attempt, or at once
@@ -363,8 +411,12 @@ class _CallErrors:
         class CallConnectionError(socketio.exceptions.ConnectionError, ConnectionError):
             """The connection ended (or never was) before the acknowledgement came."""
 
+        class ConnectRefusedError(socketio.exceptions.ConnectionError, ConnectionRefusedError):
+            """The server's connect handler refused the connection (``connect_error``)."""
+
         self.library_timeout = socketio.exceptions.TimeoutError
         self.timeout, self.closed = CallTimeoutError, CallConnectionError
+        self.refused = ConnectRefusedError
 
 
 @functools.cache
@@ -372,10 +424,12 @@ def _errors() -> _CallErrors:
     return _CallErrors()  # python-socketio is imported on first use, not with kit
 
 
-async def _browser_like_session() -> Any:
+async def _browser_like_session(context: SSLContext | None = None) -> Any:
+    """An aiohttp session that keeps cookies like a browser, verifying TLS with ``context``."""
     import aiohttp
 
-    return aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
+    connector = aiohttp.TCPConnector(ssl=context) if context is not None else None
+    return aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True), connector=connector)
 
 
 async def _disconnect(client: Any, http: Any = None) -> None:

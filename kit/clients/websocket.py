@@ -37,6 +37,7 @@ import re
 import warnings
 from collections import deque
 from collections.abc import Iterable
+from ssl import SSLContext
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -51,6 +52,7 @@ from kit.runtime.events import (
 )
 from kit.runtime.logbook import CLIENT_LOGGER
 from kit.runtime.loop import Part, runtime
+from kit.runtime.tls import client_context
 from kit.wire.text import usv
 
 __all__ = ["WebSocket"]
@@ -118,6 +120,13 @@ class WebSocket:
         protocols: a subprotocol name or a list of them, offered in
             ``Sec-WebSocket-Protocol``; the server's choice appears in :attr:`protocol`.
         onopen, onmessage, onerror, onclose: optional handlers, same as assigning them.
+        origin: the ``Origin`` header to send, as a page from that origin would (a
+            browser sends its page's origin and a script cannot choose it; here you
+            choose which page to play). None sends no ``Origin``, like any non-browser
+            client.
+        ssl: for ``wss://``, the ``ssl.SSLContext`` to verify the server with; by
+            default the system's authorities plus the kit's local CA
+            (:func:`kit.runtime.tls.client_context`).
 
     Connecting starts at once, on the kit's runtime thread.
     """
@@ -137,9 +146,13 @@ class WebSocket:
         onmessage: Listener | None = None,
         onerror: Listener | None = None,
         onclose: Listener | None = None,
+        origin: str | None = None,
+        ssl: SSLContext | None = None,
     ) -> None:
         self.url = _parse_url(url)
         self._protocols = _parse_protocols(protocols)
+        self._origin_header = origin
+        self._ssl = ssl
         self._ready_state = self.CONNECTING
         self._protocol = ""
         self._extensions = ""
@@ -373,6 +386,10 @@ class WebSocket:
         }
         if self._protocols:
             kwargs["subprotocols"] = self._protocols
+        if self._origin_header is not None:
+            kwargs["origin"] = self._origin_header
+        if self.url.startswith("wss://"):
+            kwargs["ssl"] = self._ssl if self._ssl is not None else client_context()
         self._connect_task = asyncio.ensure_future(connect(self.url, **kwargs))
         try:
             connection = await self._connect_task

@@ -34,6 +34,7 @@ from typing import Any, Protocol
 
 from kit import compat
 from kit.runtime.errors import UnsupportedAppError
+from kit.runtime.hosts import RequestGuard, current_serving, refusal_text
 from kit.runtime.logbook import SERVER_LOGGER
 
 __all__ = [
@@ -100,6 +101,63 @@ def is_servable(app: object) -> bool:
     )
 
 
+_GUARDS: dict[int, tuple[RequestGuard, bool]] = {}
+"""The Host check of each aiohttp server the kit runs, and whether it speaks TLS, by the
+port it listens on."""
+
+
+def _guard_middleware() -> Any:
+    """The aiohttp middleware that checks ``Host`` (see :mod:`kit.runtime.hosts`)."""
+    global _MIDDLEWARE
+    if _MIDDLEWARE is None:
+        from aiohttp import web
+
+        @web.middleware
+        async def kit_host_check(request: Any, handler: Any) -> Any:
+            sockname = request.transport.get_extra_info("sockname") if request.transport else None
+            guard, tls = _GUARDS.get(sockname[1], (None, False)) if sockname else (None, False)
+            error = guard.refusal(request.headers) if guard is not None else None
+            if error is not None:
+                status, reason, body = refusal_text(error)
+                SERVER_LOGGER.info("refused %s %s: %s", request.method, request.path_qs, error)
+                return web.Response(status=status, reason=reason, text=body)
+            if tls:
+                # python-engineio's aiohttp driver takes the scheme from X-Forwarded-Proto
+                # only, else "http": its same-origin check would compare an https page's
+                # Origin with http://HOST and refuse it. The kit terminates TLS itself, so
+                # it says so (and overrides whatever a client sent in that header).
+                headers = request.headers.copy()
+                headers["X-Forwarded-Proto"] = "https"
+                request = request.clone(headers=headers)
+            return await handler(request)
+
+        _MIDDLEWARE = kit_host_check
+    return _MIDDLEWARE
+
+
+_MIDDLEWARE: Any = None
+
+
+def install_host_check(app: Any) -> None:
+    """Put the kit's Host check in front of every route of ``app`` (once per app).
+
+    Raises:
+        UnsupportedAppError: ``app`` already ran elsewhere without it (its middleware
+            list is frozen): make a fresh ``web.Application()`` for the kit.
+    """
+    middleware = _guard_middleware()
+    if middleware in app.middlewares:
+        return
+    try:
+        app.middlewares.append(middleware)
+    except RuntimeError:
+        raise UnsupportedAppError(
+            app,
+            "this aiohttp app was already started outside the kit, so the kit cannot add "
+            "its Host check; make a fresh web.Application() for kit.serve",
+        ) from None
+
+
 class AiohttpAdapter:
     """An ``aiohttp.web.Application``."""
 
@@ -115,12 +173,17 @@ class AiohttpAdapter:
         default): a kit app that holds requests open (long-polls, event streams) sets it."""
         self._runner: Any = None
         self._web: Any = None  # aiohttp's low-level server: its .connections, until stopped
+        self._port: int | None = None
 
     async def start(self, sock: socket.socket) -> None:
         from aiohttp import web
 
         for eio in _attached_engineio_servers(self.app):
             route_engineio_logs(eio)
+        serving = current_serving(sock)
+        install_host_check(self.app)
+        self._port = sock.getsockname()[1]
+        _GUARDS[self._port] = (serving.guard, serving.ssl is not None)
         self._runner = web.AppRunner(
             self.app,
             handle_signals=False,
@@ -131,7 +194,7 @@ class AiohttpAdapter:
         )
         await self._runner.setup()
         self._web = self._runner.server
-        await web.SockSite(self._runner, sock).start()
+        await web.SockSite(self._runner, sock, ssl_context=serving.ssl).start()
 
     def abort(self) -> int:
         """Drop every HTTP connection (long-polls and WebSockets included) at once."""
@@ -148,14 +211,23 @@ class AiohttpAdapter:
         if self._runner is None:
             return
         runner, self._runner = self._runner, None
+        tls = self._port is not None and _GUARDS.get(self._port, (None, False))[1]
         try:
             # A socket.io server attached to this app (sio.attach(app)) is shut down
             # first, as if it had been served on its own.
             for eio in _attached_engineio_servers(self.app):
                 await _stop_engineio(eio)
         finally:
+            open_now = [h.transport for h in self._web.connections] if self._web else []
             await runner.cleanup()
+            if tls:
+                # Closing a TLS connection waits for the peer's close_notify (asyncio
+                # gives it 30 s); a peer that does not answer would keep its socket
+                # open that long. Goodbyes were said: drop what is left.
+                abort_transports(open_now)
             self._web = None
+            if self._port is not None:
+                _GUARDS.pop(self._port, None)
 
 
 def _attached_engineio_servers(app: Any) -> list[Any]:
@@ -239,7 +311,11 @@ class WebSocketsAdapter:
     async def start(self, sock: socket.socket) -> None:
         from websockets.asyncio.server import serve
 
+        serving = current_serving(sock)
         options = {"logger": SERVER_LOGGER, **self.options}  # "connection handler failed"
+        options["process_request"] = _checking_host(serving.guard, options.get("process_request"))
+        if serving.ssl is not None:
+            options["ssl"] = serving.ssl
         self._server = self._connections = await serve(self.handler, sock=sock, **options)
 
     def abort(self) -> int:
@@ -256,6 +332,22 @@ class WebSocketsAdapter:
                 await server.wait_closed()
             finally:
                 self._connections = None
+
+
+def _checking_host(guard: RequestGuard, theirs: Any) -> Any:
+    """websockets' ``process_request``: the Host check, then the user's own, if any."""
+
+    async def check_host_then_theirs(connection: Any, request: Any) -> Any:
+        error = guard.refusal(request.headers)
+        if error is not None:
+            status, _reason, body = refusal_text(error)
+            return connection.respond(status, body)
+        if theirs is None:
+            return None
+        response = theirs(connection, request)
+        return await response if inspect.isawaitable(response) else response
+
+    return check_host_then_theirs
 
 
 def _no_options(app: object, options: dict[str, Any]) -> None:

@@ -4,6 +4,7 @@
     - :class:`PortInUseError` - the fixed port is taken (also an ``OSError``)
     - :class:`UnsafeHostError` - a non-loopback host without ``allow_remote=True``
     - :class:`UnsupportedAppError` - ``kit.serve`` does not know how to run the object
+    - :class:`TLSSetupError` - ``tls=`` names no usable certificate or key
     - :class:`ProgramNotFoundError` - a program the kit runs (redis-server, haproxy) is not
       installed (also a ``FileNotFoundError``)
     - :class:`ChildProgramError` - such a program exited or stayed deaf while starting
@@ -23,6 +24,7 @@ __all__ = [
     "PortInUseError",
     "ProgramNotFoundError",
     "ServeError",
+    "TLSSetupError",
     "UnsafeHostError",
     "UnsupportedAppError",
     "WebSocketAPIError",
@@ -79,6 +81,10 @@ class UnsupportedAppError(ServeError, TypeError):
         )
         text = f"kit.serve() cannot run {type(self.app).__name__} {self.app!r:.60}"
         return f"{text}: {self.hint or 'it accepts ' + accepted}"
+
+
+class TLSSetupError(ServeError, ValueError):
+    """``kit.serve(..., tls=...)`` got no usable certificate: the message says which and why."""
 
 
 class ProgramNotFoundError(ServeError, FileNotFoundError):

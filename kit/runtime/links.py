@@ -41,7 +41,7 @@ def proxy_available() -> bool:
     return importlib.util.find_spec("jupyter_server_proxy") is not None
 
 
-def browser_url(port: int, host: str = "127.0.0.1") -> str:
+def browser_url(port: int, host: str = "127.0.0.1", *, scheme: str = "http") -> str:
     """Where a browser reaches the kit server on ``port`` (see the module docstring)."""
     template = os.environ.get(PUBLIC_URL_ENV)
     if template:
@@ -50,7 +50,7 @@ def browser_url(port: int, host: str = "127.0.0.1") -> str:
     if prefix and proxy_available():
         return f"{prefix.rstrip('/')}/proxy/{port}/"
     shown = f"[{host}]" if ":" in host else host
-    return f"http://{shown}:{port}/"
+    return f"{scheme}://{shown}:{port}/"
 
 
 @dataclass(frozen=True)
@@ -77,9 +77,9 @@ class Link:
         )
 
 
-def link_for(port: int, text: str, host: str = "127.0.0.1") -> Link:
+def link_for(port: int, text: str, host: str = "127.0.0.1", *, scheme: str = "http") -> Link:
     """A :class:`Link` to the server on ``port``, with a note where it cannot work."""
-    href = browser_url(port, host)
+    href = browser_url(port, host, scheme=scheme)
     note = ""
     if (
         os.environ.get(HUB_PREFIX_ENV)

@@ -30,14 +30,18 @@ import threading
 import time
 import warnings
 from collections import deque
+from collections.abc import Iterable
 from typing import Any
 
 from kit.runtime import cells
 from kit.runtime.adapters import AppAdapter, abort_connections, adapter_for
 from kit.runtime.errors import PortInUseError, ServeError, UnsafeHostError
+from kit.runtime.hosts import SERVING, RequestGuard, Serving, allowed_hosts_for
 from kit.runtime.links import Link, browser_url, link_for
 from kit.runtime.logbook import LogEntry, new_log
 from kit.runtime.loop import TASK_OWNER, Part, runtime
+from kit.runtime.tls import ServerCertificate, TLSOption, server_context
+from kit.wire.hosts import HostAllowList
 
 __all__ = ["Server", "running_servers", "serve", "serve_async", "stop", "stop_all"]
 
@@ -72,14 +76,31 @@ class Server:
         kind: ``"socketio"``, ``"aiohttp"``, ``"websockets"``, ``"scratch"`` or ``"tap"``.
         socketio: True when clients talk socket.io to it.
         host, port: what the listening socket is bound to (the real port, never 0).
-        url: ``http://127.0.0.1:PORT``, for HTTP and socket.io clients.
-        ws_url: ``ws://127.0.0.1:PORT``, for WebSocket clients.
+        url: ``http://127.0.0.1:PORT`` (``https://`` with TLS), for HTTP and socket.io
+            clients.
+        ws_url: ``ws://127.0.0.1:PORT`` (``wss://`` with TLS), for WebSocket clients.
+        tls: True when the server speaks TLS (``kit.serve(..., tls=...)``).
+        certificate: the certificate the kit made for it (``tls=True``), else None.
+        allowed_hosts: the names it answers to (the ``Host`` check, see
+            :mod:`kit.runtime.hosts`).
     """
 
     def __init__(
-        self, name: str, app: object, adapter: AppAdapter, host: str, port: int, owner: _Owner
+        self,
+        name: str,
+        app: object,
+        adapter: AppAdapter,
+        host: str,
+        port: int,
+        owner: _Owner,
+        *,
+        serving: Serving | None = None,
+        certificate: ServerCertificate | None = None,
     ) -> None:
         self.name, self.app, self.host, self.port = name, app, host, port
+        self.tls = serving is not None and serving.ssl is not None
+        self.certificate = certificate
+        self._guard = serving.guard if serving is not None else None
         self.kind = adapter.kind
         self.socketio: bool = bool(getattr(adapter, "socketio", False))
         """True when clients talk socket.io to it (a socket.io server, or an app with one)."""
@@ -90,8 +111,16 @@ class Server:
         """This server's place in the order servers were started (1, 2, 3...)."""
         shown = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)
         netloc = f"[{shown}]:{port}" if ":" in shown else f"{shown}:{port}"
-        self.url = f"http://{netloc}"
-        self.ws_url = f"ws://{netloc}"
+        secure = "s" if self.tls else ""
+        self.url = f"http{secure}://{netloc}"
+        self.ws_url = f"ws{secure}://{netloc}"
+
+    @property
+    def allowed_hosts(self) -> list[str]:
+        """The names this server answers to (any port); ``["*"]`` when it answers all."""
+        if self._guard is None:
+            return ["*"]
+        return ["*"] if self._guard.hosts.any_name else self._guard.hosts.shown
 
     @property
     def running(self) -> bool:
@@ -105,13 +134,15 @@ class Server:
         See :mod:`kit.runtime.links`.
         """
         return browser_url(
-            self.port, self.host if self.host not in ("0.0.0.0", "::") else "127.0.0.1"
+            self.port,
+            self.host if self.host not in ("0.0.0.0", "::") else "127.0.0.1",
+            scheme="https" if self.tls else "http",
         )
 
     def link(self, text: str = "open it in your browser") -> Link:
         """A clickable link to :attr:`browser_url`, for the last line of a cell."""
         host = self.host if self.host not in ("0.0.0.0", "::", "") else "127.0.0.1"
-        return link_for(self.port, text, host)
+        return link_for(self.port, text, host, scheme="https" if self.tls else "http")
 
     @property
     def log(self) -> list[LogEntry]:
@@ -304,7 +335,16 @@ def _check_host(host: str, allow_remote: bool) -> None:
     )
 
 
-async def _start(app: object, name: str, host: str, port: int, options: dict[str, Any]) -> Server:
+async def _start(
+    app: object,
+    name: str,
+    host: str,
+    port: int,
+    options: dict[str, Any],
+    hosts: HostAllowList,
+    tls: TLSOption = None,
+) -> Server:
+    context, certificate = server_context(tls)
     adapter = adapter_for(app, options)
     registry = _registry()
     with registry.lock:
@@ -315,13 +355,17 @@ async def _start(app: object, name: str, host: str, port: int, options: dict[str
     bound = sock.getsockname()[1]  # read now: a child program's start closes the socket
     owner = _Owner(name)
     TASK_OWNER.set(owner)  # every task the server creates from now on is tagged as its own
+    serving = Serving(RequestGuard.for_server(hosts, bound), context)
+    SERVING.set(serving)  # what adapters read as they start: the Host check and TLS
     try:
         await adapter.start(sock)
     except BaseException:
         sock.close()
         await runtime.cancel_owned(owner)
         raise
-    server = Server(name, app, adapter, host, bound, owner)
+    server = Server(
+        name, app, adapter, host, bound, owner, serving=serving, certificate=certificate
+    )
     with registry.lock:
         registry.running[name] = server
         registry.history.append(server)
@@ -335,6 +379,8 @@ def serve(
     host: str = "127.0.0.1",
     port: int = 0,
     allow_remote: bool = False,
+    tls: TLSOption = None,
+    allowed_hosts: Iterable[str] | str | None = None,
     **options: Any,
 ) -> Server:
     """Start ``app`` on the kit's runtime thread and return the running :class:`Server`.
@@ -348,6 +394,11 @@ def serve(
         host: the address to listen on; anything but loopback needs ``allow_remote=True``
             and warns.
         port: 0 (the default) lets the system choose a free port; read it from ``.port``.
+        tls: serve ``https://`` and ``wss://``: True for a certificate from the kit's local
+            certificate authority (see :mod:`kit.runtime.tls`), or an ``ssl.SSLContext``,
+            or ``(certificate file, key file)``.
+        allowed_hosts: names to answer to besides the loopback names and ``host`` (the
+            ``Host`` check, see :mod:`kit.runtime.hosts`); ``["*"]`` answers any name.
         options: for websockets handlers only, passed to ``websockets.asyncio.server.serve``
             (for example ``subprotocols=["chat.v1"]``).
 
@@ -355,12 +406,17 @@ def serve(
         PortInUseError: the fixed ``port`` is taken.
         UnsafeHostError: a non-loopback ``host`` without ``allow_remote=True``.
         UnsupportedAppError: ``app`` is none of the kinds above.
+        TLSSetupError: ``tls`` names no usable certificate and key.
+        ValueError: an entry of ``allowed_hosts`` is not a host name.
     """
     _check_host(host, allow_remote)
     _check_port(port)
+    hosts = allowed_hosts_for(host, allowed_hosts)
     name = name if name is not None else _default_name()
     return runtime.run(
-        _start(app, name, host, port, options), START_TIMEOUT, what=f"starting server {name!r}"
+        _start(app, name, host, port, options, hosts, tls),
+        START_TIMEOUT,
+        what=f"starting server {name!r}",
     )
 
 
@@ -371,13 +427,16 @@ async def serve_async(
     host: str = "127.0.0.1",
     port: int = 0,
     allow_remote: bool = False,
+    tls: TLSOption = None,
+    allowed_hosts: Iterable[str] | str | None = None,
     **options: Any,
 ) -> Server:
     """The async twin of :func:`serve`, for ``await`` in a cell or inside a handler."""
     _check_host(host, allow_remote)
     _check_port(port)
+    hosts = allowed_hosts_for(host, allowed_hosts)
     name = name if name is not None else _default_name()
-    return await runtime.run_async(_start(app, name, host, port, options))
+    return await runtime.run_async(_start(app, name, host, port, options, hosts, tls))
 
 
 def stop(name: str) -> None:

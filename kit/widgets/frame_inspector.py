@@ -72,7 +72,7 @@ ROW_COLOURS: dict[Layer, str] = {
 """A light background per layer, so the layers stand apart at a glance."""
 
 _WIRE_LAYERS = (Layer.TCP, Layer.HTTP, Layer.WEBSOCKET, Layer.ENGINEIO, Layer.SOCKETIO)
-HTTP_LAYERS = (*_WIRE_LAYERS, Layer.FAULT)
+HTTP_LAYERS = tuple(layer for layer in Layer if layer is not Layer.REDIS)
 """The layer toggles shown for a tap in front of an HTTP, WebSocket or socket.io server."""
 
 _BOTH = "both"
@@ -421,6 +421,10 @@ _STYLES = {
     for redis in (False, True)
     for faults in (False, True)
 }
+"""Fault rows' colour is added only to tables that have fault rows (the others stay as
+they were)."""
+_TLS_STYLE = f"<style>.kit-inspector-row.{layer_css_class(Layer.TLS)}{{background:#f3e5f5}}</style>"
+"""TLS rows' colour, added only to tables that have TLS rows (the others stay as they were)."""
 
 
 def _table_html(events: Sequence[WireEvent], *, raw: bool, times: bool = True) -> str:
@@ -449,6 +453,8 @@ def _table_html(events: Sequence[WireEvent], *, raw: bool, times: bool = True) -
     redis = any(event.layer is Layer.REDIS for event in events)
     faults = any(event.layer is Layer.FAULT for event in events)
     style = _STYLES[redis, faults]
+    if any(event.layer is Layer.TLS for event in events):
+        style += _TLS_STYLE
     return (
         f"{style}<table class='kit-inspector-table'><thead><tr>{head}</tr></thead>"
         f"<tbody>{''.join(rows)}</tbody></table>"

@@ -48,6 +48,7 @@ __all__ = [
 ]
 
 LAYER_COLOURS: dict[Layer, str] = {
+    Layer.TLS: "#7b1fa2",
     Layer.TCP: "#a0a0a0",
     Layer.HTTP: "#8d6e63",
     Layer.WEBSOCKET: "#607d8b",
@@ -59,7 +60,7 @@ LAYER_COLOURS: dict[Layer, str] = {
 """Arrow colour per layer: greys and browns for the transport, strong colours for the
 protocols the lessons are about."""
 
-_STROKE_WIDTH = {layer: 1 for layer in (Layer.TCP, Layer.HTTP, Layer.WEBSOCKET)} | {
+_STROKE_WIDTH = {layer: 1 for layer in (Layer.TCP, Layer.TLS, Layer.HTTP, Layer.WEBSOCKET)} | {
     Layer.ENGINEIO: 2,
     Layer.SOCKETIO: 2,
     Layer.REDIS: 2,

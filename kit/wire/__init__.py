@@ -12,6 +12,7 @@ function can be tried in a notebook cell with literal bytes::
 The modules follow the layers of a connection, bottom up:
 
 - :mod:`kit.wire.handshake`: the HTTP/1.1 upgrade that opens a WebSocket (RFC 6455 section 4).
+- :mod:`kit.wire.hosts`: the ``Host`` header, and the names a server answers to.
 - :mod:`kit.wire.frames`: WebSocket frames and the stream reader (RFC 6455 section 5).
 - :mod:`kit.wire.messages`: fragmented frames put back together into messages.
 - :mod:`kit.wire.deflate`: permessage-deflate (RFC 7692), inflated within bounds.
@@ -46,6 +47,7 @@ from kit.wire.errors import (
     EmptyPacket,
     EngineIOError,
     EventStreamError,
+    ForbiddenHost,
     ForbiddenOrigin,
     FragmentedControlFrame,
     HandshakeError,
@@ -60,6 +62,7 @@ from kit.wire.errors import (
     InvalidConnection,
     InvalidDeflate,
     InvalidEventField,
+    InvalidHost,
     InvalidHTTPVersion,
     InvalidJSON,
     InvalidKey,
@@ -73,12 +76,14 @@ from kit.wire.errors import (
     InvalidRespNumber,
     InvalidSocketPayload,
     InvalidStatus,
+    InvalidTLSRecord,
     InvalidUpgrade,
     InvalidUTF8,
     InvalidVersion,
     MalformedHTTP,
     MaskingError,
     MessageTooBig,
+    MisplacedRSV1,
     MissingCRLF,
     ProtocolError,
     ReservedBitsSet,
@@ -141,6 +146,7 @@ __all__ = [
     "EnginePacketType",
     "EventStreamError",
     "EventStreamParser",
+    "ForbiddenHost",
     "ForbiddenOrigin",
     "FragmentedControlFrame",
     "Frame",
@@ -158,6 +164,7 @@ __all__ = [
     "InvalidDeflate",
     "InvalidEventField",
     "InvalidHTTPVersion",
+    "InvalidHost",
     "InvalidJSON",
     "InvalidKey",
     "InvalidLength",
@@ -170,6 +177,7 @@ __all__ = [
     "InvalidRespNumber",
     "InvalidSocketPayload",
     "InvalidStatus",
+    "InvalidTLSRecord",
     "InvalidUTF8",
     "InvalidUpgrade",
     "InvalidVersion",
@@ -179,6 +187,7 @@ __all__ = [
     "MessageAssembler",
     "MessageReader",
     "MessageTooBig",
+    "MisplacedRSV1",
     "MissingCRLF",
     "Opcode",
     "OpenPacket",

@@ -21,6 +21,9 @@ What it follows, as the stages of :class:`Stage`:
   was negotiated, within ``max_message`` bytes), engine.io packets in them, socket.io
   packets in those, and binary attachments counted
   (:class:`~kit.wire.socketio.AttachmentCollector`);
+- ``TLS``: the connection's first bytes were a TLS record (``wss://``, ``https://``): each
+  record's header is a row (:mod:`~kit.wire.tlsrecords`), its encrypted body is counted
+  and never kept. A relay that does not hold the server's key sees no more than that;
 - ``OPAQUE``: the bytes broke a rule the decoder cannot step over (not HTTP, a frame
   that cannot be delimited); one row says why, and later bytes are not decoded (the tap
   still relays them).
@@ -32,6 +35,10 @@ and decoding goes on with the next.
 reply (RESP, :mod:`kit.wire.resp`) is one row at the ``redis`` layer, so a tap in front of
 Redis shows what chat servers publish (``PUBLISH wire-to-room '{"method":"emit",...}'``)
 and what Redis pushes to subscribers (``message wire-to-room '{...}'``).
+
+Why this module is long: one connection's bytes go through every layer above, and the
+stages hand over to each other in mid-stream (HTTP to WebSocket after a 101, or to TLS
+on the first byte); keeping them in one class keeps those hand-overs in one place.
 """
 
 from __future__ import annotations
@@ -51,6 +58,7 @@ from kit.wire.frames import Frame, FrameReader, Opcode
 from kit.wire.messages import DEFAULT_MAX_FRAGMENTS, MessageAssembler
 from kit.wire.resp import RespReader
 from kit.wire.socketio import AttachmentCollector, SocketPacket
+from kit.wire.tlsrecords import TLSRecordReader
 
 __all__ = [
     "DEFAULT_MAX_MESSAGE",
@@ -86,6 +94,8 @@ class Layer(enum.Enum):
 
     TCP = "tcp"
     """A TCP connection opening or closing."""
+    TLS = "tls"
+    """A TLS record's header (type, version, length); its body is encrypted."""
     HTTP = "http"
     """An HTTP request or response head (polling, the WebSocket upgrade)."""
     WEBSOCKET = "websocket"
@@ -107,6 +117,8 @@ class Stage(enum.Enum):
     """HTTP/1.1 requests and responses (long-polling, or the upgrade request)."""
     WEBSOCKET = "websocket"
     """WebSocket frames, after a ``101 Switching Protocols``."""
+    TLS = "tls"
+    """TLS records: their headers are read, their encrypted bodies are not."""
     OPAQUE = "opaque"
     """Not understood any more: relayed, not decoded."""
     RESP = "resp"
@@ -148,6 +160,7 @@ class _Side:
     messages: MessageAssembler | None = None
     attachments: AttachmentCollector = field(default_factory=AttachmentCollector)
     events: EventStreamParser | None = None  # while a text/event-stream response runs
+    refused: bool = False  # the response being read has a 4xx or 5xx status
 
 
 class ConnectionDecoder:
@@ -173,6 +186,8 @@ class ConnectionDecoder:
             S2C: _Side(h11.Connection(h11.CLIENT)),  # parses what the server sends
         }
         self._out: list[Record] = []
+        self._seen = {C2S: 0, S2C: 0}  # bytes fed each way
+        self._tls: dict[Direction, TLSRecordReader] = {}
 
     # -- the public surface ---------------------------------------------------------
 
@@ -180,10 +195,16 @@ class ConnectionDecoder:
         """Decode ``data``, sent ``direction``; return the records it completes."""
         self._out = []
         try:
+            if self.stage is Stage.HTTP and not self._seen[direction] and _starts_tls(data):
+                self.stage, self.transport = Stage.TLS, "tls"
+                self._tls = {C2S: TLSRecordReader(), S2C: TLSRecordReader()}
+            self._seen[direction] += len(data)
             if self.stage is Stage.HTTP:
                 self._feed_http(direction, data)
             elif self.stage is Stage.WEBSOCKET:
                 self._feed_websocket(direction, data)
+            elif self.stage is Stage.TLS:
+                self._feed_tls(direction, data)
         except Exception as exc:  # a bug here must never break the relay that feeds us
             self._give_up(direction, f"{type(exc).__name__}: {exc}", data)
         return self._out
@@ -278,6 +299,7 @@ class ConnectionDecoder:
         if "content-type" in headers:
             summary += f" ({headers['content-type']})"
         self._record(S2C, Layer.HTTP, summary, raw, response)
+        self._sides[S2C].refused = response.status_code >= 400
         if response.status_code == 101:
             self._to_websocket(headers.get("sec-websocket-extensions", ""))
         elif media_type(headers.get("content-type", "")) == EVENT_STREAM:
@@ -309,6 +331,13 @@ class ConnectionDecoder:
             # The answer to a polling POST: "ok" in the spec (python-engineio says "OK").
             self._record(direction, Layer.HTTP, f"body {body!r}", body, body)
             return
+        if direction is S2C and side.refused and self._engineio:
+            # An error answer (400 "not an accepted origin", 403 for a Host) is text for
+            # people, not an engine.io payload, even on an engine.io URL.
+            text = body[:80].decode("utf-8", "replace").strip()
+            more = "..." if len(body) > 80 else ""
+            self._record(direction, Layer.HTTP, f"body {text!r}{more}", body, body)
+            return
         if not self._engineio:
             self._record(direction, Layer.HTTP, f"body [{len(body)} bytes]", body, body)
             return
@@ -322,6 +351,22 @@ class ConnectionDecoder:
         self._record(direction, Layer.HTTP, summary, body, body)
         for packet in packets:
             self._on_engine_packet(direction, packet)
+
+    # -- TLS ------------------------------------------------------------------------------
+
+    def _feed_tls(self, direction: Direction, data: bytes) -> None:
+        try:
+            records = self._tls[direction].feed(data)
+        except ProtocolError as exc:  # not TLS after all: stop reading this connection
+            self._give_up(direction, str(exc), b"")
+            return
+        for record in records:
+            header = (
+                bytes([record.content_type])
+                + record.version.to_bytes(2, "big")
+                + record.length.to_bytes(2, "big")
+            )
+            self._record(direction, Layer.TLS, str(record), header, record)
 
     # -- WebSocket ------------------------------------------------------------------------
 
@@ -420,6 +465,11 @@ class ConnectionDecoder:
 def media_type(content_type: str) -> str:
     """``text/event-stream`` from ``Text/Event-Stream; charset=utf-8``."""
     return content_type.split(";", 1)[0].strip().lower()
+
+
+def _starts_tls(data: bytes) -> bool:
+    """True for bytes that open with a TLS record header (type 20-24, version 3.x)."""
+    return len(data) >= 2 and 20 <= data[0] <= 24 and data[1] == 3
 
 
 def _other(direction: Direction) -> Direction:

@@ -24,6 +24,7 @@ the header at fault. ``str(exc)`` says what was wrong, where, and what to do.
         * :exc:`MessageTooBig`: a message over ``max_size`` (1009)
         * :exc:`TooManyFragments`: a message in more than ``max_fragments`` frames (1009)
         * :exc:`InvalidDeflate`: a compressed message that does not inflate (1002)
+        * :exc:`MisplacedRSV1`: RSV1 (compressed) on a control or continuation frame (1002)
     * :exc:`HandshakeError`: the HTTP upgrade broke a rule (``status``, ``header``, ``value``)
         * :exc:`MalformedHTTP`: not parseable as HTTP/1.1 (400)
         * :exc:`HeadTooLarge`: the head exceeds ``max_head_size`` (431)
@@ -35,6 +36,8 @@ the header at fault. ``str(exc)`` says what was wrong, where, and what to do.
         * :exc:`InvalidKey`: ``Sec-WebSocket-Key`` is not base64 of 16 bytes (400)
         * :exc:`InvalidVersion`: ``Sec-WebSocket-Version`` is not 13 (426)
         * :exc:`ForbiddenOrigin`: ``Origin`` not in the allow-list (403)
+        * :exc:`InvalidHost`: ``Host`` missing or not ``name[:port]`` (400)
+        * :exc:`ForbiddenHost`: ``Host`` names another server: DNS rebinding? (403)
         * :exc:`InvalidStatus`: the server answered something other than 101 (client side)
         * :exc:`InvalidAccept`: ``Sec-WebSocket-Accept`` does not match the key (client side)
         * :exc:`UnexpectedProtocol`: the server chose a subprotocol not offered (client side)
@@ -55,6 +58,7 @@ the header at fault. ``str(exc)`` says what was wrong, where, and what to do.
         * :exc:`InvalidPlaceholder`: a binary placeholder naming no attachment
     * :exc:`EventStreamError`: a server-sent event that cannot be written (``field``)
         * :exc:`InvalidEventField`: a line break in ``event`` or ``id``, a bad ``retry``
+    * :exc:`InvalidTLSRecord`: bytes that are not a TLS record header (``offset``)
     * :exc:`RespProtocolError`: bytes that are not RESP, Redis's protocol (``offset``)
         * :exc:`UnknownRespType`: a first byte that names no RESP type
         * :exc:`InvalidRespLength`: a length that is not a count, is negative or too big
@@ -368,6 +372,21 @@ class InvalidDeflate(WebSocketProtocolError):
     source = "RFC 7692 section 7.2.2"
 
 
+class MisplacedRSV1(WebSocketProtocolError):
+    """RSV1 where permessage-deflate never puts it, or RSV2/RSV3, which it does not use.
+
+    With permessage-deflate, RSV1 marks a compressed *message*: it is set on the first
+    frame only, never on a continuation frame, never on a control frame.
+    """
+
+    fields = ("opcode", "bits")
+    template = (
+        "{bits} set on a {opcode_name} frame: permessage-deflate sets RSV1 on the first "
+        "frame of a data message only, and RSV2 and RSV3 never"
+    )
+    source = "RFC 7692 section 6"
+
+
 # The HTTP upgrade (RFC 6455 section 4) ----------------------------------------------
 
 
@@ -530,6 +549,40 @@ class ForbiddenOrigin(HandshakeError):
     header = "Origin"
     template = "{found}: this server only accepts pages from {allowed!r}"
     source = "RFC 6455 section 4.2.2"
+
+
+class InvalidHost(HandshakeError):
+    """``Host`` is missing or is not ``name`` or ``name:port`` (IPv6 in brackets)."""
+
+    fields = ("value", "detail")
+    header = "Host"
+    template = "{found}: {detail}; it must be a name or address, then :port if any"
+    source = "RFC 9110 section 7.2"
+
+
+class ForbiddenHost(HandshakeError):
+    """``Host`` names a server this one is not: what a DNS-rebinding attack looks like.
+
+    A page from ``http://evil.example:8000`` whose name the attacker re-points at
+    ``127.0.0.1`` reaches a loopback server *as evil.example*: its requests say
+    ``Host: evil.example:8000``. A server that checks ``Host`` refuses them.
+    """
+
+    status: ClassVar[int | None] = 403
+    fields = ("value", "allowed")
+    header = "Host"
+    template = (
+        "{found}: this server answers to {shown} only. A page that reached it under "
+        "another name may be a DNS-rebinding attack; if the name is yours, add it to the "
+        "server's allowed hosts (kit.serve(..., allowed_hosts=[{name!r}]))"
+    )
+    source = "RFC 9110 section 7.2"
+
+    def _names(self) -> dict[str, Any]:
+        shown = ", ".join(repr(name) for name in self.allowed) or "no name"
+        value = self.value or ""
+        name = value.rsplit(":", 1)[0] if value.count(":") == 1 else value
+        return {**super()._names(), "shown": shown, "name": name.strip("[]")}
 
 
 class InvalidStatus(HandshakeError):
@@ -822,6 +875,21 @@ class InvalidEventField(EventStreamError):
     def _names(self) -> dict[str, Any]:
         shown = self.value if len(self.value) <= 40 else f"{self.value[:37]}..."
         return {**super()._names(), "shown": shown}
+
+
+# TLS records (RFC 8446 section 5.1), as the tap sees them ------------------------------
+
+
+class InvalidTLSRecord(ProtocolError):
+    """Bytes that cannot be a TLS record header: ``GET /`` sent to a TLS port, say.
+
+    A TLS record starts with a content type (20-23), a version (``03 01`` to ``03 04``)
+    and a two-byte length of at most 2**14 + 256 bytes.
+    """
+
+    fields = ("offset", "detail")
+    template = "not a TLS record at byte {offset}: {detail}"
+    source = "RFC 8446 section 5.1"
 
 
 # RESP, the Redis serialization protocol (RESP2 and RESP3) ---------------------------

@@ -19,6 +19,7 @@ from kit.wire.deflate import Inflater
 from kit.wire.errors import (
     InvalidUTF8,
     MessageTooBig,
+    MisplacedRSV1,
     ProtocolError,
     TooManyFragments,
     UnexpectedContinuation,
@@ -185,6 +186,14 @@ class MessageAssembler:
         self._text, self._bytes, self._size, self._fragments = [], [], 0, 0
 
 
+def _check_rsv(frame: Frame) -> None:
+    """RFC 7692 section 6: RSV1 on a message's first frame only, RSV2 and RSV3 never."""
+    first_of_message = frame.opcode in (Opcode.TEXT, Opcode.BINARY)
+    if frame.rsv2 or frame.rsv3 or (frame.rsv1 and not first_of_message):
+        flags = {"RSV1": frame.rsv1, "RSV2": frame.rsv2, "RSV3": frame.rsv3}
+        raise MisplacedRSV1(int(frame.opcode), ", ".join(n for n, on in flags.items() if on))
+
+
 class MessageReader:
     """Turn a byte stream into complete messages and control frames.
 
@@ -204,6 +213,10 @@ class MessageReader:
         max_size: the largest message accepted, in bytes (default 1 MiB), or None.
         allow_rsv: True when a negotiated extension gives RSV1-3 a meaning.
         max_fragments: the most frames one message may arrive in (default 4096), or None.
+        inflater: the peer's :class:`~kit.wire.deflate.Inflater` when permessage-deflate
+            was negotiated: RSV1 then marks a compressed message (on its first frame
+            only; anywhere else, or RSV2/RSV3, is :class:`~kit.wire.errors.MisplacedRSV1`),
+            and ``max_size`` bounds the compressed message and the inflater's the result.
     """
 
     def __init__(
@@ -213,10 +226,16 @@ class MessageReader:
         max_size: int | None = DEFAULT_MAX_SIZE,
         allow_rsv: bool = False,
         max_fragments: int | None = DEFAULT_MAX_FRAGMENTS,
+        inflater: Inflater | None = None,
     ) -> None:
         self.max_size = max_size
-        self._frames = FrameReader(mask_required=mask_required, allow_rsv=allow_rsv)
-        self._assembler = MessageAssembler(max_size=max_size, max_fragments=max_fragments)
+        self._deflate = inflater is not None
+        self._frames = FrameReader(
+            mask_required=mask_required, allow_rsv=allow_rsv or self._deflate
+        )
+        self._assembler = MessageAssembler(
+            max_size=max_size, max_fragments=max_fragments, inflater=inflater
+        )
         self._error: ProtocolError | None = None
 
     def feed(self, data: bytes) -> None:
@@ -234,6 +253,8 @@ class MessageReader:
         try:
             while True:
                 frame = self._next_frame()
+                if frame is not None and self._deflate:
+                    _check_rsv(frame)
                 if frame is None or frame.opcode in CONTROL_OPCODES:
                     return frame
                 message = self._assembler.add(frame)

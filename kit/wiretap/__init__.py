@@ -141,12 +141,23 @@ class Tap:
         capture: the rows recorded (:class:`~kit.wiretap.capture.Capture`).
     """
 
-    def __init__(self, server: Server, relay: TapRelay, *, redis: bool = False) -> None:
+    def __init__(
+        self, server: Server, relay: TapRelay, *, redis: bool = False, tls: bool = False
+    ) -> None:
         self._server, self._relay, self.capture = server, relay, relay.capture
         self.url, self.ws_url, self.port = server.url, server.ws_url, server.port
         if redis:
             self.url = f"redis://{server.url.split('://', 1)[1]}/0"
-        self.layers = (Layer.TCP, Layer.REDIS, Layer.FAULT) if redis else HTTP_LAYERS
+        if tls:  # the relay passes TLS through untouched: clients speak it to the server
+            self.url = self.url.replace("http://", "https://", 1)
+            self.ws_url = self.ws_url.replace("ws://", "wss://", 1)
+        self.layers = (
+            (Layer.TCP, Layer.REDIS, Layer.FAULT)
+            if redis
+            else (Layer.TCP, Layer.TLS, Layer.FAULT)
+            if tls
+            else HTTP_LAYERS
+        )
         """The layers this tap can record (what an inspector offers to filter on)."""
         self.target = f"{relay.target[0]}:{relay.target[1]}"
 
@@ -379,7 +390,8 @@ def tap(
     Args:
         server: a running kit server (or anything with one in ``.server``, such as
             ``kit.redis()`` or ``kit.balancer()``), or the ``http://host:port`` (or
-            ``redis://host:port``) of any local server.
+            ``redis://host:port``) of any local server (``https://`` for one that speaks
+            TLS: the tap then relays TLS records it cannot read, and shows their headers).
         name: the relay's server name (default ``"tap <server name>"``): starting a
             tap of the same name again replaces the old one, as for ``kit.serve``.
         decode: False to count bytes only (``tap.bytes``), recording no rows but the
@@ -406,13 +418,13 @@ def tap(
         else isinstance(server, str) and server.startswith("redis://")
     )
     if isinstance(server, Server):
-        host, port = server.host, server.port
+        host, port, tls = server.host, server.port, server.tls
         name = name or f"tap {server.name}"
     else:
         parts = urlsplit(server) if isinstance(server, str) else urlsplit("")
         if not parts.hostname or not parts.port:
             raise ValueError(f"{server!r}: pass a kit Server or an http://host:port URL")
-        host, port = parts.hostname, parts.port
+        host, port, tls = parts.hostname, parts.port, parts.scheme in ("https", "wss")
         name = name or f"tap {host}:{port}"
     if host in ("0.0.0.0", "::", ""):
         host = "127.0.0.1"
@@ -423,4 +435,4 @@ def tap(
         else functools.partial(ConnectionDecoder, max_message=max_message)
     )
     relay = TapRelay(host, port, capture, decoder=decoder, decode=decode)
-    return Tap(serve(relay, name=name), relay, redis=redis)
+    return Tap(serve(relay, name=name), relay, redis=redis, tls=tls)

@@ -227,7 +227,7 @@ def test_a_reader_that_does_not_read_is_dropped_and_the_others_keep_up() -> None
     steady.wait_open()
     slow.wait_open()
     with socket.create_connection(("127.0.0.1", server.port)) as stuck:  # never reads
-        stuck.sendall(b"GET /events HTTP/1.1\r\nHost: x\r\n\r\n")
+        stuck.sendall(b"GET /events HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
         wait_until(lambda: news.open_streams[PushMethod.SERVER_SENT_EVENTS] == 2)
         for _ in range(300):  # about 20 MB: more than any socket buffer holds
             news.publish()
@@ -335,7 +335,8 @@ def test_an_answer_can_flow_while_its_request_is_still_arriving() -> None:
     _, server = serve_news()
     with socket.create_connection(("127.0.0.1", server.port), timeout=5) as conn:
         conn.sendall(
-            b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n"
+            b"POST /echo HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+            b"5\r\nhello\r\n"
         )
         received = b""
         while b"hello" not in received:  # the request has not ended: no 0-length chunk yet

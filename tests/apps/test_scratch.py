@@ -195,20 +195,20 @@ def test_protocol_errors_are_answered_with_the_right_close_code(raw, frame, code
 @pytest.mark.parametrize(
     ("request_bytes", "status", "needle"),
     [
-        (b"POST / HTTP/1.1\r\nHost: x\r\n\r\n", b"400", b"GET"),
+        (b"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", b"400", b"GET"),
         (
-            b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
             b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 8\r\n\r\n",
             b"426",
             b"Sec-WebSocket-Version: 13",
         ),
         (
-            b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
             b"Sec-WebSocket-Key: short\r\nSec-WebSocket-Version: 13\r\n\r\n",
             b"400",
             b"Sec-WebSocket-Key",
         ),
-        (b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", b"400", b"Upgrade"),
+        (b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", b"400", b"Upgrade"),
         (b"NOT HTTP AT ALL\r\n\r\n", b"400", b""),
     ],
     ids=["post", "version-8", "short-key", "plain-get", "garbage"],
@@ -223,11 +223,11 @@ def test_broken_handshakes_are_refused_with_the_status_of_the_rule(
 
 def test_an_origin_outside_the_allow_list_gets_403(raw):
     server = serve(origins=["http://127.0.0.1:8888"])
-    request = UpgradeRequest(host="x", origin="http://evil.example")
+    request = UpgradeRequest(host="127.0.0.1", origin="http://evil.example")
     answer = raw(server).refusal(request.serialize())
     assert answer.startswith(b"HTTP/1.1 403")
     assert b"http://evil.example" in answer
-    allowed = UpgradeRequest(host="x", origin="http://127.0.0.1:8888")
+    allowed = UpgradeRequest(host="127.0.0.1", origin="http://127.0.0.1:8888")
     client = raw(server)
     client.sock.sendall(allowed.serialize())
     assert client.sock.recv(4096).startswith(b"HTTP/1.1 101")

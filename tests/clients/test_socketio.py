@@ -76,6 +76,27 @@ def test_a_refused_connection_raises_and_leaves_nothing_behind():
         kit.SocketIOClient(gone.url, timeout=1)
 
 
+def test_a_slow_handshake_fails_with_the_librarys_error_not_the_kernels_timeout():
+    # Seen in lesson 08 on a loaded machine: the handshake took over a second, then
+    # python-socketio waited `timeout` for a CONNECT answer that never came, and the
+    # kernel's own wait (timeout + 1) ran out first with a bare TimeoutError.
+    from aiohttp import web
+
+    async def slow_open(request: web.Request) -> web.Response:
+        await asyncio.sleep(1.5)
+        return web.Response(
+            text='0{"sid":"s","upgrades":[],"pingInterval":25000,"pingTimeout":20000,'
+            '"maxPayload":1000000}'
+        )
+
+    app = web.Application()
+    app.router.add_get("/socket.io/", slow_open)
+    slow = kit.serve(app, name="slow handshake")
+    with pytest.raises(socketio.exceptions.ConnectionError):
+        kit.SocketIOClient(slow, transports=["polling"], timeout=1)
+    slow.stop()
+
+
 def test_stop_all_disconnects_clients(server):
     client = kit.SocketIOClient(server)
     kit.stop_all()

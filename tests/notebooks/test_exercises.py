@@ -313,6 +313,63 @@ CASES = [
             ),
         ],
     ),
+    ExerciseCase(
+        lesson="09",
+        answer="# Your answer: replace the ... with the body of connect()",
+        check='"""Check: connect() lets a valid token in',
+        name="connect()",
+        solution="09_connect.py",
+        wrong=[
+            Wrong(
+                "any token will do",
+                "@sio.on('connect')\n"
+                "async def connect(sid, environ, auth):\n"
+                "    if not isinstance(auth, dict) or 'token' not in auth:\n"
+                "        raise socketio.exceptions.ConnectionRefusedError('no token')\n",
+                "not right yet: a made-up token got in: refuse it",
+            ),
+            Wrong(
+                "refuses without saying why",
+                "@sio.on('connect')\n"
+                "async def connect(sid, environ, auth):\n"
+                "    try:\n"
+                "        signer.verify((auth or {}).get('token'))\n"
+                "    except ValueError:\n"
+                "        return False\n",
+                "not right yet: a client without auth was refused without a reason: "
+                "raise ConnectionRefusedError(why) instead of returning False",
+            ),
+            Wrong(
+                "refuses everyone",
+                "@sio.on('connect')\n"
+                "async def connect(sid, environ, auth):\n"
+                "    raise socketio.exceptions.ConnectionRefusedError('members only')\n",
+                "not right yet: a valid token for 'ann' was refused: "
+                "the server refused the connection to /: members only",
+            ),
+            Wrong(
+                "forgets the client without auth",
+                "@sio.on('connect')\n"
+                "async def connect(sid, environ, auth):\n"
+                "    try:\n"
+                "        signer.verify(auth['token'])\n"
+                "    except ValueError as error:\n"
+                "        raise socketio.exceptions.ConnectionRefusedError(str(error))\n",
+                "TypeError: 'NoneType' object is not subscriptable",
+            ),
+            Wrong(
+                "a fixed reason that hides the expiry",
+                "@sio.on('connect')\n"
+                "async def connect(sid, environ, auth):\n"
+                "    try:\n"
+                "        signer.verify(auth.get('token') if isinstance(auth, dict) else None)\n"
+                "    except ValueError:\n"
+                "        raise socketio.exceptions.ConnectionRefusedError('bad token')\n",
+                "not right yet: an expired token was refused, but the client was told "
+                "'the server refused the connection to /: bad token'",
+            ),
+        ],
+    ),
 ]
 
 

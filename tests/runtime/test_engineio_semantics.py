@@ -49,7 +49,9 @@ def http(server: kit.Server, request: bytes, timeout: float = 2.0) -> bytes | No
 
 
 def open_polling(server: kit.Server) -> str:
-    response = http(server, b"GET /socket.io/?EIO=4&transport=polling HTTP/1.1\r\nHost: x\r\n\r\n")
+    response = http(
+        server, b"GET /socket.io/?EIO=4&transport=polling HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+    )
     assert response is not None
     body = response.partition(b"\r\n\r\n")[2]
     return json.loads(body[1:])["sid"]  # after the OPEN packet's type, 0
@@ -58,7 +60,7 @@ def open_polling(server: kit.Server) -> str:
 def test_jsonp_polling_is_enabled(server: kit.Server) -> None:
     # engine.io v4 dropped JSONP from its protocol; python-engineio still answers it.
     response = http(
-        server, b"GET /socket.io/?EIO=4&transport=polling&j=0 HTTP/1.1\r\nHost: x\r\n\r\n"
+        server, b"GET /socket.io/?EIO=4&transport=polling&j=0 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
     )
     assert response is not None
     head, _, body = response.partition(b"\r\n\r\n")
@@ -69,13 +71,17 @@ def test_jsonp_polling_is_enabled(server: kit.Server) -> None:
 def test_a_chunked_post_is_answered_ok_and_dropped(server: kit.Server) -> None:
     sid = open_polling(server).encode()
     post = (
-        b"POST /socket.io/?EIO=4&transport=polling&sid=" + sid + b" HTTP/1.1\r\nHost: x\r\n"
+        b"POST /socket.io/?EIO=4&transport=polling&sid=" + sid + b" HTTP/1.1\r\nHost: 127.0.0.1\r\n"
         b"Transfer-Encoding: chunked\r\nContent-Type: text/plain\r\n\r\n2\r\n40\r\n0\r\n\r\n"
     )
     response = http(server, post)
     assert response is not None and response.endswith(b"\r\n\r\nOK")
     # The CONNECT ("40") in it was never read: no CONNECT answer waits for the next poll.
-    get = b"GET /socket.io/?EIO=4&transport=polling&sid=" + sid + b" HTTP/1.1\r\nHost: x\r\n\r\n"
+    get = (
+        b"GET /socket.io/?EIO=4&transport=polling&sid="
+        + sid
+        + b" HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+    )
     assert http(server, get, timeout=0.5) is None
 
 
@@ -83,7 +89,7 @@ def test_a_post_over_max_payload_gets_no_answer(server: kit.Server) -> None:
     sid = open_polling(server).encode()
     big = b"4" + b"x" * 1_100_000  # maxPayload is 1,000,000 bytes
     post = (
-        b"POST /socket.io/?EIO=4&transport=polling&sid=" + sid + b" HTTP/1.1\r\nHost: x\r\n"
+        b"POST /socket.io/?EIO=4&transport=polling&sid=" + sid + b" HTTP/1.1\r\nHost: 127.0.0.1\r\n"
         b"Content-Type: text/plain\r\nContent-Length: " + str(len(big)).encode() + b"\r\n\r\n"
     )
     # No error answer, no close: the client waits for nothing.

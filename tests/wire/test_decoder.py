@@ -113,10 +113,13 @@ def test_a_decompression_bomb_is_refused_at_the_limit_not_inflated() -> None:
 
 def test_what_is_not_http_is_noted_once_and_then_relayed_undecoded() -> None:
     decoder = ConnectionDecoder()
-    (record,) = decoder.feed(C2S, b"\x16\x03\x01\x02\x00 a TLS client hello")
+    (record,) = decoder.feed(C2S, b"\x00\x01 neither HTTP nor TLS")
     assert record.layer is Layer.TCP and record.summary.startswith("not decoded any more")
     assert decoder.stage is Stage.OPAQUE
     assert decoder.feed(C2S, b"more bytes") == []
+    tls = ConnectionDecoder()  # a TLS ClientHello is read as TLS records instead
+    assert tls.feed(C2S, b"\x16\x03\x01\x02\x00 a TLS client hello") == []
+    assert tls.stage is Stage.TLS
 
 
 @given(
@@ -196,3 +199,18 @@ def test_server_sent_events_are_rows_as_they_arrive_and_the_body_is_not_kept() -
     decoder.feed(C2S, b"GET /poll HTTP/1.1\r\nHost: x\r\n\r\n")
     (answer, body) = decoder.feed(S2C, b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n[]")
     assert (answer.summary, body.summary) == ("200 OK", "body [2 bytes]")
+
+
+def test_an_error_answer_on_an_engineio_url_is_text_not_a_payload() -> None:
+    """python-socketio's 400 for a foreign Origin: the body is a sentence, shown as one."""
+    decoder = ConnectionDecoder()
+    body = b'"http://127.0.0.1:5500 is not an accepted origin."'
+    request = b"GET /socket.io/?EIO=4&transport=polling HTTP/1.1\r\nHost: x\r\n\r\n"
+    answer = b"HTTP/1.1 400 Bad Request\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+    ok = b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\n40{}"
+    records = decoder.feed(C2S, request) + decoder.feed(S2C, answer)
+    assert rows(records, Layer.HTTP)[-1] == f"<- body {body.decode()!r}"
+    assert rows(records, Layer.ENGINEIO) == []
+    # The next answer on the connection, a 200, is an engine.io payload again.
+    records = decoder.feed(C2S, request) + decoder.feed(S2C, ok)
+    assert rows(records, Layer.ENGINEIO) == ["<- MESSAGE '0{}'"]

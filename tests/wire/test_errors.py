@@ -10,9 +10,12 @@ import pytest
 from kit.wire import errors
 from kit.wire.errors import (
     ControlFrameTooLong,
+    ForbiddenHost,
     ForbiddenOrigin,
     HandshakeError,
     InvalidCloseCode,
+    InvalidHost,
+    InvalidTLSRecord,
     InvalidUTF8,
     InvalidVersion,
     MessageTooBig,
@@ -67,6 +70,7 @@ def test_handshake_errors_carry_the_status_to_answer() -> None:
     }
     assert statuses.pop("InvalidVersion") == 426
     assert statuses.pop("ForbiddenOrigin") == 403
+    assert statuses.pop("ForbiddenHost") == 403
     assert statuses.pop("HeadTooLarge") == 431
     client_side = {name for name, status in statuses.items() if status is None}
     assert client_side == {"InvalidStatus", "InvalidAccept", "UnexpectedProtocol"}
@@ -83,6 +87,19 @@ def test_handshake_errors_carry_the_status_to_answer() -> None:
         (InvalidVersion("8"), ["Sec-WebSocket-Version", "'8'", "426", "13"]),
         (ForbiddenOrigin("http://evil", ["http://ok"]), ["Origin", "'http://evil'", "http://ok"]),
         (InvalidVersion(None), ["Sec-WebSocket-Version header is missing"]),
+        (
+            ForbiddenHost("evil.example:8000", ["127.0.0.1"]),
+            [
+                "Host",
+                "'evil.example:8000'",
+                "'127.0.0.1'",
+                "DNS-rebinding",
+                "'evil.example'",
+                "403",
+            ],
+        ),
+        (InvalidHost("[::1]:x", "the port 'x' is wrong"), ["Host", "port 'x'", "400"]),
+        (InvalidTLSRecord(0, "content type 71"), ["byte 0", "content type 71", "RFC 8446"]),
     ],
 )
 def test_messages_say_what_where_and_what_to_do(error: Exception, fragments: list[str]) -> None:

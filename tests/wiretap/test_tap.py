@@ -286,7 +286,7 @@ def test_the_tap_counts_every_byte_each_way_whether_it_decodes_or_not(raw_echo):
     for decode in (True, False):
         tap = kit.tap(server, decode=decode)
         before = tap.bytes
-        payload = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n" + os.urandom(100_000)
+        payload = b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n" + os.urandom(100_000)
         with socket.create_connection(("127.0.0.1", tap.port), timeout=5) as client:
             client.sendall(payload)
             client.shutdown(socket.SHUT_WR)
