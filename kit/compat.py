@@ -17,6 +17,10 @@ python-engineio server            ``eio.service_task_event/handle``,            
                                   once and let the same server be served again
 python-engineio client            ``eio.state``, ``eio.http``: end a pending         4.x
                                   long-poll that ``disconnect()`` would wait 25 s for
+python-socketio client            the ``"__disconnect_final"`` event: the client     5.x
+                                  gave up reconnecting (or will not try); and
+                                  ``client.namespaces`` (public name, not
+                                  documented): filled before ``connected`` is set
 python-engineio server            ``eio.sockets[eio_sid].queue``: how many packets   4.x
                                   wait to be written to one client (the chat app's
                                   backpressure); no public API reports it
@@ -40,6 +44,7 @@ from contextvars import ContextVar
 from typing import Any
 
 __all__ = [
+    "SOCKETIO_FINAL_DISCONNECT",
     "RedisManagerStats",
     "abort_engineio_client",
     "close_redis_manager",
@@ -49,6 +54,7 @@ __all__ = [
     "ipykernel_has_context_parents",
     "ipykernel_parent_vars",
     "rearm_engineio_service",
+    "socketio_client_has_namespaces",
     "websockets_server_transports",
 ]
 
@@ -118,6 +124,22 @@ def engineio_queue_size(eio: Any, eio_sid: str) -> int:
     """
     socket = eio.sockets.get(eio_sid)
     return socket.queue.qsize() if socket is not None else 0
+
+
+SOCKETIO_FINAL_DISCONNECT = "__disconnect_final"
+"""python-socketio's client triggers this event when a disconnect is final: after the last
+failed reconnection attempt, after a server's DISCONNECT, or at once without reconnection.
+The public ``disconnect`` event cannot tell: it comes before the attempts start."""
+
+
+def socketio_client_has_namespaces(client: Any) -> bool:
+    """True while a python-socketio client is connected to at least one namespace.
+
+    ``client.connected`` is only set after the ``connect`` handlers ran, at the end of
+    ``connect()``; ``client.namespaces`` is filled before them, and emptied when the
+    transport drops, whatever events a server sends.
+    """
+    return bool(client.namespaces)
 
 
 async def abort_engineio_client(client: Any) -> None:

@@ -58,6 +58,21 @@ def test_engineio_client_state_and_http_session() -> None:
     assert client.eio.state == "disconnected" and client.eio.http is None
 
 
+def test_socketio_client_final_disconnect_event_and_namespaces() -> None:
+    """python-socketio's AsyncClient: the final-disconnect event and ``namespaces``."""
+    import socketio
+
+    client = socketio.AsyncClient(logger=logging.getLogger("canary"))
+    assert compat.SOCKETIO_FINAL_DISCONNECT in client.reserved_events, (
+        "kit.compat.SOCKETIO_FINAL_DISCONNECT: python-socketio no longer reserves "
+        f"{compat.SOCKETIO_FINAL_DISCONNECT!r}; SocketIOClient.state cannot say 'gave up'"
+    )
+    assert client.namespaces == {}, "kit.compat.socketio_client_has_namespaces: no namespaces"
+    assert compat.socketio_client_has_namespaces(client) is False
+    client.namespaces["/"] = "sid"
+    assert compat.socketio_client_has_namespaces(client) is True
+
+
 def test_the_chat_app_serializer_hook_is_public_api() -> None:
     """kit.chat_app() learns about acks from a Packet subclass passed as `serializer`."""
     import socketio

@@ -25,7 +25,7 @@ import json
 import threading
 import weakref
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -252,6 +252,11 @@ class SocketIOChatClient(_Conversation):
         namespace: the namespace to chat on (the article uses ``/post`` and ``/get``).
         room: a room to ask the server for right away (the server decides).
         send_event, listen_event: the event names; the article's by default.
+        reconnection: try again when the connection drops (see
+            :class:`~kit.clients.socketio.SocketIOClient`); on every reconnect the client
+            asks for its rooms again, since the server forgot them with the old session.
+        backoff: the reconnection options of :class:`~kit.clients.socketio.SocketIOClient`
+            (``reconnection_attempts``, ``reconnection_delay``, ...), by name.
     """
 
     def __init__(
@@ -263,6 +268,8 @@ class SocketIOChatClient(_Conversation):
         room: str | None = None,
         send_event: str = "recive message",
         listen_event: str = "new message",
+        reconnection: bool = False,
+        backoff: Mapping[str, float] | None = None,
     ) -> None:
         super().__init__(user)
         self.url = server.url if isinstance(server, Server) else server
@@ -271,7 +278,15 @@ class SocketIOChatClient(_Conversation):
         """The rooms this client asked to join (the server may have said no)."""
         self._disconnect_reason = ""
         self._online = False
-        self.client = SocketIOClient(self.url, namespaces=[namespace], listener=self._event)
+        self.rejoined = 0
+        """Rooms asked for again after reconnects (rooms live on the server, per session)."""
+        self.client = SocketIOClient(
+            self.url,
+            namespaces=[namespace],
+            listener=self._event,
+            reconnection=reconnection,
+            **_backoff(backoff),
+        )
         if room is not None:
             self.join(room)
 
@@ -285,7 +300,11 @@ class SocketIOChatClient(_Conversation):
             # the event, not that flag, says when this client went offline.
             self._online = event == "connect"
             self._disconnect_reason = ", ".join(map(str, args)) if event == "disconnect" else ""
+            if event == "connect" and self.client.reconnects:
+                self._restore()
             self._state_changed()
+        elif event in ("connect_error", "gave up"):
+            self._state_changed()  # "reconnecting n" moved on, or ended
         elif event == "error message":  # kit.chat_app() refusing something, and why
             data = args[0] if len(args) == 1 else args
             if isinstance(data, dict) and "error" in data:
@@ -296,6 +315,16 @@ class SocketIOChatClient(_Conversation):
             data = args[0] if len(args) == 1 else {}
             count = data.get("count", "?") if isinstance(data, dict) else "?"
             self._noted(f"missed {count} message(s): this panel fell too far behind")
+
+    def _restore(self) -> None:
+        # On the runtime thread, in the connect handler: ask again, without waiting (a
+        # blocking call here would wait for itself). The name needs no restoring: the
+        # article's chat sends it with every message.
+        for room in self.rooms:
+            self.client.emit_soon("join", {"room": room}, namespace=self.namespace)
+            self.rejoined += 1
+        if self.rooms:
+            self._noted(f"reconnected: asked for {', '.join(map(repr, self.rooms))} again")
 
     @property
     def room(self) -> str | None:
@@ -351,8 +380,11 @@ class SocketIOChatClient(_Conversation):
 
     @property
     def state(self) -> str:
-        """``online`` or ``offline``."""
-        return "online" if self._online and self.client.connected else "offline"
+        """``online`` or ``offline``; with reconnection, ``reconnecting n`` or ``gave up``."""
+        if self._online and self.client.connected:
+            return "online"
+        phase = self.client.state
+        return phase if phase.startswith("reconnecting") or phase == "gave up" else "offline"
 
     @property
     def offline_reason(self) -> str:
@@ -366,6 +398,22 @@ class SocketIOChatClient(_Conversation):
     def close(self) -> None:
         """Leave the chat (disconnect)."""
         self.client.disconnect()
+
+
+BACKOFF_OPTIONS = (
+    "reconnection_attempts",
+    "reconnection_delay",
+    "reconnection_delay_max",
+    "randomization_factor",
+)
+
+
+def _backoff(options: Mapping[str, float] | None) -> dict[str, Any]:
+    """``options`` checked by name (their values are checked by SocketIOClient)."""
+    unknown = sorted(set(options or {}) - set(BACKOFF_OPTIONS))
+    if unknown:
+        raise ValueError(f"backoff has no option {unknown[0]!r}; it takes {BACKOFF_OPTIONS}")
+    return dict(options or {})
 
 
 class Conversations(Part):

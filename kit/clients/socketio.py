@@ -17,11 +17,21 @@ balancer that pins a client to one server with a cookie (lesson 08) works with i
 Every event the server sends, on every namespace, is kept in :attr:`received` in arrival
 order, so a cell can wait for it after the fact without missing it; :meth:`wait_for`
 returns each one once (``received`` itself is never changed: it is the history).
+
+With ``reconnection=True`` the client does what a browser's socket.io client does when the
+network drops: it tries again, waiting longer after each failure (python-socketio's
+backoff: ``reconnection_delay``, doubled each time up to ``reconnection_delay_max``, plus
+or minus up to ``randomization_factor`` *seconds* of jitter; the JS client multiplies by
+1 ± that factor instead). :attr:`state` says where it is: ``connecting``, ``connected``,
+``reconnecting 2`` (the second attempt is under way), ``gave up`` or ``disconnected``.
+A reconnect is a new session: a new sid, no rooms (the server forgot them), and what was
+emitted meanwhile was refused (:meth:`emit` raises while not connected).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import threading
 from collections.abc import Callable, Sequence
@@ -39,6 +49,31 @@ __all__ = ["SocketIOClient"]
 
 TIMEOUT = 5.0
 DISCONNECT_GRACE = 0.5
+GIVE_UP_GRACE = 2.0
+"""Seconds :meth:`SocketIOClient.disconnect` waits for a reconnection attempt under way."""
+
+
+def _check_backoff(
+    attempts: object, delay: object, delay_max: object, factor: object
+) -> tuple[int, float, float, float]:
+    """The reconnection options, or a ``ValueError`` naming the one that is wrong."""
+    if isinstance(attempts, bool) or not isinstance(attempts, int) or attempts < 0:
+        raise ValueError(
+            f"reconnection_attempts is a whole number, 0 or more (0: never give up), "
+            f"not {attempts!r}"
+        )
+    seconds = []
+    for name, value in (("reconnection_delay", delay), ("reconnection_delay_max", delay_max)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+            raise ValueError(f"{name} is a number of seconds, more than 0, not {value!r}")
+        seconds.append(float(value))
+    if seconds[1] < seconds[0]:
+        raise ValueError(
+            f"reconnection_delay_max={delay_max!r} is shorter than reconnection_delay={delay!r}"
+        )
+    if isinstance(factor, bool) or not isinstance(factor, (int, float)) or not 0 <= factor <= 1:
+        raise ValueError(f"randomization_factor is a number from 0 to 1, not {factor!r}")
+    return attempts, seconds[0], seconds[1], float(factor)
 
 
 class SocketIOClient:
@@ -61,6 +96,12 @@ class SocketIOClient:
             python-socketio's own ``ConnectionError``.
         listener: ``listener(namespace, event, args)`` for everything received, from the
             first packet on (see :meth:`add_listener`).
+        reconnection: try again after the connection drops (off by default, so that a
+            stopped server leaves its clients offline; the JS client's default is on).
+        reconnection_attempts: give up after this many failed attempts (0: never).
+        reconnection_delay, reconnection_delay_max: the first wait, in seconds, and the
+            longest (python-socketio's defaults, like the JS client's: 1 and 5).
+        randomization_factor: the jitter, from 0 to 1 (see the module's notes).
 
     Raises:
         ConnectionRefusedError: the server's connect handler refused the connection; the
@@ -79,10 +120,24 @@ class SocketIOClient:
         listener: Callable[[str, str, list[Any]], object] | None = None,
         headers: dict[str, str] | None = None,
         ssl: SSLContext | None = None,
+        reconnection: bool = False,
+        reconnection_attempts: int = 0,
+        reconnection_delay: float = 1.0,
+        reconnection_delay_max: float = 5.0,
+        randomization_factor: float = 0.5,
     ) -> None:
         import socketio
 
+        attempts, delay, delay_max, factor = _check_backoff(
+            reconnection_attempts, reconnection_delay, reconnection_delay_max, randomization_factor
+        )
         self.url = url.url if isinstance(url, Server) else url
+        self.reconnection = bool(reconnection)
+        self.attempts = 0
+        """Reconnection attempts that failed since the connection last dropped."""
+        self.reconnects = 0
+        """How many times the client connected again after a drop."""
+        self._phase = "connecting"  # connecting, connected, reconnecting, gave up, disconnected
         self.received: list[tuple[str, str, list[Any]]] = []
         """(namespace, event, arguments) for every event the server sent, in order."""
         self._sending: set[asyncio.Future[Any]] = set()
@@ -102,7 +157,11 @@ class SocketIOClient:
         # handle_sigint=False: python-socketio would otherwise replace the kernel's
         # SIGINT handler (the notebook's stop button) with its own.
         self._client = socketio.AsyncClient(
-            reconnection=False,
+            reconnection=self.reconnection,
+            reconnection_attempts=attempts,
+            reconnection_delay=delay,
+            reconnection_delay_max=delay_max,
+            randomization_factor=factor,
             handle_sigint=False,
             http_session=self._http,
             logger=CLIENT_LOGGER,  # never python-socketio's own stderr handler
@@ -112,7 +171,8 @@ class SocketIOClient:
         self._client.on("*", self._record, namespace="*")
         self._client.on("connect", self._connected, namespace="*")
         self._client.on("disconnect", self._disconnected, namespace="*")
-        self._client.on("connect_error", self._refused, namespace="*")
+        self._client.on("connect_error", self._connect_failed, namespace="*")
+        self._client.on(compat.SOCKETIO_FINAL_DISCONNECT, self._gave_up, namespace="*")
         runtime.part(ConnectedClients).clients.add(self)
         try:
             runtime.run(
@@ -171,18 +231,52 @@ class SocketIOClient:
 
     async def _connected(self, namespace: str, *data: Any) -> None:
         # A server may (wrongly) emit a "connect" event with data; keep it, never crash.
+        if self._phase == "reconnecting":
+            self.reconnects += 1
+        self._phase, self.attempts = "connected", 0
         self._append(namespace, "connect", list(data))
 
-    async def _refused(self, namespace: str, *data: Any) -> None:
+    async def _disconnected(self, namespace: str, *reason: Any) -> None:
+        # python-socketio reconnects after the transport dropped, not after a DISCONNECT
+        # packet (the server or this client said goodbye); it tells `_gave_up` then.
+        if self._phase == "connected":  # `disconnect()` switches python-socketio's flag off
+            self._phase = "reconnecting" if self._client.reconnection else "disconnected"
+        self._append(namespace, "disconnect", [str(r) for r in reason])
+
+    async def _connect_failed(self, namespace: str, *data: Any) -> None:
         # CONNECT_ERROR: the server's connect handler said no; data is {"message": why}.
+        # While reconnecting, also an attempt that could not reach the server.
         # Once connected, a "connect_error" is only an event a server chose to emit with
         # a reserved name: python-socketio runs this handler for it too; ignore it, as a
         # client without such a handler does.
-        if namespace not in self._client.namespaces:
-            self._append(namespace, "connect_error", list(data))
+        if namespace in self._client.namespaces:
+            return
+        if self._phase == "reconnecting":
+            self.attempts += 1
+        self._append(namespace, "connect_error", list(data))
 
-    async def _disconnected(self, namespace: str, *reason: Any) -> None:
-        self._append(namespace, "disconnect", [str(r) for r in reason])
+    async def _gave_up(self, namespace: str, *_: Any) -> None:
+        # python-socketio's "final" disconnect: after the last failed attempt, or at once
+        # when the server said goodbye (no attempt was made: nothing to give up on).
+        if self._phase == "reconnecting" and self.attempts:
+            self._phase = "gave up"
+            self._append(namespace, "gave up", [self.attempts])
+        elif self._phase in ("connected", "reconnecting"):
+            self._phase = "disconnected"
+        with self._cond:
+            self._cond.notify_all()
+
+    @property
+    def state(self) -> str:
+        """``connecting``, ``connected``, ``reconnecting n`` (attempt n is under way),
+        ``gave up`` (after ``reconnection_attempts`` failures) or ``disconnected``."""
+        # A server may emit a fake "disconnect": trust the connection, not the events. (It
+        # has namespaces before python-socketio sets `connected`, after the connect event.)
+        if self._client.connected or compat.socketio_client_has_namespaces(self._client):
+            return "connected"
+        if self._phase == "reconnecting":
+            return f"reconnecting {self.attempts + 1}"
+        return "disconnected" if self._phase == "connected" else self._phase
 
     def wait_for(self, event: str, *, namespace: str = "/", timeout: float = TIMEOUT) -> list[Any]:
         """Return the arguments of the next ``event`` on ``namespace`` not yet returned."""
@@ -288,13 +382,19 @@ class SocketIOClient:
         return bool(self._client.connected)
 
     def disconnect(self) -> None:
-        """Leave every namespace and close the connection (idempotent)."""
+        """Leave every namespace and close the connection (idempotent).
+
+        Reconnection attempts stop too: a client that was reconnecting stays disconnected.
+        """
+        self._phase = "disconnected"
         runtime.part(ConnectedClients).clients.discard(self)
         if runtime.is_running:
             runtime.run(_disconnect(self._client, self._http), TIMEOUT, what="disconnecting")
 
     def __repr__(self) -> str:
         state = self.transport if self.connected else "disconnected"
+        if not self.connected and self._phase in ("reconnecting", "gave up"):
+            state = self.state
         return f"<SocketIOClient {self.url} {state}>"
 
 
@@ -351,7 +451,15 @@ async def _connect(client: Any, give_up_after: float, url: str, **options: Any) 
 
 
 async def _disconnect(client: Any, http: Any = None) -> None:
-    """Disconnect a python-socketio client without hanging on a long-poll."""
+    """Disconnect a python-socketio client without hanging on a long-poll.
+
+    A client that is between reconnection attempts is told to stop (``shutdown()``); an
+    attempt under way gets ``GIVE_UP_GRACE`` seconds, then it is cancelled.
+    """
+    client.reconnection = False  # a drop from now on is final
+    if not client.connected:
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(client.shutdown(), GIVE_UP_GRACE)
     try:
         # Over polling, python-engineio's disconnect() waits for the pending long-poll
         # GET to return, which the server may hold for a whole ping interval (25 s).

@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import html
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import ipywidgets as widgets
@@ -88,6 +88,11 @@ class ChatPanel(widgets.VBox):
         user: this panel's user name.
         namespace: socket.io only: the namespace to chat on (default ``/``).
         room: socket.io only: a room to ask the server for right away.
+        reconnection: socket.io only: reconnect after a drop, with backoff; the header
+            says ``reconnecting n`` meanwhile (``gave up`` at the end), and the panel asks
+            for its rooms again on every reconnect.
+        backoff: socket.io only: the reconnection options by name
+            (``{"reconnection_delay": 0.2, "reconnection_attempts": 5}``).
         protocol: ``"websocket"`` or ``"socket.io"``; by default a kit server that speaks
             socket.io or an ``http://`` URL means socket.io, anything else a plain WebSocket.
     """
@@ -100,14 +105,23 @@ class ChatPanel(widgets.VBox):
         namespace: str | None = None,
         room: str | None = None,
         protocol: str | None = None,
+        reconnection: bool = False,
+        backoff: Mapping[str, float] | None = None,
         **kwargs: object,
     ) -> None:
         protocol = protocol or _protocol_of(server, namespace, room)
         if protocol == "socket.io":
             self.client: ChatClient | SocketIOChatClient = SocketIOChatClient(
-                server, user=user, namespace=namespace or "/", room=room
+                server,
+                user=user,
+                namespace=namespace or "/",
+                room=room,
+                reconnection=reconnection,
+                backoff=backoff,
             )
         elif protocol == "websocket":
+            if reconnection or backoff:
+                raise ValueError("reconnection= is for socket.io panels (protocol='socket.io')")
             if namespace is not None or room is not None:
                 raise ValueError(
                     "namespaces and rooms are socket.io ideas; pass protocol='socket.io'"

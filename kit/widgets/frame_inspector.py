@@ -67,9 +67,11 @@ ROW_COLOURS: dict[Layer, str] = {
     Layer.ENGINEIO: "#eaf2fc",
     Layer.SOCKETIO: "#fdf0e8",
     Layer.REDIS: "#fbeaea",
+    Layer.FAULT: "#ffd9d9",
 }
 """A light background per layer, so the layers stand apart at a glance."""
 
+_WIRE_LAYERS = (Layer.TCP, Layer.HTTP, Layer.WEBSOCKET, Layer.ENGINEIO, Layer.SOCKETIO)
 HTTP_LAYERS = tuple(layer for layer in Layer if layer is not Layer.REDIS)
 """The layer toggles shown for a tap in front of an HTTP, WebSocket or socket.io server."""
 
@@ -373,10 +375,11 @@ class FrameInspector(widgets.VBox):
         way = as_direction(self._direction.value) if direction is None else as_direction(direction)
         with self._lock:
             events = list(self._events)
-        return [
+        return [  # a fault row concerns both directions: every direction filter keeps it
             event
             for event in events
-            if event.layer in wanted and (way is None or event.direction is way)
+            if event.layer in wanted
+            and (way is None or event.direction is way or event.layer is Layer.FAULT)
         ]
 
     def _redraw(self) -> None:
@@ -411,8 +414,15 @@ def _table_style(layers: Sequence[Layer]) -> str:
     return "<style>" + "".join(rules) + "</style>"
 
 
-_STYLE = _table_style(HTTP_LAYERS)
-_REDIS_STYLE = _table_style((Layer.TCP, Layer.REDIS))
+_STYLES = {
+    (redis, faults): _table_style(
+        ((Layer.TCP, Layer.REDIS) if redis else _WIRE_LAYERS) + ((Layer.FAULT,) if faults else ())
+    )
+    for redis in (False, True)
+    for faults in (False, True)
+}
+"""Fault rows' colour is added only to tables that have fault rows (the others stay as
+they were)."""
 _TLS_STYLE = f"<style>.kit-inspector-row.{layer_css_class(Layer.TLS)}{{background:#f3e5f5}}</style>"
 """TLS rows' colour, added only to tables that have TLS rows (the others stay as they were)."""
 
@@ -428,7 +438,7 @@ def _table_html(events: Sequence[WireEvent], *, raw: bool, times: bool = True) -
         cells = [
             *([f"{event.time:.3f}"] if times else []),
             f"#{event.connection}",
-            event.direction.arrow,
+            event.arrow,
             event.transport,
             event.layer.value,
             event.summary,
@@ -441,7 +451,8 @@ def _table_html(events: Sequence[WireEvent], *, raw: bool, times: bool = True) -
         css = f"kit-inspector-row {layer} {direction}"
         rows.append(f"<tr class='{css}'>{tds}</tr>")
     redis = any(event.layer is Layer.REDIS for event in events)
-    style = _REDIS_STYLE if redis else _STYLE
+    faults = any(event.layer is Layer.FAULT for event in events)
+    style = _STYLES[redis, faults]
     if any(event.layer is Layer.TLS for event in events):
         style += _TLS_STYLE
     return (

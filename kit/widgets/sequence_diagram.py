@@ -22,7 +22,8 @@ saved lesson shows its diagrams before anyone runs it.
 Stable CSS classes for browser tests and styling: ``kit-sequence-diagram`` (the
 ``<svg>``), ``kit-lifeline``, ``kit-arrow`` (one ``<g>`` per event, plus
 ``kit-layer-<layer>`` and ``kit-client-to-server`` / ``kit-server-to-client``),
-``kit-elided``, ``kit-legend``.
+``kit-elided``, ``kit-legend``; a fault row is a ``kit-arrow kit-fault`` drawn across both
+lifelines.
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ LAYER_COLOURS: dict[Layer, str] = {
     Layer.ENGINEIO: "#1f6fd1",
     Layer.SOCKETIO: "#d9480f",
     Layer.REDIS: "#b71c1c",
+    Layer.FAULT: "#e53935",
 }
 """Arrow colour per layer: greys and browns for the transport, strong colours for the
 protocols the lessons are about."""
@@ -62,6 +64,7 @@ _STROKE_WIDTH = {layer: 1 for layer in (Layer.TCP, Layer.TLS, Layer.HTTP, Layer.
     Layer.ENGINEIO: 2,
     Layer.SOCKETIO: 2,
     Layer.REDIS: 2,
+    Layer.FAULT: 2,
 }
 
 ROW_HEIGHT = 22
@@ -205,9 +208,15 @@ def _arrow(
     gutter: int,
     times: bool,
 ) -> str:
-    """One event: a ``<g>`` holding its line, its arrowhead and its label."""
+    """One event: a ``<g>`` holding its line, its arrowhead and its label.
+
+    A fault the tap caused is no message: it is drawn as a dashed line across both
+    lifelines, with a cross on each, and no arrowhead.
+    """
     colour = LAYER_COLOURS.get(event.layer, "#000")
     stroke = _STROKE_WIDTH.get(event.layer, 1)
+    if event.layer is Layer.FAULT:
+        return _fault(event, y, client_x, server_x, max_chars, gutter, times, colour)
     if event.direction is Direction.CLIENT_TO_SERVER:
         x1, x2, head = client_x, server_x - 1, -_ARROW_HEAD
     else:
@@ -226,6 +235,39 @@ def _arrow(
         f'stroke-width="{stroke}"/>'
         f'<polygon points="{x2},{y} {x2 + head},{y - 4} {x2 + head},{y + 4}" '
         f"fill={quoteattr(colour)}/>"
+        f'<text x="{(client_x + server_x) // 2}" y="{y - 4}" text-anchor="middle" '
+        f"fill={quoteattr(colour)}>{_text(_fit(event.summary, max_chars))}</text>"
+        "</g>"
+    )
+
+
+def _fault(
+    event: WireEvent,
+    y: int,
+    client_x: int,
+    server_x: int,
+    max_chars: int,
+    gutter: int,
+    times: bool,
+    colour: str,
+) -> str:
+    """A fault row: a dashed line across both lifelines, a cross on each, its label."""
+    classes = f"kit-arrow kit-fault {layer_css_class(event.layer)}"
+    margin = f"#{event.connection}"
+    if times:
+        margin = f"{event.time:.3f}s {margin}"
+    crosses = "".join(
+        f'<path d="M{x - 4},{y - 4} L{x + 4},{y + 4} M{x - 4},{y + 4} L{x + 4},{y - 4}" '
+        f'stroke={quoteattr(colour)} stroke-width="2"/>'
+        for x in (client_x, server_x)
+    )
+    return (
+        f'<g class="{classes}">'
+        f"<title>{_text(f'fault: {event.summary}')}</title>"
+        f'<text x="{gutter - 6}" y="{y + 4}" text-anchor="end" fill="#999" '
+        f'font-size="10">{_text(margin)}</text>'
+        f'<line x1="{client_x}" y1="{y}" x2="{server_x}" y2="{y}" stroke={quoteattr(colour)} '
+        f'stroke-width="2" stroke-dasharray="6 4"/>{crosses}'
         f'<text x="{(client_x + server_x) // 2}" y="{y - 4}" text-anchor="middle" '
         f"fill={quoteattr(colour)}>{_text(_fit(event.summary, max_chars))}</text>"
         "</g>"
@@ -298,12 +340,21 @@ def sequence_png(
         colour = LAYER_COLOURS.get(event.layer, "#000")
         going_up = event.direction is Direction.CLIENT_TO_SERVER
         x1, x2 = (client_x, server_x - 1) if going_up else (server_x, client_x + 1)
-        ax.annotate(
-            "",
-            xy=(x2, y),
-            xytext=(x1, y),
-            arrowprops={"arrowstyle": "-|>", "color": colour, "lw": _STROKE_WIDTH[event.layer]},
-        )
+        if event.layer is Layer.FAULT:  # across both lifelines, no arrowhead
+            ax.plot([client_x, server_x], [y, y], color=colour, lw=2, linestyle=(0, (6, 4)))
+            for x in (client_x, server_x):
+                ax.plot([x], [y], marker="x", color=colour, markersize=7, mew=2)
+        else:
+            ax.annotate(
+                "",
+                xy=(x2, y),
+                xytext=(x1, y),
+                arrowprops={
+                    "arrowstyle": "-|>",
+                    "color": colour,
+                    "lw": _STROKE_WIDTH[event.layer],
+                },
+            )
         label = _NOT_XML.sub("\ufffd", _fit(event.summary, max_chars))
         ax.text((client_x + server_x) / 2, y - 4, label, ha="center", color=colour, **font)
         ax.text(gutter - 6, y + 4, f"#{event.connection}", ha="right", color="#999", **font)

@@ -106,6 +106,8 @@ class Layer(enum.Enum):
     """A socket.io packet (connect, disconnect, event, ack, connect_error, binary...)."""
     REDIS = "redis"
     """A Redis command or reply (RESP), on a connection to Redis."""
+    FAULT = "fault"
+    """A fault the tap caused on purpose (a cut, a black hole, a refusal, latency)."""
 
 
 class Stage(enum.Enum):

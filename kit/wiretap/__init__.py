@@ -16,6 +16,11 @@ Connect the client to ``tap.url`` instead of ``server.url``; read ``tap.events``
 ``tap.bytes`` counts the bytes relayed each way (:class:`~kit.wiretap.relay.ByteCount`);
 ``kit.tap(server, decode=False)`` only counts, for measurements with many clients.
 
+It can also break the network on purpose (:mod:`kit.wiretap.faults`): ``tap.cut()`` (a TCP
+reset; ``tap.cut("fin")`` a clean close), ``tap.black_hole()`` (bytes held, nothing closed),
+``tap.refuse()`` (new connections reset), ``tap.latency(0.1)``, ``tap.heal()``, and
+``tap.schedule("cut", every=0.2, duration=5)``. Each fault is a row at the ``fault`` layer.
+
 In front of a Redis (``kit.tap(kit.redis())``) it decodes RESP instead: ``tap.url`` is then
 a ``redis://`` URL to give the chat servers, and each command and reply is a row at the
 ``redis`` layer (``PUBLISH wire-to-room '{"method":"emit",...}'``).
@@ -26,15 +31,18 @@ The parts, each in its own module, data flowing one way:
 - :mod:`kit.wire.decoder`: turns each connection's bytes into rows, without I/O;
 - :mod:`kit.wiretap.capture`: keeps the rows (bounded), and lets cells and widgets wait for
   them or follow them live (``subscribe``);
+- :mod:`kit.wiretap.faults`: the faults in force and the schedules that repeat them;
 - this module: :class:`Tap`, what a cell holds.
 """
 
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Callable, Iterable
 from urllib.parse import urlsplit
 
+from kit.runtime.loop import runtime
 from kit.runtime.servers import Server, serve
 from kit.wire.decoder import (
     DEFAULT_MAX_MESSAGE,
@@ -43,13 +51,84 @@ from kit.wire.decoder import (
     RespConnectionDecoder,
 )
 from kit.wiretap.capture import MAX_BYTES, MAX_EVENTS, Capture, Match, matches
+from kit.wiretap.faults import (
+    SCHEDULED,
+    FaultSchedule,
+    FaultState,
+    check_cut,
+    check_seconds,
+)
 from kit.wiretap.records import Direction, Layer, WireEvent, as_layers
 from kit.wiretap.relay import ByteCount, TapRelay
 
-HTTP_LAYERS = (Layer.TCP, Layer.HTTP, Layer.WEBSOCKET, Layer.ENGINEIO, Layer.SOCKETIO)
+HTTP_LAYERS = (
+    Layer.TCP,
+    Layer.HTTP,
+    Layer.WEBSOCKET,
+    Layer.ENGINEIO,
+    Layer.SOCKETIO,
+    Layer.FAULT,
+)
 """What a tap in front of an HTTP, WebSocket or socket.io server records."""
 
-__all__ = ["ByteCount", "Capture", "Tap", "TapRelay", "WireEvent", "tap"]
+FAULT_TIMEOUT = 5.0
+"""Seconds a cell waits for the runtime loop to apply a fault."""
+
+__all__ = [
+    "ByteCount",
+    "Capture",
+    "FaultSchedule",
+    "FaultState",
+    "Schedule",
+    "Tap",
+    "TapRelay",
+    "WireEvent",
+    "tap",
+]
+
+
+class Schedule:
+    """A running fault schedule, seen from a cell (``tap.schedule(...)`` returns one).
+
+    Attributes: ``what`` (``"cut (reset)"``), ``every``, ``duration``, ``fired`` (faults
+    so far), ``done`` (over or stopped).
+    """
+
+    def __init__(self, schedule: FaultSchedule) -> None:
+        self._schedule = schedule
+        self.what, self.every, self.duration = schedule.what, schedule.every, schedule.duration
+
+    @property
+    def fired(self) -> int:
+        """How many times the fault was applied so far."""
+        return self._schedule.fired
+
+    @property
+    def done(self) -> bool:
+        """True once the schedule is over (or was stopped)."""
+        return self._schedule.done
+
+    def wait(self, timeout: float | None = None) -> int:
+        """Block until the schedule is over; return how many faults it applied.
+
+        Raises :class:`TimeoutError` after ``timeout`` seconds (default: the schedule's
+        duration plus 5 s).
+        """
+        limit = self.duration + FAULT_TIMEOUT if timeout is None else timeout
+        runtime.run(self._schedule.finished(), limit, what=f"the schedule {self.what}")
+        return self.fired
+
+    def stop(self) -> None:
+        """Stop repeating the fault (faults already in force stay until they end)."""
+        if runtime.is_running:
+            runtime.run(_call(self._schedule.cancel), FAULT_TIMEOUT, what="stopping a schedule")
+
+    def __repr__(self) -> str:
+        return repr(self._schedule)
+
+
+async def _call(function: Callable[[], object]) -> object:
+    return function()
 
 
 class Tap:
@@ -73,7 +152,11 @@ class Tap:
             self.url = self.url.replace("http://", "https://", 1)
             self.ws_url = self.ws_url.replace("ws://", "wss://", 1)
         self.layers = (
-            (Layer.TCP, Layer.REDIS) if redis else (Layer.TCP, Layer.TLS) if tls else HTTP_LAYERS
+            (Layer.TCP, Layer.REDIS, Layer.FAULT)
+            if redis
+            else (Layer.TCP, Layer.TLS, Layer.FAULT)
+            if tls
+            else HTTP_LAYERS
         )
         """The layers this tap can record (what an inspector offers to filter on)."""
         self.target = f"{relay.target[0]}:{relay.target[1]}"
@@ -159,6 +242,118 @@ class Tap:
             if event.layer in wanted and matches(event, None, None, direction)
         )
 
+    # -- faults (kit.wiretap.faults) ---------------------------------------------------------
+
+    @property
+    def faults(self) -> FaultState:
+        """What the tap does to traffic now (black hole, refusals, latency, schedules)."""
+        return self._relay.faults.state()
+
+    def _apply(self, what: str, function: Callable[[], object]) -> object:
+        if not self._server.running:
+            raise RuntimeError(f"{what}: {self!r} is stopped; start a new tap with kit.tap()")
+        return runtime.run(_call(function), FAULT_TIMEOUT, what=what)
+
+    def cut(self, how: str = "reset") -> int:
+        """Cut every connection through the tap now; return how many were cut.
+
+        Args:
+            how: ``"reset"``: a TCP reset (RST) to both ends, whose next read or write
+                fails with "connection reset by peer"; ``"fin"``: a clean close (FIN) to
+                both ends, which read the end of the stream. A cut connection is gone
+                within a second, whatever its peers do.
+        """
+        how = check_cut(how)
+        count = self._apply(f"cut({how!r})", lambda: self._relay.faults.cut(how))
+        assert isinstance(count, int)
+        return count
+
+    def black_hole(self, duration: float | None = None) -> None:
+        """Stop delivering bytes, both ways, without closing anything.
+
+        Bytes are held (one read per direction by the tap, the rest in the kernel, which
+        makes TCP slow the senders down) and delivered when the black hole ends: after
+        ``duration`` seconds, or at :meth:`heal` (None: until then). New connections are
+        accepted but not passed on meanwhile. Only a heartbeat can tell: each end stops
+        hearing the other's pings or pongs.
+        """
+        seconds = check_seconds("duration", duration, none=True)
+        self._apply("black_hole()", lambda: self._relay.faults.black_hole(seconds))
+
+    def refuse(self, duration: float | None = None) -> None:
+        """Reset every new connection as it arrives, for ``duration`` s (None: until heal).
+
+        Connections already open are left alone. (A server that is down answers the
+        client's SYN with a reset; here the TCP handshake completes first and the reset
+        follows at once: the client sees "connection reset" rather than "refused".)
+        """
+        seconds = check_seconds("duration", duration, none=True)
+        self._apply("refuse()", lambda: self._relay.faults.refuse(seconds))
+
+    def latency(self, seconds: float) -> None:
+        """Hold every chunk ``seconds`` before passing it on, both ways (0 removes it).
+
+        The relay reads no further while a chunk waits, so a steady stream is delayed by
+        between ``seconds`` and twice that; a ping or a single message by ``seconds``.
+        """
+        delay = check_seconds("seconds", seconds, zero=True)
+        self._apply("latency()", lambda: self._relay.faults.set_latency(delay))
+
+    def heal(self) -> None:
+        """End every fault and stop every schedule: held bytes go on, relaying is normal."""
+        self._apply("heal()", self._relay.faults.heal)
+
+    def schedule(
+        self,
+        fault: str = "cut",
+        *,
+        every: float,
+        duration: float,
+        how: str = "reset",
+        lasting: float | None = None,
+    ) -> Schedule:
+        """Repeat ``fault`` every ``every`` seconds for ``duration`` seconds, in the background.
+
+        ``tap.schedule("cut", every=0.2, duration=5)`` cuts every connection 25 times,
+        the first 0.2 s from now. Returns a :class:`Schedule` (``wait()``, ``stop()``,
+        ``fired``); :meth:`heal` stops every schedule.
+
+        Args:
+            fault: ``"cut"``, ``"black hole"`` or ``"refuse"``.
+            every: seconds between two faults.
+            duration: seconds the schedule runs.
+            how: for ``"cut"``: ``"reset"`` or ``"fin"`` (see :meth:`cut`).
+            lasting: for ``"black hole"`` and ``"refuse"``: how long each one lasts, at
+                most ``every``.
+        """
+        if fault not in SCHEDULED:
+            choices = ", ".join(repr(name) for name in SCHEDULED)
+            raise ValueError(f"fault must be one of {choices}, not {fault!r}")
+        period = check_seconds("every", every)
+        length = check_seconds("duration", duration)
+        if period > length:
+            raise ValueError(
+                f"every={every!r} is longer than duration={duration!r}: the fault would never "
+                "happen"
+            )
+        how = check_cut(how)
+        hold = math.nan
+        if fault == "cut":
+            if lasting is not None:
+                raise ValueError("lasting= is for 'black hole' and 'refuse'; a cut is instant")
+        else:
+            if lasting is None:
+                raise ValueError(f"a scheduled {fault!r} needs lasting= (seconds, at most every)")
+            hold = check_seconds("lasting", lasting)
+            if hold > period:
+                raise ValueError(f"lasting={lasting!r} must be at most every={every!r}")
+        made = self._apply(
+            f"schedule({fault!r})",
+            lambda: self._relay.faults.schedule(fault, period, length, how, hold),
+        )
+        assert isinstance(made, FaultSchedule)
+        return Schedule(made)
+
     def stop(self) -> None:
         """Stop relaying; open connections through the tap are closed.
 
@@ -175,6 +370,9 @@ class Tap:
 
     def __repr__(self) -> str:
         state = "running" if self._server.running else "stopped"
+        faults = self._relay._faults
+        if faults is not None and self._server.running and not faults.state().healthy:
+            state += ", faults: " + str(faults.state()).split(" (")[0]
         return f"<Tap {self.url} -> {self.target} {len(self.capture)} events {state}>"
 
 

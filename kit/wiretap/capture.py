@@ -44,11 +44,14 @@ def matches(
     layer: Layer | str | None = None,
     direction: Direction | str | None = None,
 ) -> bool:
-    """True when ``event`` is at ``layer``, goes ``direction`` and fits ``match``."""
+    """True when ``event`` is at ``layer``, goes ``direction`` and fits ``match``.
+
+    A fault row (layer ``fault``) goes both ways: any ``direction`` keeps it.
+    """
     if layer is not None and event.layer is not as_layer(layer):
         return False
-    way = as_direction(direction)  # None: both ways
-    if way is not None and event.direction is not way:
+    way = as_direction(direction)  # None: both ways; a fault row concerns both
+    if way is not None and event.direction is not way and event.layer is not Layer.FAULT:
         return False
     if match is None:
         return True

@@ -72,11 +72,16 @@ class WireEvent:
         needle = text.encode() if isinstance(text, str) else text
         return needle in self.content
 
+    @property
+    def arrow(self) -> str:
+        """``->`` or ``<-``; ``!!`` for a fault the tap caused (it concerns both ways)."""
+        return "!!" if self.layer is Layer.FAULT else self.direction.arrow
+
     def line(self, *, times: bool = False) -> str:
         """The event as one fixed-width text line (times are left out by default)."""
         when = f"{self.time:8.3f}s " if times else ""
         return (
-            f"{when}#{self.connection} {self.direction.arrow} {self.transport:<9} "
+            f"{when}#{self.connection} {self.arrow} {self.transport:<9} "
             f"{self.layer.value:<9} {self.summary}"
         )
 

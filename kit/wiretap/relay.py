@@ -14,7 +14,11 @@ What the relay holds, and for how long, whatever the peers do:
   seconds to deliver what is in flight; then both sockets are dropped. A client that
   stops reading and then leaves cannot keep the relay, or the server behind it, waiting;
 - ``stop()`` says goodbye where it can (a WebSocket CLOSE 1001 to both ends, slipped in
-  between frames) and drops every connection after ``LINGER`` seconds at most.
+  between frames) and drops every connection after ``LINGER`` seconds at most;
+- faults (:mod:`kit.wiretap.faults`) keep these bounds: a black hole holds one read per
+  direction (the rest waits in the kernel, and TCP slows the sender), latency delays a
+  chunk without reading ahead, a connection cut with a FIN is dropped ``LINGER`` seconds
+  later whatever its peers do, and ``stop()`` and ``abort()`` end held connections too.
 
 It also counts what it relays (:class:`ByteCount`): bytes each way, exactly as they went
 by, HTTP heads and chunk framing included, and the TCP connections it accepted. With
@@ -29,15 +33,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import socket
+import struct
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from kit.runtime.loop import connection_handler
 from kit.wire import Close, CloseCode, Frame, Opcode
-from kit.wire.decoder import ConnectionDecoder, Decoder
+from kit.wire.decoder import ConnectionDecoder, Decoder, Record
 from kit.wiretap.capture import Capture
-from kit.wiretap.records import Direction
+from kit.wiretap.faults import Faults, sleep_unless
+from kit.wiretap.records import Direction, Layer
 
 __all__ = ["LINGER", "READ_SIZE", "ByteCount", "TapRelay"]
 
@@ -55,13 +62,39 @@ class _Link:
     decoder: Decoder
     client: asyncio.StreamWriter
     server: asyncio.StreamWriter | None = None
+    cut: str | None = None
+    """How the tap cut this connection on purpose (``"reset"``, ``"fin"``), or None."""
+    dropped: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set once the relay let go of the connection: held bytes are then thrown away."""
+    held: set[Direction] = field(default_factory=set)
+    """The directions whose held bytes have been noted (one row per black hole)."""
 
     def writers(self) -> list[asyncio.StreamWriter]:
         return [w for w in (self.client, self.server) if w is not None]
 
     def abort(self) -> None:
+        self.dropped.set()
         for writer in self.writers():
             writer.transport.abort()
+
+    def reset(self) -> None:
+        """Drop both sockets with a TCP reset (RST) instead of a FIN."""
+        self.dropped.set()
+        for writer in self.writers():
+            reset(writer)
+
+
+def reset(writer: asyncio.StreamWriter) -> None:
+    """Close ``writer``'s socket with a TCP reset: SO_LINGER on, 0 s, then close.
+
+    A close with lingering on and a zero timeout discards what is unsent and sends RST
+    (``socket(7)``, ``SO_LINGER``): the peer's next read fails with ECONNRESET.
+    """
+    sock = writer.get_extra_info("socket")
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    writer.transport.abort()
 
 
 @dataclass(frozen=True)
@@ -132,6 +165,38 @@ class TapRelay:
         self._count = 0
         self._server: asyncio.Server | None = None
         self._links: set[_Link] = set()
+        self._faults: Faults | None = None
+
+    @property
+    def faults(self) -> Faults:
+        """The fault state (:mod:`kit.wiretap.faults`); made on the runtime loop."""
+        if self._faults is None:
+            self._faults = Faults(self._note_fault, self._cut)
+        return self._faults
+
+    def _note_fault(self, summary: str, link: _Link | None = None) -> None:
+        """A row at the fault layer: about one connection, or the whole tap (#0)."""
+        transport = getattr(link.decoder, "transport", "tcp") if link else "tap"
+        record = Record(C2S, transport, Layer.FAULT, summary)
+        self.capture.add(link.number if link else 0, record)
+
+    def _cut(self, how: str) -> int:
+        """Cut every connection: a TCP reset, or a FIN each way (then dropped LINGER s later)."""
+        links = [link for link in self._links if link.cut is None]
+        for link in links:
+            link.cut = how
+            if how == "reset":
+                self._note_fault("cut: reset (RST) both ways by the tap", link)
+                link.reset()
+                continue
+            self._note_fault("cut: closed (FIN) both ways by the tap", link)
+            link.dropped.set()
+            for writer in link.writers():
+                if writer.can_write_eof() and not writer.is_closing():
+                    with contextlib.suppress(OSError, RuntimeError):
+                        writer.write_eof()
+            asyncio.get_running_loop().call_later(LINGER, link.abort)
+        return len(links)
 
     @property
     def connections(self) -> int:
@@ -152,6 +217,11 @@ class TapRelay:
             return
         server, self._server = self._server, None
         server.close()
+        if self._faults is not None:
+            self._faults.heal(quiet=True)  # schedules and timers end; held links are dropped
+        for link in list(self._links):
+            if link.held:
+                link.dropped.set()
         for link in list(self._links):
             self._goodbye(link)
         if self._links:
@@ -161,6 +231,12 @@ class TapRelay:
             for future in closed:
                 future.cancel()
         self.abort()
+        # Each connection's handler closes its sockets and lets go of it: wait for that,
+        # so that a stopped tap holds nothing (held or cut connections included).
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + LINGER
+        while self._links and loop.time() < deadline:
+            await asyncio.sleep(0.01)
         await server.wait_closed()
 
     def abort(self) -> int:
@@ -192,14 +268,27 @@ class TapRelay:
         link = _Link(self._count, self.decoder(), client_out)
         number, decoder = link.number, link.decoder
         host, port = self.target
+        faults = self.faults
+        if faults.refusing:
+            faults.refused += 1
+            self._note_fault("refused: reset as it arrived (the tap refuses connections)", link)
+            link.reset()
+            return
         self._links.add(link)
         try:
+            if faults.holding:
+                link.held.add(C2S)
+                self._note_fault("held: not connected to the server (black hole)", link)
+                if not await faults.released(link.dropped):
+                    return
             try:
                 server_in, link.server = await asyncio.open_connection(host, port)
             except OSError as exc:
                 note = f"cannot reach the server at {host}:{port}: {exc}"
                 self.capture.add(number, decoder.note(C2S, note))
                 return
+            if link.cut is not None or link.dropped.is_set():
+                return  # cut while connecting: the finally closes the server side too
             note = f"client connected, relayed to {host}:{port}"
             self.capture.add(number, decoder.note(C2S, note))
             pumps = {
@@ -210,13 +299,15 @@ class TapRelay:
             if pending:  # one side has gone: the other gets LINGER seconds to finish
                 _, pending = await asyncio.wait(pending, timeout=LINGER)
             if pending:
-                self.capture.add(
-                    number,
-                    decoder.note(S2C, f"dropped: the other side still busy {LINGER:g} s later"),
-                )
+                if link.cut is None:
+                    self.capture.add(
+                        number,
+                        decoder.note(S2C, f"dropped: the other side still busy {LINGER:g} s later"),
+                    )
                 link.abort()  # unblocks a write waiting on a peer that does not read
                 await asyncio.wait(pending)
         finally:
+            link.dropped.set()
             for writer in link.writers():
                 writer.close()
             closing = [asyncio.ensure_future(w.wait_closed()) for w in link.writers()]
@@ -238,8 +329,28 @@ class TapRelay:
     ) -> None:
         who, other = ("client", "server") if direction is C2S else ("server", "client")
         number, decoder = link.number, link.decoder
+        faults = self.faults
+        loop = asyncio.get_running_loop()
         try:
             while data := await source.read(READ_SIZE):
+                arrived = loop.time()
+                if link.cut is not None:
+                    continue  # cut on purpose: what still arrives goes nowhere
+                if faults.holding:  # a black hole: hold this chunk, read no more
+                    if direction not in link.held:
+                        link.held.add(direction)
+                        way = direction.value
+                        held = f"holding {len(data)} bytes {way} (black hole)"
+                        self._note_fault(held, link)
+                    if not await faults.released(link.dropped):
+                        return
+                    link.held.discard(direction)
+                if faults.latency and not await sleep_unless(
+                    link.dropped, arrived + faults.latency - loop.time()
+                ):
+                    return
+                if link.cut is not None:
+                    continue
                 self._sent[direction] += len(data)
                 # Record first, so the row exists before the other side can react.
                 if self.decode:
@@ -249,12 +360,17 @@ class TapRelay:
                 try:
                     await sink.drain()  # read no more until the other side took this
                 except (ConnectionError, OSError) as exc:
-                    note = f"{other} connection lost: {exc}"
-                    self.capture.add(number, decoder.note(direction, note))
+                    if link.cut is None:
+                        note = f"{other} connection lost: {exc}"
+                        self.capture.add(number, decoder.note(direction, note))
                     return
+            if link.cut is not None:
+                return  # the fault row says what happened
             self.capture.add(number, decoder.note(direction, f"{who} closed the connection"))
             if sink.can_write_eof() and not sink.is_closing():
                 sink.write_eof()  # pass the half-close on
         except (ConnectionError, OSError) as exc:
-            self.capture.add(number, decoder.note(direction, f"{who} connection lost: {exc}"))
+            if link.cut is None:
+                note = f"{who} connection lost: {exc}"
+                self.capture.add(number, decoder.note(direction, note))
             sink.transport.abort()  # pass the reset on

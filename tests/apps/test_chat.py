@@ -516,6 +516,45 @@ def test_two_browsers_chat_while_python_listens_through_the_tap(
     assert len(sent) == 2 and all(s.startswith("EVENT / #") for s in sent)  # with acks
 
 
+def test_the_page_reconnects_after_a_cut_and_logs_in_and_joins_again(
+    no_leaks, page, socketio_client_js: Path
+) -> None:
+    from playwright.sync_api import expect
+
+    server = kit.serve(kit.chat_app(client_js=socketio_client_js), name="chat")
+    tap = kit.tap(server)
+    bob = connect(server, "bob")  # straight to the server: the cut is the page's alone
+    bob.call("join", {"room": "room one"})
+    page.goto(f"{tap.url}/")
+    expect(page.locator("#status")).to_have_text("connected over websocket")
+    page.fill("#nickname", "ann")
+    page.click("#login-button")
+    page.fill("#room", "room one")
+    page.click("#join")
+    expect(page.locator("#my-rooms li")).to_have_text(["room one"])
+    first = tap.bytes.connections
+
+    tap.refuse(duration=1.5)  # the first attempts fail: the page counts them
+    tap.cut()
+    expect(page.locator("#status")).to_have_text(re.compile(r"reconnecting [12]"), timeout=5000)
+    expect(page.locator("#status")).to_have_text("connected over websocket", timeout=15000)
+    expect(page.locator("li.system").last).to_have_text(
+        "reconnected: logged in as ann again and asked for room one again"
+    )
+    assert tap.bytes.connections > first
+    assert tap.faults.refused >= 1
+    # The server knows ann again (bob heard her log in twice) and put her in room one:
+    # bob's message to the room reaches her.
+    assert [e for e, _ in events(bob, "user joined")] == ["user joined"] * 2
+    bob.emit("recive message", {"message": "welcome back", "room": "room one"})
+    expect(page.locator("li.message[data-room='room one']")).to_have_text(
+        ["bob: welcome back @room one"]
+    )
+    rejoined = tap.select('"join"', layer="socket.io", direction="client->server")
+    assert len(rejoined) == 2  # the click, then the page's own after the reconnect
+    bob.disconnect()
+
+
 # -- Node: the official client on the article's /post and /get ----------------------------------
 
 

@@ -657,6 +657,7 @@ def test_the_server_may_emit_reserved_names_and_the_python_client_obeys(tap: kit
         ("/", "sentinel"),
     ]
     assert client.connected and client.call("whoami") == sid
+    assert client.state == "connected"  # what the connection is, not what was said
 
 
 def test_a_python_client_may_emit_reserved_names_and_the_server_obeys(

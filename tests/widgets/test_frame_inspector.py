@@ -266,7 +266,7 @@ def test_css_classes_are_stable():
     assert {"kit-inspector", "kit-inspector-filters", "kit-inspector-count"} <= classes
     assert {"kit-inspector-layer", "kit-inspector-direction", "kit-inspector-raw"} <= classes
     assert [toggle.description for toggle in inspector._layer_toggles.values()] == [
-        "tcp", "tls", "http", "websocket", "engine.io", "socket.io",
+        "tcp", "tls", "http", "websocket", "engine.io", "socket.io", "fault",
     ]  # fmt: skip
     assert "<table class='kit-inspector-table'>" in table.value
     assert [css for css, _ in table_rows(inspector)] == [
