@@ -14,6 +14,8 @@ The top-level names are all a lesson needs:
   layer; ``kit.FrameInspector(tap)`` shows it live.
 - ``kit.SocketIOClient(url)`` is python-socketio's client, usable from plain cells.
 - ``kit.chat_app()`` is the article's chat server with its page: ``kit.serve(kit.chat_app())``.
+- ``kit.EngineIOServer()`` and ``kit.SocketIOServer()`` are engine.io and socket.io built
+  from scratch on ``kit.wire``; ``kit.conformance`` runs the official suites against them.
 - ``kit.NewsServer()`` offers news four ways (short polling, long-polling, server-sent
   events, WebSocket); ``kit.ShortPollingClient``, ``kit.LongPollingClient``,
   ``kit.EventSourceClient`` and ``kit.WebSocketNewsClient`` time what they hear;
@@ -29,8 +31,19 @@ with all of them).
 
 from __future__ import annotations
 
-from kit import wire
-from kit.apps import ChatApp, News, NewsServer, PushMethod, ScratchServer, chat_app
+from kit import conformance, wire
+from kit.apps import (
+    ChatApp,
+    EngineIOServer,
+    MemoryRecoveryStore,
+    News,
+    NewsServer,
+    PushMethod,
+    RecoveryOptions,
+    ScratchServer,
+    SocketIOServer,
+    chat_app,
+)
 from kit.bench.push import PushComparison, PushRun, compare_push, measure_push
 from kit.clients import (
     ChatClient,
@@ -71,11 +84,13 @@ __all__ = [
     "ChatMessage",
     "ChatPanel",
     "CloseEvent",
+    "EngineIOServer",
     "Event",
     "EventSourceClient",
     "Exercise",
     "FrameInspector",
     "LongPollingClient",
+    "MemoryRecoveryStore",
     "MessageEvent",
     "News",
     "NewsClient",
@@ -86,15 +101,18 @@ __all__ = [
     "PushMethod",
     "PushRace",
     "PushRun",
+    "RecoveryOptions",
     "ScratchServer",
     "Server",
     "ShortPollingClient",
     "SocketIOClient",
+    "SocketIOServer",
     "Tap",
     "WebSocket",
     "WebSocketNewsClient",
     "chat_app",
     "compare_push",
+    "conformance",
     "exercise",
     "measure_push",
     "news_client",

@@ -28,7 +28,7 @@ _KERNEL_FILES = (
     "tests/hostile/test_panels_in_a_kernel.py",
 )
 _BROWSER_FIXTURES = {"browser", "page", "lab", "hub_lab"}
-_INTEROP_FIXTURES = {"socketio_client_js"}
+_INTEROP_FIXTURES = {"socketio_client_js", "node"}
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -164,3 +164,12 @@ def socketio_client_js() -> Path:
         if done.returncode != 0:
             _missing(f"npm install in tests/js failed: {done.stderr[-800:]}")
     return package / "dist" / "socket.io.min.js"
+
+
+@pytest.fixture(scope="session")
+def node() -> str:
+    """The Node.js executable; tests that need it skip without it, and fail under CI."""
+    found = shutil.which("node")
+    if found is None:
+        _missing("Node.js is not installed (Debian: apt-get install nodejs npm)")
+    return str(found)

@@ -4,20 +4,36 @@
 - :mod:`~kit.apps.scratch` - ``kit.ScratchServer``: a WebSocket server on ``kit.wire`` alone
 - :mod:`~kit.apps.push` - ``kit.NewsServer``: news by short polling, long-polling,
   server-sent events and WebSocket, side by side
+- :mod:`~kit.apps.engineio` - ``kit.EngineIOServer``: engine.io v4 from scratch, on
+  ``kit.wire`` and the scratch WebSocket server
+- :mod:`~kit.apps.socketio` - ``kit.SocketIOServer``: socket.io v5 from scratch, on the
+  engine.io server, with python-socketio's surface; :mod:`~kit.apps.recovery` keeps what
+  connection state recovery needs
 """
 
 from __future__ import annotations
 
 from kit.apps.chat import ChatApp, chat_app
+from kit.apps.engineio import EncodedMessage, EngineIOServer, EngineSession
 from kit.apps.push import News, NewsServer, PushMethod
+from kit.apps.recovery import MemoryRecoveryStore, RecoveryStore, SavedSession
 from kit.apps.scratch import ScratchConnection, ScratchServer
+from kit.apps.socketio import RecoveryOptions, SocketIOServer
 
 __all__ = [
     "ChatApp",
+    "EncodedMessage",
+    "EngineIOServer",
+    "EngineSession",
+    "MemoryRecoveryStore",
     "News",
     "NewsServer",
     "PushMethod",
+    "RecoveryOptions",
+    "RecoveryStore",
+    "SavedSession",
     "ScratchConnection",
     "ScratchServer",
+    "SocketIOServer",
     "chat_app",
 ]
