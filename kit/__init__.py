@@ -13,7 +13,11 @@ The top-level names are all a lesson needs:
 - ``kit.tap(server)`` records every byte between clients and a server, decoded layer by
   layer; ``kit.FrameInspector(tap)`` shows it live.
 - ``kit.SocketIOClient(url)`` is python-socketio's client, usable from plain cells.
-- ``kit.chat_app()`` is the article's chat server with its page: ``kit.serve(kit.chat_app())``.
+- ``kit.chat_app()`` is the article's chat server with its page: ``kit.serve(kit.chat_app())``;
+  ``kit.chat_app(redis=kit.redis())`` joins every server on that Redis into one chat.
+- ``kit.chat_process(redis=...)`` runs ``python -m kit.chat`` in a process of its own;
+  ``kit.redis()`` starts a real redis-server for the kernel; ``kit.balancer(servers)`` a
+  real HAProxy in front of several servers.
 - ``kit.EngineIOServer()`` and ``kit.SocketIOServer()`` are engine.io and socket.io built
   from scratch on ``kit.wire``; ``kit.conformance`` runs the official suites against them.
 - ``kit.NewsServer()`` offers news four ways (short polling, long-polling, server-sent
@@ -33,6 +37,7 @@ from __future__ import annotations
 
 from kit import conformance, wire
 from kit.apps import (
+    Balancer,
     ChatApp,
     EngineIOServer,
     MemoryRecoveryStore,
@@ -40,9 +45,14 @@ from kit.apps import (
     NewsServer,
     PushMethod,
     RecoveryOptions,
+    Redis,
+    RedisUnavailableError,
     ScratchServer,
     SocketIOServer,
+    balancer,
     chat_app,
+    chat_process,
+    redis,
 )
 from kit.bench.push import PushComparison, PushRun, compare_push, measure_push
 from kit.clients import (
@@ -60,10 +70,12 @@ from kit.clients import (
 )
 from kit.exercises import Exercise, exercise
 from kit.runtime import (
+    ChildProgramError,
     CloseEvent,
     Event,
     MessageEvent,
     PortInUseError,
+    ProgramNotFoundError,
     Server,
     run,
     running_servers,
@@ -79,10 +91,12 @@ from kit.wiretap import Tap, tap
 __version__ = "0.1.0"
 
 __all__ = [
+    "Balancer",
     "ChatApp",
     "ChatClient",
     "ChatMessage",
     "ChatPanel",
+    "ChildProgramError",
     "CloseEvent",
     "EngineIOServer",
     "Event",
@@ -97,11 +111,14 @@ __all__ = [
     "NewsClientError",
     "NewsServer",
     "PortInUseError",
+    "ProgramNotFoundError",
     "PushComparison",
     "PushMethod",
     "PushRace",
     "PushRun",
     "RecoveryOptions",
+    "Redis",
+    "RedisUnavailableError",
     "ScratchServer",
     "Server",
     "ShortPollingClient",
@@ -110,12 +127,15 @@ __all__ = [
     "Tap",
     "WebSocket",
     "WebSocketNewsClient",
+    "balancer",
     "chat_app",
+    "chat_process",
     "compare_push",
     "conformance",
     "exercise",
     "measure_push",
     "news_client",
+    "redis",
     "run",
     "running_servers",
     "serve",

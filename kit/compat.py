@@ -23,6 +23,11 @@ python-engineio server            ``eio.sockets[eio_sid].queue``: how many packe
 websockets asyncio server         ``server.all_connections`` (public name, not       13-17
                                   documented): every connection, also those already
                                   closing, which a stop must be able to drop
+python-socketio AsyncRedisManager ``_publish``: count what Redis did not take, and   5.x
+                                  how many servers it reached (PUBLISH's answer);
+                                  the library only logs "giving up".
+                                  ``_redis_connect``: each reconnection makes a new
+                                  client; keep them all, to close them on stop
 ================================  =================================================  ============
 
 Version bounds in ``pyproject.toml`` stop at the next major release of each library.
@@ -35,7 +40,10 @@ from contextvars import ContextVar
 from typing import Any
 
 __all__ = [
+    "RedisManagerStats",
     "abort_engineio_client",
+    "close_redis_manager",
+    "counting_redis_manager",
     "engineio_queue_size",
     "engineio_service_stopped",
     "ipykernel_has_context_parents",
@@ -137,3 +145,85 @@ def websockets_server_transports(server: Any) -> list[Any]:
     it, while a peer that does not read keeps them alive. ``all_connections`` has them all.
     """
     return [connection.transport for connection in server.all_connections]
+
+
+# -- python-socketio, AsyncRedisManager ---------------------------------------------------
+
+
+class RedisManagerStats:
+    """What one server's Redis manager published, and what Redis did not take.
+
+    ``published``: messages Redis accepted; ``failed``: messages python-socketio gave up
+    on (Redis unreachable: the other servers never get them); ``receivers``: the answer
+    to the last PUBLISH, the number of subscribers (servers) that got it.
+    """
+
+    def __init__(self) -> None:
+        self.published = 0
+        self.failed = 0
+        self.failed_events = 0
+        self.receivers: int | None = None
+        self.last_error = ""
+        self.on_publish: list[Any] = []
+        """Callbacks ``f(message, receivers or None)`` after each publish attempt."""
+
+
+CONNECT_TIMEOUT = 2.0
+"""Seconds a Redis manager waits for a TCP connection to Redis."""
+
+
+def counting_redis_manager(
+    url: str, *, channel: str, write_only: bool = False, logger: Any = None
+) -> Any:
+    """A ``socketio.AsyncRedisManager`` whose ``stats`` count each publish's outcome.
+
+    python-socketio's ``_publish`` returns PUBLISH's answer (how many subscribers got the
+    message) on success, and None after logging "Cannot publish to redis... giving up":
+    no public API says that a message was lost. This subclass keeps the count.
+    """
+    import socketio
+
+    class CountingRedisManager(socketio.AsyncRedisManager):
+        def __init__(self) -> None:
+            super().__init__(
+                url,
+                channel=channel,
+                write_only=write_only,
+                logger=logger,
+                # A Redis that is not there is refused at once, never waited for.
+                redis_options={"socket_connect_timeout": CONNECT_TIMEOUT},
+            )
+            self.stats = RedisManagerStats()
+            self.made: list[Any] = []  # every Redis client and pub/sub object made
+
+        def _redis_connect(self) -> None:
+            super()._redis_connect()
+            self.made += [self.pubsub, self.redis]
+
+        async def _publish(self, data: Any) -> Any:
+            receivers = await super()._publish(data)
+            stats = self.stats
+            if receivers is None:
+                stats.failed += 1
+                if isinstance(data, dict) and data.get("method") == "emit":
+                    stats.failed_events += 1
+            else:
+                stats.published += 1
+                stats.receivers = int(receivers)
+            for callback in list(stats.on_publish):
+                callback(data, receivers)
+            return receivers
+
+    return CountingRedisManager()
+
+
+async def close_redis_manager(manager: Any) -> None:
+    """Close every connection a :func:`counting_redis_manager` opened (after its listener)."""
+    import contextlib
+
+    for client in reversed(getattr(manager, "made", [])):
+        with contextlib.suppress(Exception):
+            await client.aclose()
+    manager.made = []
+    manager.pubsub = manager.redis = None
+    manager.connected = False

@@ -27,12 +27,17 @@ _KERNEL_FILES = (
     "tests/runtime/test_cells.py",
     "tests/hostile/test_panels_in_a_kernel.py",
 )
+_PROCESS_FILES = (
+    "tests/apps/test_cluster.py",
+    "tests/apps/test_balancer.py",
+    "tests/runtime/test_processes.py",
+)
 _BROWSER_FIXTURES = {"browser", "page", "lab", "hub_lab"}
 _INTEROP_FIXTURES = {"socketio_client_js", "node"}
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Put every test in one tier: fast, kernel, browser, interop, bench or typecheck."""
+    """Put every test in one tier: fast, kernel, process, browser, interop, bench or typecheck."""
     for item in items:
         path = item.nodeid.replace("\\", "/")
         fixtures = set(getattr(item, "fixturenames", ()))
@@ -46,6 +51,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             tier = "interop"
         elif path.startswith(_KERNEL_FILES) or path.endswith(".ipynb") or ".ipynb::" in path:
             tier = "kernel"
+        elif path.startswith(_PROCESS_FILES):
+            tier = "process"
         else:
             tier = "fast"
         item.add_marker(getattr(pytest.mark, tier))

@@ -111,3 +111,21 @@ def test_engineio_server_sockets_have_a_packet_queue(no_leaks: None) -> None:
     )
     assert compat.engineio_queue_size(sio.eio, eio_sid) == socket.queue.qsize()
     assert compat.engineio_queue_size(sio.eio, "no such sid") == 0
+
+
+def test_redis_manager_publish_and_connect_hooks() -> None:
+    """python-socketio's AsyncRedisManager: _publish returns PUBLISH's answer, _redis_connect."""
+    import socketio
+
+    source = inspect.getsource(socketio.AsyncRedisManager._publish)
+    assert "return await self.redis.publish(" in source, (
+        "kit.compat.counting_redis_manager: AsyncRedisManager._publish no longer returns "
+        "PUBLISH's answer; lost emits cannot be counted this way"
+    )
+    assert "giving up" in source and "break" in source
+    connect = inspect.getsource(socketio.AsyncRedisManager._redis_connect)
+    assert "self.pubsub = " in connect and "self.redis = " in connect, (
+        "kit.compat.counting_redis_manager: _redis_connect no longer sets redis and pubsub"
+    )
+    manager = compat.counting_redis_manager("redis://127.0.0.1:1/0", channel="canary")
+    assert manager.stats.published == 0 and manager.made == []

@@ -16,8 +16,14 @@ else:  # pragma: no cover - Python 3.10
 ROOT = Path(__file__).resolve().parent.parent
 
 
+CONDA_NAMES = {"redis-py": "redis"}
+"""conda-forge names that differ from PyPI's: PyPI's Redis client ``redis`` is ``redis-py``
+on conda-forge."""
+
+
 def _name(requirement: str) -> str:
-    return re.split(r"[<>=!~;\[ ]", requirement.strip(), maxsplit=1)[0].lower().replace("_", "-")
+    name = re.split(r"[<>=!~;\[ ]", requirement.strip(), maxsplit=1)[0].lower().replace("_", "-")
+    return CONDA_NAMES.get(name, name)
 
 
 def pyproject_parts() -> dict[str, set[str]]:

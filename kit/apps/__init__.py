@@ -9,19 +9,30 @@
 - :mod:`~kit.apps.socketio` - ``kit.SocketIOServer``: socket.io v5 from scratch, on the
   engine.io server, with python-socketio's surface; :mod:`~kit.apps.recovery` keeps what
   connection state recovery needs
+- :mod:`~kit.apps.roster` - the chat's online list, in memory or shared in Redis
+- :mod:`~kit.apps.redis` - ``kit.redis()``: a real redis-server child process
+- :mod:`~kit.apps.chat_process` - ``kit.chat_process()``: ``python -m kit.chat`` as a child
+- :mod:`~kit.apps.balancer` - ``kit.balancer()``: a real HAProxy in front of servers
 """
 
 from __future__ import annotations
 
-from kit.apps.chat import ChatApp, chat_app
+from kit.apps.balancer import Balancer, balancer
+from kit.apps.chat import ChatApp, ClusterState, chat_app
+from kit.apps.chat_process import ChatProcess, chat_process
 from kit.apps.engineio import EncodedMessage, EngineIOServer, EngineSession
 from kit.apps.push import News, NewsServer, PushMethod
 from kit.apps.recovery import MemoryRecoveryStore, RecoveryStore, SavedSession
+from kit.apps.redis import Redis, redis
+from kit.apps.roster import RedisUnavailableError
 from kit.apps.scratch import ScratchConnection, ScratchServer
 from kit.apps.socketio import RecoveryOptions, SocketIOServer
 
 __all__ = [
+    "Balancer",
     "ChatApp",
+    "ChatProcess",
+    "ClusterState",
     "EncodedMessage",
     "EngineIOServer",
     "EngineSession",
@@ -31,9 +42,14 @@ __all__ = [
     "PushMethod",
     "RecoveryOptions",
     "RecoveryStore",
+    "Redis",
+    "RedisUnavailableError",
     "SavedSession",
     "ScratchConnection",
     "ScratchServer",
     "SocketIOServer",
+    "balancer",
     "chat_app",
+    "chat_process",
+    "redis",
 ]

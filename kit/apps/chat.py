@@ -101,29 +101,54 @@ is alone in a room named after its sid, so joining that room would read its priv
 messages. One client may be in at most ``MAX_ROOMS_PER_CLIENT`` (50) rooms at once:
 each join's ack lists them all, so without a bound 10,000 joins would cost seconds.
 
+One chat, several processes
+---------------------------
+``kit.chat_app(redis=URL)`` (or ``python -m kit.chat --redis URL``) joins a cluster: every
+server given the same Redis URL (and ``channel``) is one chat. python-socketio's
+``AsyncRedisManager`` publishes each emit as JSON on the Redis channel, and each server
+delivers it to its own clients, so rooms, broadcasts, private messages and a server-side
+``disconnect`` reach clients on every process. The online list is the app's own state:
+it is kept in the same Redis (:mod:`kit.apps.roster`), so a name is taken cluster-wide
+and ``users`` lists everyone. While Redis is unreachable a server goes on serving its own
+clients (their messages reach each other), refuses logins with the reason, logs the
+outage in ``server.log`` and counts the emits Redis did not take (``chat.cluster``).
+In a cluster, one client's events are handled one after the other (python-socketio's
+``async_handlers=False``), so that what a client sends reaches every server in order.
+
 Why this module is long: it is the whole chat protocol in one place, and its docstring
 is that protocol's reference.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import datetime
 import functools
 import logging
 import os
+import time
 from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kit import compat
-from kit.runtime.adapters import AiohttpAdapter
+from kit.apps.roster import (
+    LocalRoster,
+    RedisRoster,
+    RedisUnavailableError,
+    RosterUnavailable,
+    check_redis_url,
+)
+from kit.runtime.adapters import AiohttpAdapter, route_engineio_logs
+from kit.runtime.loop import runtime
 from kit.wire.text import is_usv, usv
 
 if TYPE_CHECKING:
     from aiohttp import web
 
-__all__ = ["CDN_CLIENT_JS", "ChatApp", "chat_app"]
+__all__ = ["CDN_CLIENT_JS", "CHANNEL", "ChatApp", "ClusterState", "chat_app"]
 
 logger = logging.getLogger(__name__)
 
@@ -153,6 +178,9 @@ busy (it makes a task per recipient: many at once keep the whole loop waiting)."
 MAX_TIME = 64
 ANONYMOUS = "anonymous"
 PAGE_ERROR = "Error loading index.html"
+SUBSCRIBE_TIMEOUT = 5.0
+CHANNEL = "wire-to-room"
+"""The Redis pub/sub channel (and key prefix) a chat cluster uses by default."""
 
 _ack_wanted: contextvars.ContextVar[bool] = contextvars.ContextVar("ack_wanted", default=False)
 
@@ -280,6 +308,49 @@ def _time(payload: dict[str, Any]) -> str | int | float:
 Handler = Callable[..., Awaitable[Any]]
 
 
+def _peer(environ: Any) -> str:
+    """Who connected: the TCP peer, and who a balancer says it forwarded (X-Forwarded-For)."""
+    if not isinstance(environ, dict):
+        return "?"
+    request = environ.get("aiohttp.request")
+    peer = str(getattr(request, "remote", None) or environ.get("REMOTE_ADDR") or "?")
+    forwarded = environ.get("HTTP_X_FORWARDED_FOR")
+    return f"{peer} for {forwarded}" if forwarded else peer
+
+
+@dataclass(frozen=True)
+class ClusterState:
+    """One chat server's view of its cluster (``chat.cluster``), read without I/O.
+
+    Attributes:
+        redis: the Redis URL.
+        channel: the pub/sub channel (and key prefix).
+        reachable: whether the last heartbeat (every second) reached Redis.
+        down_for: seconds Redis has been unreachable (0 when reachable).
+        outages: how many times Redis became unreachable while this server ran.
+        published: messages Redis took from this server.
+        lost_emits: emits Redis did not take: the other servers' clients never got them
+            (this server's own clients did).
+        receivers: subscribers that got the last message published (the PUBLISH answer).
+    """
+
+    redis: str
+    channel: str
+    reachable: bool
+    down_for: float
+    outages: int
+    published: int
+    lost_emits: int
+    receivers: int | None
+
+    def __str__(self) -> str:
+        state = "reachable" if self.reachable else f"UNREACHABLE for {self.down_for:.0f} s"
+        return (
+            f"Redis {self.redis} {state}; published {self.published}, lost emits "
+            f"{self.lost_emits}, outages {self.outages}"
+        )
+
+
 class ChatApp:
     """A chat server: an aiohttp app serving the page, with python-socketio attached.
 
@@ -305,6 +376,8 @@ class ChatApp:
         max_text: int = MAX_TEXT,
         rooms: Iterable[str] | None = DEFAULT_ROOMS,
         max_backlog: int = MAX_BACKLOG,
+        redis: str | Any = None,
+        channel: str = CHANNEL,
     ) -> None:
         import socketio
         from aiohttp import web
@@ -316,15 +389,43 @@ class ChatApp:
         self.max_backlog = max_backlog
         self._missed: dict[str, int] = {}  # sid -> broadcasts it was skipped for
         self._in_flight = 0  # broadcasts python-socketio is still handing out
+        self.redis_url: str | None = None
+        """The Redis this server shares its chat through, or None (a server on its own)."""
+        self.channel = channel
+        manager = None
+        if redis is not None:
+            self.redis_url = check_redis_url(getattr(redis, "url", redis))
+            try:
+                import redis as _redis_py  # noqa: F401 - python-socketio's Redis client
+            except ImportError:
+                raise ImportError(
+                    "a chat cluster needs the redis package: pip install redis "
+                    "(or pip install -e '.[lessons]')"
+                ) from None
+            manager = compat.counting_redis_manager(self.redis_url, channel=channel)
+        self.roster: LocalRoster | RedisRoster = (
+            RedisRoster(self.redis_url, channel) if self.redis_url else LocalRoster()
+        )
+        self._manager = manager
+        if manager is not None and isinstance(self.roster, RedisRoster):
+            stats = manager.stats
+            self.roster.lost_emits = lambda: stats.failed_events
         self.page = Path(page) if page is not None else DEFAULT_PAGE
         self.client_src, self.client_js = _find_client_js(client_js)
         self.max_text = max_text
         self.rooms = tuple(rooms) if rooms is not None else None
-        self._names: dict[str, str] = {}  # sid -> name, in login order
+        self._names: dict[str, str] = {}  # sid -> name of this server's clients, login order
         self._connected: set[str] = set()  # sids whose real connect handler ran
         self._adapter: AiohttpAdapter | None = None
         self._stopping: AiohttpAdapter | None = None
-        self.sio = socketio.AsyncServer(async_mode="aiohttp", serializer=_packet_class())
+        options: dict[str, Any] = {}
+        if manager is not None:
+            # python-socketio runs each event in a task of its own (async_handlers=True);
+            # a handler that awaits Redis (the online list, the publish) can then be
+            # overtaken by the sender's next event, and a sender's messages would reach
+            # the other servers out of order. One client's events run one after the other.
+            options = {"client_manager": manager, "async_handlers": False}
+        self.sio = socketio.AsyncServer(async_mode="aiohttp", serializer=_packet_class(), **options)
         self.app = web.Application()
         self.app.router.add_get("/", self._index)
         self.app.router.add_get(LOCAL_CLIENT_PATH, self._client_bundle)
@@ -365,14 +466,64 @@ class ChatApp:
 
     @property
     def users(self) -> list[str]:
-        """The names of the users logged in now, in the order they logged in."""
+        """The names of the users logged in now, in the order they logged in.
+
+        In a cluster (``redis=``) that is every server's users, read from Redis; inside a
+        handler use ``await chat.online()`` instead.
+        """
+        if isinstance(self.roster, LocalRoster):
+            return self.roster.snapshot()
+        return runtime.run(self.online(), 5.0, what="reading the online list from Redis")
+
+    async def online(self) -> list[str]:
+        """The async twin of :attr:`users`."""
+        return await self.roster.names()
+
+    @property
+    def local_users(self) -> list[str]:
+        """The users connected to *this* server, in login order."""
         return list(self._names.values())
 
-    def _roster(self) -> dict[str, Any]:
-        return {"users": self.users, "numUsers": len(self._names)}
+    @property
+    def cluster(self) -> ClusterState | None:
+        """How this server's Redis link is doing, or None for a server on its own."""
+        roster, manager = self.roster, self._manager
+        if not isinstance(roster, RedisRoster) or manager is None:
+            return None
+        stats = manager.stats
+        down = time.time() - roster.down_since if roster.down_since else 0.0
+        return ClusterState(
+            redis=roster.url,
+            channel=self.channel,
+            reachable=roster.reachable,
+            down_for=down,
+            outages=roster.outages,
+            published=stats.published,
+            lost_emits=stats.failed_events,
+            receivers=stats.receivers,
+        )
 
-    def _sid_of(self, name: str) -> str | None:
-        return next((sid for sid, n in self._names.items() if n == name), None)
+    async def _sid_of(self, name: str, *, local_if_unreachable: bool = False) -> str | None:
+        """The sid of the user called ``name``, on any server of the cluster.
+
+        While Redis is unreachable, the users of this server are still found here; the
+        others raise :class:`RosterUnavailable` (or are not found, when asked to look
+        locally only: a name claimed then is checked against this server's users).
+        """
+        try:
+            return await self.roster.sid_of(name)
+        except RosterUnavailable:
+            local = next((sid for sid, n in self._names.items() if n == name), None)
+            if local is not None or local_if_unreachable:
+                return local
+            raise
+
+    async def _roster(self) -> dict[str, Any]:
+        users = await self.roster.names()
+        return {"users": users, "numUsers": len(users)}
+
+    def _local_view(self) -> tuple[dict[str, str], set[str]]:
+        return {name: sid for sid, name in self._names.items()}, set(self._connected)
 
     def _logged_in(self, sid: str) -> str:
         name = self._names.get(sid)
@@ -383,7 +534,7 @@ class ChatApp:
     def _joined(self, sid: str) -> list[str]:
         return sorted(room for room in self.sio.rooms(sid) if room != sid)
 
-    def _room(self, event: str, args: tuple[Any, ...]) -> str:
+    async def _room(self, event: str, args: tuple[Any, ...]) -> str:
         payload = _one_payload(event, args, '{"room": "room one"}')
         if isinstance(payload, dict):
             payload = payload.get("room")
@@ -396,7 +547,7 @@ class ChatApp:
             raise Refused(f"a room name has 1 to {MAX_ROOM} characters, not {len(room)}")
         if self.rooms is not None and room not in self.rooms:
             raise Refused(f"no room {room!r} here (rooms: {', '.join(self.rooms)})")
-        if self.rooms is None and self.sio.manager.is_connected(room, "/"):
+        if self.rooms is None and await self.roster.is_client(room):
             raise Refused(f"{room!r} is a client's own room (its sid)")
         return room
 
@@ -430,6 +581,13 @@ class ChatApp:
                 return await handler(sid, *args)
             except Refused as exc:
                 return await self._refuse(sid, event, str(exc))
+            except RosterUnavailable as exc:
+                why = (
+                    f"the online list is kept in Redis ({self.redis_url}), which is not "
+                    f"reachable now ({exc}); try again when it is back (messages still reach "
+                    "the users on this server)"
+                )
+                return await self._refuse(sid, event, why)
             except Exception as exc:
                 logger.exception("the chat server failed on %r from %s", event, sid)
                 return await self._refuse(sid, event, f"server error: {exc!r}")
@@ -468,6 +626,8 @@ class ChatApp:
         if sid in self._connected or self._sent_by_the_client(sid):
             return await self._reserved("connect", sid)
         self._connected.add(sid)
+        await self.roster.add_client(sid)
+        logger.info("connect %s from %s over %s", sid, _peer(environ), self.sio.transport(sid))
         rooms = list(self.rooms) if self.rooms is not None else None  # None: any name
         welcome = {"mess": "welcome to the chat", "rooms": rooms}
         await self.sio.emit("new message", welcome, to=sid)
@@ -478,10 +638,27 @@ class ChatApp:
             return await self._reserved("disconnect", sid)
         self._connected.discard(sid)
         self._missed.pop(sid, None)
-        name = self._names.pop(sid, None)
+        await self.roster.remove_client(sid)
+        logger.info("disconnect %s (%s)", sid, reason or "gone")
+        async with self.roster.lock:
+            name = self._names.pop(sid, None)
+            try:
+                if name is not None:
+                    await self.roster.release(name, sid)
+            except RosterUnavailable as exc:
+                # The heartbeat takes the name out of Redis when it is back.
+                logger.warning("%s left while the online list was unreachable: %s", name, exc)
+                return None
         if name is not None:
-            await self.sio.emit("user left", {"username": name, "numUsers": len(self._names)})
-            await self.sio.emit("users", self._roster())
+            try:
+                roster = await self._roster()
+            except RosterUnavailable as exc:
+                # The heartbeat takes the name out of Redis when it is back.
+                logger.warning("%s left while the online list was unreachable: %s", name, exc)
+                return None
+            left = {"username": name, "numUsers": roster["numUsers"]}
+            await self.sio.emit("user left", left)
+            await self.sio.emit("users", roster)
         return None
 
     async def _recive_message(self, sid: str, *args: Any) -> dict[str, Any]:
@@ -490,7 +667,7 @@ class ChatApp:
         time = _time(payload)
         room = payload.get("room")
         if room is not None:
-            room = self._room("recive message", (room,))
+            room = await self._room("recive message", (room,))
             if room not in self._joined(sid):
                 raise Refused(f"join {room!r} before sending to it")
         user = self._names.get(sid)
@@ -501,7 +678,7 @@ class ChatApp:
             user = _identifier((claimed or "").strip(), "the name") or ANONYMOUS
             if len(user) > MAX_NAME:
                 raise Refused(f"a name has 1 to {MAX_NAME} characters, not {len(user)}")
-            if self._sid_of(user) is not None:
+            if await self._sid_of(user, local_if_unreachable=True) is not None:
                 raise Refused(f"{user!r} is logged in on another connection")
         data = {"user": user, "mess": message, "time": time, "room": room}
         await self._broadcast("new message", data, room=room)
@@ -568,10 +745,13 @@ class ChatApp:
         name = _identifier(name.strip(), "the name")
         if not name or len(name) > MAX_NAME:
             raise Refused(f"a name has 1 to {MAX_NAME} characters, not {len(name)}")
-        if name == ANONYMOUS or self._sid_of(name) is not None:
-            raise Refused(f"the name {name!r} is taken")
-        self._names[sid] = name
-        roster = self._roster()
+        # Under the roster's lock: a heartbeat must never see the name in Redis but not
+        # yet here (it would take it out again as stale).
+        async with self.roster.lock:
+            if name == ANONYMOUS or not await self.roster.claim(name, sid):
+                raise Refused(f"the name {name!r} is taken")
+            self._names[sid] = name
+        roster = await self._roster()
         await self.sio.emit("login", roster, to=sid)
         joined = {"username": name, "numUsers": roster["numUsers"]}
         await self.sio.emit("user joined", joined, skip_sid=sid)
@@ -586,9 +766,10 @@ class ChatApp:
 
     async def _users(self, sid: str, *args: Any) -> dict[str, Any] | None:
         _no_payload("users", args)
+        roster = await self._roster()
         if _ack_wanted.get():
-            return self._roster()
-        await self.sio.emit("users", self._roster(), to=sid)
+            return roster
+        await self.sio.emit("users", roster, to=sid)
         return None
 
     async def _private_message(self, sid: str, *args: Any) -> dict[str, Any]:
@@ -600,9 +781,10 @@ class ChatApp:
         to = _identifier(to, "the name in 'to'")
         message = _text(payload, "message", self.max_text)
         time = _time(payload)
-        target = self._sid_of(to)
+        target = await self._sid_of(to)
         if target is None:
-            raise Refused(f"no user {to!r} is online (online: {', '.join(self.users)})")
+            online = ", ".join(await self.roster.names())
+            raise Refused(f"no user {to!r} is online (online: {online})")
         if self.backlog(target) > self.max_backlog:
             raise Refused(
                 f"busy: {to!r} still has over {self.max_backlog} messages waiting; try again "
@@ -613,7 +795,7 @@ class ChatApp:
         return {"ok": True, "to": to}
 
     async def _join(self, sid: str, *args: Any) -> dict[str, Any]:
-        room = self._room("join", args)
+        room = await self._room("join", args)
         joined = self._joined(sid)
         if room not in joined and len(joined) >= MAX_ROOMS_PER_CLIENT:
             raise Refused(
@@ -623,7 +805,7 @@ class ChatApp:
         return {"ok": True, "room": room, "rooms": self._joined(sid)}
 
     async def _leave(self, sid: str, *args: Any) -> dict[str, Any]:
-        room = self._room("leave", args)
+        room = await self._room("leave", args)
         if room not in self._joined(sid):
             raise Refused(f"not in room {room!r} (rooms: {', '.join(self._joined(sid)) or 'none'})")
         await self.sio.leave_room(sid, room)
@@ -635,27 +817,77 @@ class ChatApp:
     socketio = True
 
     async def start(self, sock: Any) -> None:
-        """Serve :attr:`app` on ``sock`` (``kit.serve(chat)`` calls this)."""
-        self._adapter = AiohttpAdapter(self.app, {})
-        await self._adapter.start(sock)
+        """Serve :attr:`app` on ``sock`` (``kit.serve(chat)`` calls this).
+
+        In a cluster it first checks that Redis answers (raising
+        :class:`~kit.apps.roster.RedisUnavailableError` if not) and subscribes to the
+        channel, so this server hears the others before its first client arrives.
+        """
+        route_engineio_logs(self.sio)  # "Cannot publish to redis" goes to server.log
+        await self.roster.start(self._local_view)
+        try:
+            if self._manager is not None and not self.sio.manager_initialized:
+                # What python-socketio does on the first connection, done now.
+                self.sio.manager_initialized = True
+                self.sio.manager.initialize()
+                await self._subscribed()
+            self._adapter = AiohttpAdapter(self.app, {})
+            await self._adapter.start(sock)
+        except BaseException:
+            await self._stop_cluster()
+            raise
+
+    async def _subscribed(self, timeout: float = SUBSCRIBE_TIMEOUT) -> None:
+        """Wait until the Redis listener has subscribed to the channel.
+
+        Then a message another server publishes right after this one started is heard,
+        and the listener is never stopped halfway through subscribing.
+        """
+        manager = self._manager
+        assert manager is not None
+        deadline = time.monotonic() + timeout
+        while not (manager.pubsub is not None and manager.pubsub.subscribed):
+            if time.monotonic() > deadline:
+                raise RedisUnavailableError(
+                    self.redis_url or "", f"subscribing to {self.channel!r} took over {timeout} s"
+                )
+            await asyncio.sleep(0.005)
 
     async def stop(self) -> None:
         """Stop serving: every client gets an engine.io CLOSE, then the sockets close."""
         adapter, self._adapter = self._adapter, None
-        if adapter is not None:
-            self._stopping = adapter
-            try:
-                await adapter.stop()
-            finally:
-                self._stopping = None
+        try:
+            if adapter is not None:
+                self._stopping = adapter
+                try:
+                    await adapter.stop()
+                finally:
+                    self._stopping = None
+        finally:
+            await self._stop_cluster()
 
     def abort(self) -> int:
         """Drop every connection at once (the kit's last resort when a stop is stuck)."""
         adapter = self._adapter or self._stopping
         return adapter.abort() if adapter is not None else 0
 
+    async def _stop_cluster(self) -> None:
+        manager = self._manager
+        if manager is not None:
+            task = getattr(manager, "thread", None)
+            for _ in range(10):
+                if task is None or task.done():
+                    break
+                task.cancel()  # its listener ends at the next step of the loop
+                await asyncio.wait([task], timeout=0.2)
+            await compat.close_redis_manager(manager)
+            self.sio.manager_initialized = False  # served again: subscribe again
+        await self.roster.stop()
+
     def __repr__(self) -> str:
-        return f"<ChatApp {len(self._names)} users, client {self.client_origin}, page {self.page}>"
+        users = len(self._names)
+        where = f" on this server, Redis {self.redis_url}" if self.redis_url else ""
+        return f"<ChatApp {users} users{where}, client {self.client_origin}, page {self.page}>"
 
 
 def chat_app(
@@ -665,6 +897,8 @@ def chat_app(
     max_text: int = MAX_TEXT,
     rooms: Iterable[str] | None = DEFAULT_ROOMS,
     max_backlog: int = MAX_BACKLOG,
+    redis: str | Any = None,
+    channel: str = CHANNEL,
 ) -> ChatApp:
     """A chat server to hand to ``kit.serve``: the page, the client, the events.
 
@@ -677,10 +911,23 @@ def chat_app(
         max_text: the longest message, in characters.
         rooms: the rooms clients may join (``None``: any name).
         max_backlog: packets a client may have waiting before broadcasts skip it.
+        redis: a Redis URL (``redis://127.0.0.1:6379/0``) or ``kit.redis()`` itself: join
+            the chat of every server given the same Redis and ``channel``.
+        channel: the Redis pub/sub channel, also the prefix of the online list's keys.
 
     Raises:
         FileNotFoundError: ``client_js`` (or ``$KIT_SOCKETIO_JS``) names no file.
+        ValueError: ``redis`` is not a Redis URL.
+
+    Serving it (``kit.serve``) raises :class:`~kit.apps.roster.RedisUnavailableError`
+    when that Redis does not answer.
     """
     return ChatApp(
-        page=page, client_js=client_js, max_text=max_text, rooms=rooms, max_backlog=max_backlog
+        page=page,
+        client_js=client_js,
+        max_text=max_text,
+        rooms=rooms,
+        max_backlog=max_backlog,
+        redis=redis,
+        channel=channel,
     )

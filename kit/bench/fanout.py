@@ -1,5 +1,8 @@
 """socket.io fan-out: one kit server broadcasts to N clients in one room; none may be lost.
 
+(``--servers N`` spreads the clients over N server processes sharing one Redis:
+:mod:`kit.bench.cluster`.)
+
 The server is a python-socketio ``AsyncServer(async_mode="aiohttp")`` started with
 ``kit.serve``, so it runs on the kit's runtime thread exactly as in a lesson's kernel. Its
 ``connect`` handler puts every client in the room ``"audience"`` (the server decides rooms;
@@ -136,6 +139,8 @@ class ClientsPlan:
     concurrency: int
     connect_timeout: float = CONNECT_TIMEOUT
     quiet_seconds: float = QUIET_SECONDS
+    urls: tuple[str, ...] = ()
+    """Several servers of one cluster: client i connects to ``urls[i % len(urls)]``."""
 
 
 @dataclass(frozen=True)
@@ -302,13 +307,14 @@ class _Audience:
         gate = asyncio.Semaphore(plan.concurrency)
         errors: list[str] = []
 
-        async def connect_one() -> bool:
+        async def connect_one(index: int) -> bool:
+            url = plan.urls[index % len(plan.urls)] if plan.urls else plan.url
             async with gate:
                 client = self._new_client()
                 try:
                     await asyncio.wait_for(
                         client.connect(
-                            plan.url,
+                            url,
                             transports=[plan.transport],
                             wait_timeout=plan.connect_timeout,
                         ),
@@ -320,7 +326,7 @@ class _Audience:
                 return True
 
         started = time.perf_counter()
-        outcomes = await asyncio.gather(*(connect_one() for _ in range(plan.clients)))
+        outcomes = await asyncio.gather(*(connect_one(i) for i in range(plan.clients)))
         return ClientsReport(
             connected=sum(outcomes),
             connect_failures=len(errors),
@@ -770,6 +776,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="seconds the whole run may take before it fails (default 300)",
     )
     parser.add_argument(
+        "--servers",
+        type=int,
+        default=1,
+        help="server processes sharing one Redis (default 1: one process, no Redis); with "
+        "2 or more, a one-process baseline runs first and the added latency is reported",
+    )
+    parser.add_argument(
         "--check", action="store_true", help="exit with status 1 if a delivery is lost"
     )
 
@@ -779,6 +792,12 @@ def run(args: argparse.Namespace) -> int:
         raise SystemExit("--clients, --messages and --concurrency must be at least 1")
     if args.timeout <= 0:
         raise SystemExit("--timeout must be positive")
+    if args.servers < 1:
+        raise SystemExit("--servers must be at least 1")
+    if args.servers > 1:
+        from kit.bench import cluster
+
+        return cluster.run(args)
     print(
         f"kit.bench fanout: {args.clients} socket.io clients in one room, "
         f"{args.messages} broadcasts, {args.transport} transport\n",

@@ -10,6 +10,10 @@ blocking, time-limited calls::
     client.call("shout", "hi")                            # an event with an ack -> 'HI'
     client.disconnect()
 
+Like a browser, the client keeps the cookies servers set and sends them back, also to
+``127.0.0.1`` (aiohttp's default cookie jar refuses cookies from an IP address): a load
+balancer that pins a client to one server with a cookie (lesson 08) works with it.
+
 Every event the server sends, on every namespace, is kept in :attr:`received` in arrival
 order, so a cell can wait for it after the fact without missing it; :meth:`wait_for`
 returns each one once (``received`` itself is never changed: it is the history).
@@ -70,11 +74,14 @@ class SocketIOClient:
         self._listeners: list[Callable[[str, str, list[Any]], object]] = (
             [listener] if listener is not None else []
         )
+        # A cookie jar like a browser's; made on the runtime loop, where it is used.
+        self._http = runtime.run(_browser_like_session(), TIMEOUT, what="an HTTP session")
         # handle_sigint=False: python-socketio would otherwise replace the kernel's
         # SIGINT handler (the notebook's stop button) with its own.
         self._client = socketio.AsyncClient(
             reconnection=False,
             handle_sigint=False,
+            http_session=self._http,
             logger=CLIENT_LOGGER,  # never python-socketio's own stderr handler
             engineio_logger=CLIENT_LOGGER,
         )
@@ -96,7 +103,7 @@ class SocketIOClient:
             )
         except BaseException:
             runtime.part(ConnectedClients).clients.discard(self)
-            runtime.run(_disconnect(self._client), TIMEOUT)
+            runtime.run(_disconnect(self._client, self._http), TIMEOUT)
             raise
 
     # -- what arrives -------------------------------------------------------------------
@@ -235,7 +242,7 @@ class SocketIOClient:
         """Leave every namespace and close the connection (idempotent)."""
         runtime.part(ConnectedClients).clients.discard(self)
         if runtime.is_running:
-            runtime.run(_disconnect(self._client), TIMEOUT, what="disconnecting")
+            runtime.run(_disconnect(self._client, self._http), TIMEOUT, what="disconnecting")
 
     def __repr__(self) -> str:
         state = self.transport if self.connected else "disconnected"
@@ -263,7 +270,13 @@ def _errors() -> _CallErrors:
     return _CallErrors()  # python-socketio is imported on first use, not with kit
 
 
-async def _disconnect(client: Any) -> None:
+async def _browser_like_session() -> Any:
+    import aiohttp
+
+    return aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
+
+
+async def _disconnect(client: Any, http: Any = None) -> None:
     """Disconnect a python-socketio client without hanging on a long-poll."""
     try:
         # Over polling, python-engineio's disconnect() waits for the pending long-poll
@@ -271,6 +284,9 @@ async def _disconnect(client: Any) -> None:
         await asyncio.wait_for(client.disconnect(), DISCONNECT_GRACE)
     except asyncio.TimeoutError:
         await compat.abort_engineio_client(client)  # ends the pending GET, frees its socket
+    finally:
+        if http is not None and not http.closed:
+            await http.close()  # the session is ours: python-engineio leaves it open
 
 
 class ConnectedClients(Part):
@@ -283,5 +299,5 @@ class ConnectedClients(Part):
 
     async def on_stop(self) -> None:
         for client in list(self.clients):
-            await _disconnect(client._client)
+            await _disconnect(client._client, client._http)
         self.clients.clear()

@@ -5,6 +5,7 @@
 - :mod:`~kit.runtime.events` - browser-style events and ``settle()``
 - :mod:`~kit.runtime.servers` - ``serve()``: start, replace and stop servers safely
 - :mod:`~kit.runtime.adapters` - how each kind of app (socket.io, aiohttp, websockets) runs
+- :mod:`~kit.runtime.processes` - programs run as child processes (redis-server, haproxy)
 - :mod:`~kit.runtime.logbook` - library log records filed with their server, never printed
 - :mod:`~kit.runtime.links` - the address a browser should open (JupyterHub's proxy too)
 - :mod:`~kit.runtime.errors` - what goes wrong, and what to do
@@ -17,9 +18,11 @@ and chat clients), :mod:`kit.apps` (the chat app, the from-scratch WebSocket ser
 from __future__ import annotations
 
 from kit.runtime.errors import (
+    ChildProgramError,
     InvalidAccessError,
     InvalidStateError,
     PortInUseError,
+    ProgramNotFoundError,
     ServeError,
     UnsafeHostError,
     UnsupportedAppError,
@@ -31,12 +34,14 @@ from kit.runtime.loop import run
 from kit.runtime.servers import Server, running_servers, serve, serve_async, stop, stop_all
 
 __all__ = [
+    "ChildProgramError",
     "CloseEvent",
     "Event",
     "InvalidAccessError",
     "InvalidStateError",
     "MessageEvent",
     "PortInUseError",
+    "ProgramNotFoundError",
     "ServeError",
     "Server",
     "UnsafeHostError",

@@ -4,6 +4,9 @@
     - :class:`PortInUseError` - the fixed port is taken (also an ``OSError``)
     - :class:`UnsafeHostError` - a non-loopback host without ``allow_remote=True``
     - :class:`UnsupportedAppError` - ``kit.serve`` does not know how to run the object
+    - :class:`ProgramNotFoundError` - a program the kit runs (redis-server, haproxy) is not
+      installed (also a ``FileNotFoundError``)
+    - :class:`ChildProgramError` - such a program exited or stayed deaf while starting
 - :class:`WebSocketAPIError` - misuse of :class:`kit.WebSocket`, named after the
   browser's ``DOMException`` that the same mistake raises in JavaScript
     - :class:`InvalidStateError` - e.g. ``send()`` while still CONNECTING
@@ -14,9 +17,11 @@
 from __future__ import annotations
 
 __all__ = [
+    "ChildProgramError",
     "InvalidAccessError",
     "InvalidStateError",
     "PortInUseError",
+    "ProgramNotFoundError",
     "ServeError",
     "UnsafeHostError",
     "UnsupportedAppError",
@@ -74,6 +79,39 @@ class UnsupportedAppError(ServeError, TypeError):
         )
         text = f"kit.serve() cannot run {type(self.app).__name__} {self.app!r:.60}"
         return f"{text}: {self.hint or 'it accepts ' + accepted}"
+
+
+class ProgramNotFoundError(ServeError, FileNotFoundError):
+    """A program the kit starts as a child process is not on ``PATH``.
+
+    ``names`` are the program names looked for, ``packages`` says where to get one
+    (``{"Debian/Ubuntu": "apt-get install redis-server", ...}``).
+    """
+
+    def __init__(self, names: tuple[str, ...], packages: dict[str, str]) -> None:
+        super().__init__(names, packages)
+        self.names, self.packages = tuple(names), dict(packages)
+
+    def __str__(self) -> str:
+        looked = " or ".join(self.names)
+        how = "; ".join(f"{where}: {command}" for where, command in self.packages.items())
+        return f"{looked} is not installed (not found on PATH); install it. {how}"
+
+
+class ChildProgramError(ServeError):
+    """A program the kit started exited, or did not listen, while starting.
+
+    ``program`` is its name, ``problem`` what happened, ``log`` the end of its own output
+    (its error message is usually there).
+    """
+
+    def __init__(self, program: str, problem: str, log: str) -> None:
+        super().__init__(program, problem, log)
+        self.program, self.problem, self.log = program, problem, log
+
+    def __str__(self) -> str:
+        said = f"; it said:\n{self.log}" if self.log else " (it wrote nothing)"
+        return f"{self.program} {self.problem}{said}"
 
 
 class WebSocketAPIError(Exception):

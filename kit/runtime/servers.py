@@ -312,6 +312,7 @@ async def _start(app: object, name: str, host: str, port: int, options: dict[str
     if previous is not None:
         await previous.stop_async()  # bounded, never raises: problems go to previous.log
     sock = _bind(host, port)
+    bound = sock.getsockname()[1]  # read now: a child program's start closes the socket
     owner = _Owner(name)
     TASK_OWNER.set(owner)  # every task the server creates from now on is tagged as its own
     try:
@@ -320,7 +321,7 @@ async def _start(app: object, name: str, host: str, port: int, options: dict[str
         sock.close()
         await runtime.cancel_owned(owner)
         raise
-    server = Server(name, app, adapter, host, sock.getsockname()[1], owner)
+    server = Server(name, app, adapter, host, bound, owner)
     with registry.lock:
         registry.running[name] = server
         registry.history.append(server)

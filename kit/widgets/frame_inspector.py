@@ -66,8 +66,12 @@ ROW_COLOURS: dict[Layer, str] = {
     Layer.WEBSOCKET: "#eef2f4",
     Layer.ENGINEIO: "#eaf2fc",
     Layer.SOCKETIO: "#fdf0e8",
+    Layer.REDIS: "#fbeaea",
 }
 """A light background per layer, so the layers stand apart at a glance."""
+
+HTTP_LAYERS = tuple(layer for layer in Layer if layer is not Layer.REDIS)
+"""The layer toggles shown for a tap in front of an HTTP, WebSocket or socket.io server."""
 
 _BOTH = "both"
 _DIRECTION_CHOICES = [
@@ -133,6 +137,9 @@ class FrameInspector(widgets.VBox):
             raise ValueError(f"max_rows must be at least 1, not {max_rows}")
         shown_layers = as_layers(layers)
         shown_direction = as_direction(direction)
+        # A tap says which layers it can record (TCP and Redis in front of a Redis);
+        # anything else is HTTP, WebSocket, engine.io and socket.io.
+        offered = tuple(getattr(source, "layers", HTTP_LAYERS))
         self.max_rows = max_rows
         self._lock = threading.RLock()
         self._events: list[WireEvent] = []
@@ -150,7 +157,7 @@ class FrameInspector(widgets.VBox):
                 tooltip=f"show {layer.value} rows",
                 layout=widgets.Layout(width="auto"),
             )
-            for layer in Layer
+            for layer in offered
         }
         self._direction = widgets.Dropdown(
             options=_DIRECTION_CHOICES,
@@ -388,8 +395,8 @@ class FrameInspector(widgets.VBox):
             self._table.value = _table_html(shown, raw=self._raw.value)
 
 
-def _table_style() -> str:
-    """One ``<style>`` block for every table: cell padding and a light colour per layer."""
+def _table_style(layers: Sequence[Layer]) -> str:
+    """One ``<style>`` block for a table: cell padding and a light colour per layer."""
     rules = [
         ".kit-inspector-table{border-collapse:collapse;font-family:monospace;font-size:12px}",
         ".kit-inspector-table th,.kit-inspector-table td"
@@ -398,12 +405,14 @@ def _table_style() -> str:
         *(
             f".kit-inspector-row.{layer_css_class(layer)}{{background:{colour}}}"
             for layer, colour in ROW_COLOURS.items()
+            if layer in layers
         ),
     ]
     return "<style>" + "".join(rules) + "</style>"
 
 
-_STYLE = _table_style()
+_STYLE = _table_style(HTTP_LAYERS)
+_REDIS_STYLE = _table_style((Layer.TCP, Layer.REDIS))
 
 
 def _table_html(events: Sequence[WireEvent], *, raw: bool, times: bool = True) -> str:
@@ -429,7 +438,9 @@ def _table_html(events: Sequence[WireEvent], *, raw: bool, times: bool = True) -
         layer, direction = layer_css_class(event.layer), direction_css_class(event.direction)
         css = f"kit-inspector-row {layer} {direction}"
         rows.append(f"<tr class='{css}'>{tds}</tr>")
+    redis = any(event.layer is Layer.REDIS for event in events)
+    style = _REDIS_STYLE if redis else _STYLE
     return (
-        f"{_STYLE}<table class='kit-inspector-table'><thead><tr>{head}</tr></thead>"
+        f"{style}<table class='kit-inspector-table'><thead><tr>{head}</tr></thead>"
         f"<tbody>{''.join(rows)}</tbody></table>"
     )

@@ -52,13 +52,15 @@ LAYER_COLOURS: dict[Layer, str] = {
     Layer.WEBSOCKET: "#607d8b",
     Layer.ENGINEIO: "#1f6fd1",
     Layer.SOCKETIO: "#d9480f",
+    Layer.REDIS: "#b71c1c",
 }
 """Arrow colour per layer: greys and browns for the transport, strong colours for the
-two protocols the lessons are about."""
+protocols the lessons are about."""
 
 _STROKE_WIDTH = {layer: 1 for layer in (Layer.TCP, Layer.HTTP, Layer.WEBSOCKET)} | {
     Layer.ENGINEIO: 2,
     Layer.SOCKETIO: 2,
+    Layer.REDIS: 2,
 }
 
 ROW_HEIGHT = 22

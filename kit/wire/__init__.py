@@ -23,6 +23,8 @@ The modules follow the layers of a connection, bottom up:
   of plain HTTP (WHATWG HTML section 9.2).
 - :mod:`kit.wire.text`: text as it may go on the wire (no lone surrogates).
 - :mod:`kit.wire.decoder`: the tap's sans-I/O decoder of a whole connection.
+- :mod:`kit.wire.resp`: RESP, the protocol between a chat server and Redis (``*3 $7 PUBLISH
+  ...``), read from a stream like frames are.
 - :mod:`kit.wire.errors`: one exception tree; every decoding failure is a
   :exc:`ProtocolError` that says what was wrong, where, and what to answer.
 
@@ -67,6 +69,8 @@ from kit.wire.errors import (
     InvalidOpenPacket,
     InvalidPayload,
     InvalidPlaceholder,
+    InvalidRespLength,
+    InvalidRespNumber,
     InvalidSocketPayload,
     InvalidStatus,
     InvalidUpgrade,
@@ -75,9 +79,12 @@ from kit.wire.errors import (
     MalformedHTTP,
     MaskingError,
     MessageTooBig,
+    MissingCRLF,
     ProtocolError,
     ReservedBitsSet,
     ReservedEventName,
+    RespProtocolError,
+    RespTooDeep,
     SocketIOError,
     TooManyFragments,
     TrailingData,
@@ -86,6 +93,7 @@ from kit.wire.errors import (
     UnexpectedProtocol,
     UnfinishedMessage,
     UnknownPacketType,
+    UnknownRespType,
     UnknownSocketPacketType,
     UnsupportedEngineVersion,
     WebSocketProtocolError,
@@ -111,6 +119,7 @@ from kit.wire.handshake import (
     generate_key,
 )
 from kit.wire.messages import Message, MessageAssembler, MessageReader
+from kit.wire.resp import RespReader, RespType, RespValue, encode_command
 from kit.wire.socketio import (
     SocketPacket,
     SocketPacketType,
@@ -157,6 +166,8 @@ __all__ = [
     "InvalidOpenPacket",
     "InvalidPayload",
     "InvalidPlaceholder",
+    "InvalidRespLength",
+    "InvalidRespNumber",
     "InvalidSocketPayload",
     "InvalidStatus",
     "InvalidUTF8",
@@ -168,12 +179,18 @@ __all__ = [
     "MessageAssembler",
     "MessageReader",
     "MessageTooBig",
+    "MissingCRLF",
     "Opcode",
     "OpenPacket",
     "ProtocolError",
     "RequestReader",
     "ReservedBitsSet",
     "ReservedEventName",
+    "RespProtocolError",
+    "RespReader",
+    "RespTooDeep",
+    "RespType",
+    "RespValue",
     "ResponseReader",
     "ServerSentEvent",
     "SocketIOError",
@@ -186,6 +203,7 @@ __all__ = [
     "UnexpectedProtocol",
     "UnfinishedMessage",
     "UnknownPacketType",
+    "UnknownRespType",
     "UnknownSocketPacketType",
     "UnsupportedEngineVersion",
     "UpgradeRequest",
@@ -196,6 +214,7 @@ __all__ = [
     "check_request",
     "decode_payload",
     "deconstruct",
+    "encode_command",
     "encode_payload",
     "error_response",
     "generate_key",

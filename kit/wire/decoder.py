@@ -27,12 +27,18 @@ What it follows, as the stages of :class:`Stage`:
 
 Decoding never raises: a problem inside one message is a row of its own (``invalid ...``)
 and decoding goes on with the next.
+
+:class:`RespConnectionDecoder` does the same for a connection to Redis: every command and
+reply (RESP, :mod:`kit.wire.resp`) is one row at the ``redis`` layer, so a tap in front of
+Redis shows what chat servers publish (``PUBLISH wire-to-room '{"method":"emit",...}'``)
+and what Redis pushes to subscribers (``message wire-to-room '{...}'``).
 """
 
 from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
+from typing import Protocol
 from urllib.parse import parse_qs, urlsplit
 
 import h11
@@ -43,14 +49,17 @@ from kit.wire.errors import ProtocolError
 from kit.wire.eventstream import EVENT_STREAM, EventStreamParser
 from kit.wire.frames import Frame, FrameReader, Opcode
 from kit.wire.messages import DEFAULT_MAX_FRAGMENTS, MessageAssembler
+from kit.wire.resp import RespReader
 from kit.wire.socketio import AttachmentCollector, SocketPacket
 
 __all__ = [
     "DEFAULT_MAX_MESSAGE",
     "ConnectionDecoder",
+    "Decoder",
     "Direction",
     "Layer",
     "Record",
+    "RespConnectionDecoder",
     "Stage",
 ]
 
@@ -85,6 +94,8 @@ class Layer(enum.Enum):
     """An engine.io packet (open, close, ping, pong, message, upgrade, noop)."""
     SOCKETIO = "socket.io"
     """A socket.io packet (connect, disconnect, event, ack, connect_error, binary...)."""
+    REDIS = "redis"
+    """A Redis command or reply (RESP), on a connection to Redis."""
 
 
 class Stage(enum.Enum):
@@ -96,6 +107,8 @@ class Stage(enum.Enum):
     """WebSocket frames, after a ``101 Switching Protocols``."""
     OPAQUE = "opaque"
     """Not understood any more: relayed, not decoded."""
+    RESP = "resp"
+    """Redis commands and replies (a :class:`RespConnectionDecoder`)."""
 
 
 @dataclass(frozen=True)
@@ -409,3 +422,50 @@ def media_type(content_type: str) -> str:
 
 def _other(direction: Direction) -> Direction:
     return S2C if direction is C2S else C2S
+
+
+class Decoder(Protocol):
+    """What the tap's relay needs from a decoder: bytes in, rows out, and notes."""
+
+    def feed(self, direction: Direction, data: bytes) -> list[Record]: ...
+
+    def note(self, direction: Direction, summary: str) -> Record: ...
+
+
+class RespConnectionDecoder:
+    """Decodes one TCP connection between a Redis client and Redis, both ways.
+
+    Each whole RESP value is one row at :attr:`Layer.REDIS`, its ``decoded`` a
+    :class:`~kit.wire.resp.RespValue` and its ``raw`` the value's bytes. Bytes that break
+    RESP get one row saying why (``not decoded any more``), and later bytes are relayed
+    undecoded: a RESP stream cannot be resynchronised. Never raises.
+    """
+
+    def __init__(self) -> None:
+        self.stage = Stage.RESP
+        self.transport = "redis"
+        self._readers = {C2S: RespReader(client=True), S2C: RespReader()}
+
+    def feed(self, direction: Direction, data: bytes) -> list[Record]:
+        """Decode ``data``, sent ``direction``; return the rows of the values it completes."""
+        if self.stage is Stage.OPAQUE:
+            return []
+        reader = self._readers[direction]
+        out: list[Record] = []
+        try:
+            reader.feed(data)
+            while (value := reader.next_value()) is not None:
+                out.append(
+                    Record(
+                        direction, self.transport, Layer.REDIS, str(value), reader.last_raw, value
+                    )
+                )
+        except Exception as exc:  # ProtocolError, or a bug: never break the relay
+            self.stage = Stage.OPAQUE
+            why = str(exc) if isinstance(exc, ProtocolError) else f"{type(exc).__name__}: {exc}"
+            out.append(Record(direction, self.transport, Layer.TCP, f"not decoded any more: {why}"))
+        return out
+
+    def note(self, direction: Direction, summary: str) -> Record:
+        """A TCP-level row for this connection (connected, closed, lost)."""
+        return Record(direction, self.transport, Layer.TCP, summary)

@@ -55,6 +55,12 @@ the header at fault. ``str(exc)`` says what was wrong, where, and what to do.
         * :exc:`InvalidPlaceholder`: a binary placeholder naming no attachment
     * :exc:`EventStreamError`: a server-sent event that cannot be written (``field``)
         * :exc:`InvalidEventField`: a line break in ``event`` or ``id``, a bad ``retry``
+    * :exc:`RespProtocolError`: bytes that are not RESP, Redis's protocol (``offset``)
+        * :exc:`UnknownRespType`: a first byte that names no RESP type
+        * :exc:`InvalidRespLength`: a length that is not a count, is negative or too big
+        * :exc:`InvalidRespNumber`: an integer, double, boolean or null that does not parse
+        * :exc:`MissingCRLF`: bulk data not followed by CRLF
+        * :exc:`RespTooDeep`: aggregates nested deeper than ``max_depth``
 
 Engine.io and socket.io errors say where (packet index, offset, the packet text) and
 show what a valid packet looks like.
@@ -816,6 +822,77 @@ class InvalidEventField(EventStreamError):
     def _names(self) -> dict[str, Any]:
         shown = self.value if len(self.value) <= 40 else f"{self.value[:37]}..."
         return {**super()._names(), "shown": shown}
+
+
+# RESP, the Redis serialization protocol (RESP2 and RESP3) ---------------------------
+
+_RESP_SOURCE = "Redis serialization protocol specification"
+
+
+class RespProtocolError(ProtocolError):
+    """Bytes that break RESP, the protocol of Redis commands and replies.
+
+    ``offset`` is where the broken value starts in the stream. Redis answers a client
+    that sends such bytes with ``-ERR Protocol error: ...`` and closes the connection.
+    """
+
+    source = _RESP_SOURCE
+    remedy = "close the connection: a RESP stream cannot be resynchronised"
+
+
+class UnknownRespType(RespProtocolError):
+    """A value starts with a byte that is no RESP type, e.g. ``?`` or ``x``."""
+
+    fields = ("byte", "offset")
+    template = (
+        "byte {byte:#04x} at offset {offset} starts no RESP value: a value starts with its "
+        "type, one of + - : $ * (RESP2) or _ # , ( ! = % ~ > | (RESP3), e.g. ':2\\r\\n'"
+    )
+
+
+class InvalidRespLength(RespProtocolError):
+    """A bulk or aggregate length that is not a decimal count, is negative, or too big."""
+
+    fields = ("what", "found", "detail", "offset")
+    template = (
+        "the length {shown} of a {what} at offset {offset} is {detail}: a length is decimal "
+        "digits then CRLF, e.g. '$5\\r\\nhello\\r\\n' (-1 alone means null)"
+    )
+
+    def _names(self) -> dict[str, Any]:
+        found = self.found
+        shown = repr(found[:20]) if isinstance(found, (bytes, str)) else str(found)
+        return {**super()._names(), "shown": shown}
+
+
+class InvalidRespNumber(RespProtocolError):
+    """An integer, double, boolean or null whose line does not parse, e.g. ``:12a``."""
+
+    fields = ("what", "found", "offset")
+    template = (
+        "{found!r} at offset {offset} is not a RESP {what}: an integer is ':' then digits, a "
+        "double ',' then a number, a boolean '#t' or '#f', a null '_', each ending in CRLF"
+    )
+
+
+class MissingCRLF(RespProtocolError):
+    """The bytes after a bulk string's announced length are not CRLF."""
+
+    fields = ("length", "found", "offset")
+    template = (
+        "the bulk value at offset {offset} announced {length} bytes, but they are followed "
+        "by {found!r}, not CRLF: the length must count the data exactly"
+    )
+
+
+class RespTooDeep(RespProtocolError):
+    """Arrays, maps or sets nested deeper than the reader allows."""
+
+    fields = ("max_depth", "offset")
+    template = (
+        "an aggregate at offset {offset} is nested deeper than max_depth={max_depth}: "
+        "Redis's own replies nest a few levels at most"
+    )
 
 
 # Every class above, so the list cannot drift from the tree (a test compares both

@@ -16,6 +16,10 @@ Connect the client to ``tap.url`` instead of ``server.url``; read ``tap.events``
 ``tap.bytes`` counts the bytes relayed each way (:class:`~kit.wiretap.relay.ByteCount`);
 ``kit.tap(server, decode=False)`` only counts, for measurements with many clients.
 
+In front of a Redis (``kit.tap(kit.redis())``) it decodes RESP instead: ``tap.url`` is then
+a ``redis://`` URL to give the chat servers, and each command and reply is a row at the
+``redis`` layer (``PUBLISH wire-to-room '{"method":"emit",...}'``).
+
 The parts, each in its own module, data flowing one way:
 
 - :mod:`kit.wiretap.relay`: accepts clients, connects to the server, moves the bytes;
@@ -27,14 +31,23 @@ The parts, each in its own module, data flowing one way:
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable
 from urllib.parse import urlsplit
 
 from kit.runtime.servers import Server, serve
-from kit.wire.decoder import DEFAULT_MAX_MESSAGE
+from kit.wire.decoder import (
+    DEFAULT_MAX_MESSAGE,
+    ConnectionDecoder,
+    Decoder,
+    RespConnectionDecoder,
+)
 from kit.wiretap.capture import MAX_BYTES, MAX_EVENTS, Capture, Match, matches
 from kit.wiretap.records import Direction, Layer, WireEvent, as_layers
 from kit.wiretap.relay import ByteCount, TapRelay
+
+HTTP_LAYERS = (Layer.TCP, Layer.HTTP, Layer.WEBSOCKET, Layer.ENGINEIO, Layer.SOCKETIO)
+"""What a tap in front of an HTTP, WebSocket or socket.io server records."""
 
 __all__ = ["ByteCount", "Capture", "Tap", "TapRelay", "WireEvent", "tap"]
 
@@ -43,14 +56,19 @@ class Tap:
     """A running wire tap: connect clients to :attr:`url`, read :attr:`events`.
 
     Attributes:
-        url, ws_url, port: where clients connect instead of the server.
+        url, ws_url, port: where clients connect instead of the server (for a Redis,
+            ``url`` is ``redis://127.0.0.1:PORT/0``).
         target: ``host:port`` of the server behind the tap.
         capture: the rows recorded (:class:`~kit.wiretap.capture.Capture`).
     """
 
-    def __init__(self, server: Server, relay: TapRelay) -> None:
+    def __init__(self, server: Server, relay: TapRelay, *, redis: bool = False) -> None:
         self._server, self._relay, self.capture = server, relay, relay.capture
         self.url, self.ws_url, self.port = server.url, server.ws_url, server.port
+        if redis:
+            self.url = f"redis://{server.url.split('://', 1)[1]}/0"
+        self.layers = (Layer.TCP, Layer.REDIS) if redis else HTTP_LAYERS
+        """The layers this tap can record (what an inspector offers to filter on)."""
         self.target = f"{relay.target[0]}:{relay.target[1]}"
 
     @property
@@ -154,7 +172,7 @@ class Tap:
 
 
 def tap(
-    server: Server | str,
+    server: Server | str | object,
     *,
     name: str | None = None,
     decode: bool = True,
@@ -165,7 +183,9 @@ def tap(
     """Put a recording relay in front of ``server`` and return it.
 
     Args:
-        server: a running kit server, or the ``http://host:port`` of any local server.
+        server: a running kit server (or anything with one in ``.server``, such as
+            ``kit.redis()`` or ``kit.balancer()``), or the ``http://host:port`` (or
+            ``redis://host:port``) of any local server.
         name: the relay's server name (default ``"tap <server name>"``): starting a
             tap of the same name again replaces the old one, as for ``kit.serve``.
         decode: False to count bytes only (``tap.bytes``), recording no rows but the
@@ -183,11 +203,19 @@ def tap(
     ):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{option} must be a positive int, not {value!r}")
+    inner = getattr(server, "server", None)
+    if isinstance(inner, Server):
+        server = inner
+    redis = (
+        server.kind == "redis"
+        if isinstance(server, Server)
+        else isinstance(server, str) and server.startswith("redis://")
+    )
     if isinstance(server, Server):
         host, port = server.host, server.port
         name = name or f"tap {server.name}"
     else:
-        parts = urlsplit(server)
+        parts = urlsplit(server) if isinstance(server, str) else urlsplit("")
         if not parts.hostname or not parts.port:
             raise ValueError(f"{server!r}: pass a kit Server or an http://host:port URL")
         host, port = parts.hostname, parts.port
@@ -195,5 +223,10 @@ def tap(
     if host in ("0.0.0.0", "::", ""):
         host = "127.0.0.1"
     capture = Capture(max_events=max_events, max_bytes=max_bytes)
-    relay = TapRelay(host, port, capture, decode=decode, max_message=max_message)
-    return Tap(serve(relay, name=name), relay)
+    decoder: Callable[[], Decoder] = (
+        RespConnectionDecoder
+        if redis
+        else functools.partial(ConnectionDecoder, max_message=max_message)
+    )
+    relay = TapRelay(host, port, capture, decoder=decoder, decode=decode)
+    return Tap(serve(relay, name=name), relay, redis=redis)

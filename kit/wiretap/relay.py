@@ -29,12 +29,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from kit.runtime.loop import connection_handler
 from kit.wire import Close, CloseCode, Frame, Opcode
-from kit.wire.decoder import DEFAULT_MAX_MESSAGE, ConnectionDecoder
+from kit.wire.decoder import ConnectionDecoder, Decoder
 from kit.wiretap.capture import Capture
 from kit.wiretap.records import Direction
 
@@ -51,7 +52,7 @@ class _Link:
     """One relayed TCP connection: its two sockets and its decoder."""
 
     number: int
-    decoder: ConnectionDecoder
+    decoder: Decoder
     client: asyncio.StreamWriter
     server: asyncio.StreamWriter | None = None
 
@@ -107,6 +108,9 @@ class TapRelay:
 
     With ``decode=False`` it only counts bytes (:attr:`bytes`); ``capture`` then holds
     the connections' opening and closing rows only.
+    ``decoder`` makes one decoder per connection: HTTP, WebSocket, engine.io and socket.io
+    (:class:`~kit.wire.decoder.ConnectionDecoder`, the default), or Redis's RESP
+    (:class:`~kit.wire.decoder.RespConnectionDecoder`).
     """
 
     kind = "tap"
@@ -117,11 +121,11 @@ class TapRelay:
         port: int,
         capture: Capture | None = None,
         *,
+        decoder: Callable[[], Decoder] = ConnectionDecoder,
         decode: bool = True,
-        max_message: int = DEFAULT_MAX_MESSAGE,
     ) -> None:
         self.target = (host, port)
-        self.max_message = max_message
+        self.decoder = decoder
         self.capture = capture if capture is not None else Capture()
         self.decode = decode
         self._sent = {C2S: 0, S2C: 0}
@@ -173,7 +177,8 @@ class TapRelay:
         for writer, direction, mask in ends:
             if writer is None or writer.is_closing():
                 continue
-            if link.decoder.at_frame_boundary(direction):
+            at_boundary = getattr(link.decoder, "at_frame_boundary", None)
+            if at_boundary is not None and at_boundary(direction):
                 frame = Frame(Opcode.CLOSE, close).serialize(mask=mask)
                 note = link.decoder.note(direction, "tap stopping: CLOSE 1001 (going away)")
                 self.capture.add(link.number, note)
@@ -184,7 +189,7 @@ class TapRelay:
         self, client_in: asyncio.StreamReader, client_out: asyncio.StreamWriter
     ) -> None:
         self._count += 1
-        link = _Link(self._count, ConnectionDecoder(max_message=self.max_message), client_out)
+        link = _Link(self._count, self.decoder(), client_out)
         number, decoder = link.number, link.decoder
         host, port = self.target
         self._links.add(link)

@@ -114,3 +114,27 @@ def test_the_codecs_benchmark_prints_its_table() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert "apply_mask, 8 MiB" in done.stdout and "ConnectionDecoder" in done.stdout
+
+
+def test_cluster_mode_spreads_clients_over_processes_sharing_redis_and_loses_none():
+    from kit.bench import cluster
+
+    result = cluster.measure(clients=12, messages=4, servers=3, timeout=120)
+    kit.stop_all()
+    assert multiprocessing.active_children() == []
+    for run in (result.baseline, result.cluster):
+        assert (run.connected, run.received, run.lost, run.duplicates) == (12, 48, 0, 0)
+        assert run.out_of_order == 0 and run.dropped_connections == 0
+    assert result.cluster.transport == "websocket, 3 servers + Redis"
+    assert result.added_latency_p50 is not None
+    summary = cluster.format_comparison(result)
+    assert "added latency p50" in summary and "(ok)" in summary and "LOST" not in summary
+
+
+def test_the_cluster_command_checks_its_arguments():
+    with pytest.raises(SystemExit, match="--servers must be at least 1"):
+        main(["fanout", "--servers", "0"])
+    from kit.bench import cluster
+
+    with pytest.raises(ValueError, match="at least 2 server processes"):
+        cluster.measure(clients=1, messages=1, servers=1)

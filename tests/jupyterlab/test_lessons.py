@@ -2,7 +2,8 @@
 
 A learner's first action is often Run All. This runs each lesson that has chat panels,
 whole, in a real JupyterLab driven by headless Chromium, then does what the learner does
-next: types into alice's panel and presses Enter (the message must appear in bob's panel),
+next: types into alice's panel and presses Enter (the message must appear in bob's panel;
+in lesson 08 alice and bob are on two chat server processes that share a Redis),
 types and leaves the box (nothing may be sent), clicks Send. For lesson 06 it also opens
 the link the lesson printed: the chat page must load, chat with the notebook's panels over
 a WebSocket, both ways. No cell may show an error or stderr output.
@@ -10,6 +11,7 @@ a WebSocket, both ways. No cell may show an error or stderr output.
 
 from __future__ import annotations
 
+import os
 import re
 import time
 import uuid
@@ -30,7 +32,9 @@ from tests.jupyterlab.harness import (
     type_and_enter,
 )
 
-WITH_PANELS = ["01", "02", "05", "06"]
+WITH_PANELS = ["01", "02", "05", "06", "08"]
+RUNS = int(os.environ.get("KIT_LAB_RUNS", "1"))
+"""Run All each lesson this many times (``KIT_LAB_RUNS=30 ... -k 01`` before a release)."""
 
 
 @pytest.fixture(scope="module")
@@ -44,9 +48,10 @@ def lab(browser, tmp_path_factory, pytestconfig, socketio_client_js):
         yield running
 
 
+@pytest.mark.parametrize("run", range(RUNS), ids=lambda run: f"run{run}")
 @pytest.mark.parametrize("prefix", WITH_PANELS)
 def test_after_run_all_the_panels_chat_and_only_enter_or_send_sends(
-    prefix, page, lab, pytestconfig
+    prefix, run, page, lab, pytestconfig
 ) -> None:
     from playwright.sync_api import expect
 

@@ -266,6 +266,53 @@ CASES = [
             ),
         ],
     ),
+    ExerciseCase(
+        lesson="08",
+        answer="# Your answer: replace the ... with the body of push()",
+        check='"""Check: push() reaches one user',
+        name="push()",
+        solution="08_push.py",
+        wrong=[
+            Wrong(
+                "pushes to everyone",
+                "def push(url, user, text):\n"
+                "    import socketio\n"
+                "    queue = socketio.RedisManager(url, channel='wire-to-room', write_only=True)\n"
+                "    data = {'from': 'backend', 'to': user, 'mess': text}\n"
+                "    queue.emit('private message', data)\n",
+                "not right yet: yan got zoe's private message too: send it to zoe's sid only",
+            ),
+            Wrong(
+                "takes the name for a room",
+                "def push(url, user, text):\n"
+                "    import socketio\n"
+                "    queue = socketio.RedisManager(url, channel='wire-to-room', write_only=True)\n"
+                "    data = {'from': 'backend', 'to': user, 'mess': text}\n"
+                "    queue.emit('private message', data, room=user)\n",
+                "not right yet: zoe got no 'private message' within 3 s",
+            ),
+            Wrong(
+                "sends a chat line instead",
+                "def push(url, user, text):\n"
+                "    import redis, socketio\n"
+                "    holder = redis.Redis.from_url(url).hget('wire-to-room:users', user)\n"
+                "    sid = holder.decode().split(' ')[1]\n"
+                "    queue = socketio.RedisManager(url, channel='wire-to-room', write_only=True)\n"
+                "    queue.emit('new message', {'user': 'backend', 'mess': text}, room=sid)\n",
+                "not right yet: zoe got no 'private message' within 3 s",
+            ),
+            Wrong(
+                "forgets who it is from",
+                "def push(url, user, text):\n"
+                "    import redis, socketio\n"
+                "    holder = redis.Redis.from_url(url).hget('wire-to-room:users', user)\n"
+                "    sid = holder.decode().split(' ')[1]\n"
+                "    queue = socketio.RedisManager(url, channel='wire-to-room', write_only=True)\n"
+                "    queue.emit('private message', {'to': user, 'mess': text}, room=sid)\n",
+                "not right yet: zoe got {'to': 'zoe', 'mess': 'your build is green'}",
+            ),
+        ],
+    ),
 ]
 
 

@@ -76,7 +76,7 @@ def test_a_chunked_post_is_answered_ok_and_dropped(server: kit.Server) -> None:
     assert response is not None and response.endswith(b"\r\n\r\nOK")
     # The CONNECT ("40") in it was never read: no CONNECT answer waits for the next poll.
     get = b"GET /socket.io/?EIO=4&transport=polling&sid=" + sid + b" HTTP/1.1\r\nHost: x\r\n\r\n"
-    assert http(server, get, timeout=1.0) is None
+    assert http(server, get, timeout=0.5) is None
 
 
 def test_a_post_over_max_payload_gets_no_answer(server: kit.Server) -> None:
@@ -87,7 +87,7 @@ def test_a_post_over_max_payload_gets_no_answer(server: kit.Server) -> None:
         b"Content-Type: text/plain\r\nContent-Length: " + str(len(big)).encode() + b"\r\n\r\n"
     )
     # No error answer, no close: the client waits for nothing.
-    assert http(server, post + big, timeout=1.0) is None
+    assert http(server, post + big, timeout=0.5) is None
 
 
 def test_unmasked_client_frames_are_accepted(server: kit.Server) -> None:

@@ -10,6 +10,7 @@ from kit.wire import (
     frames,
     handshake,
     messages,
+    resp,
     socketio,
     text,
 )
@@ -29,6 +30,7 @@ def test_every_exported_name_exists_and_comes_from_a_module_all() -> None:
     public |= set(messages.__all__) | set(engineio.__all__) | set(socketio.__all__)
     public |= set(text.__all__)
     public |= set(eventstream.__all__)
+    public |= set(resp.__all__)
     for name in kit.wire.__all__:
         assert name in public, name
         assert hasattr(kit.wire, name), name

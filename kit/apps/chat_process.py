@@ -1,0 +1,89 @@
+"""``kit.chat_process()``: ``python -m kit.chat`` as a child process the kernel owns.
+
+>>> one = kit.chat_process(redis=redis.url, name="one")      # doctest: +SKIP
+>>> two = kit.chat_process(redis=redis.url, name="two")      # doctest: +SKIP
+>>> kit.ChatPanel(one, user="alice"), kit.ChatPanel(two, user="bob")  # doctest: +SKIP
+
+Each call starts the chat server command (:mod:`kit.chat`) in a process of its own, on a
+free loopback port, and returns the kit :class:`~kit.runtime.servers.Server` for it: its
+``url``, ``link()``, ``stop()``; ``server.app`` is the :class:`ChatProcess` (``pid``,
+``log_tail()``, the process's own log of connections and Redis outages). Like every kit
+server it is replaced on re-run by name and stopped (SIGTERM: a clean stop of the
+command) by ``kit.stop_all()`` and at the kernel's exit. Several of them given the same
+Redis are one chat across processes: lesson 08.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+
+from kit.apps.chat import CHANNEL, DEFAULT_ROOMS
+from kit.apps.roster import check_redis_url
+from kit.runtime.processes import ChildProgram
+from kit.runtime.servers import Server, serve
+
+__all__ = ["ChatProcess", "chat_process"]
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class ChatProcess(ChildProgram):
+    """``python -m kit.chat`` on ``127.0.0.1:PORT``, served by ``kit.serve`` like any app."""
+
+    kind = "chat-process"
+    program = "python -m kit.chat"
+    socketio = True
+    """Clients talk socket.io to it (chat panels pick their protocol from this)."""
+    start_timeout = 30.0  # a Python interpreter importing aiohttp and socketio, on a busy CI
+    ready_text = "kit.chat: serving"  # it listens before it has checked its Redis
+
+    def __init__(self, *, redis: str | None, channel: str, rooms: Iterable[str] | None) -> None:
+        super().__init__()
+        self.redis = check_redis_url(redis) if redis is not None else None
+        self.channel = channel
+        self.rooms = tuple(rooms) if rooms is not None else None
+
+    def command(self, directory: Path) -> list[str]:
+        argv = [sys.executable, "-m", "kit.chat", "--host", self.host, "--port", str(self.port)]
+        if self.redis:
+            argv += ["--redis", self.redis, "--channel", self.channel]
+        if self.rooms is None:
+            argv.append("--any-room")
+        else:
+            for room in self.rooms:
+                argv += ["--room", room]
+        return argv
+
+    def environment(self) -> dict[str, str]:
+        # The child imports this very kit, wherever it was imported from.
+        paths = [str(ROOT), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
+        return {**os.environ, "PYTHONPATH": os.pathsep.join(dict.fromkeys(paths))}
+
+
+def chat_process(
+    *,
+    redis: str | object | None = None,
+    name: str | None = None,
+    port: int = 0,
+    channel: str = CHANNEL,
+    rooms: Iterable[str] | None = DEFAULT_ROOMS,
+) -> Server:
+    """Start ``python -m kit.chat`` in a child process and return its kit server.
+
+    Args:
+        redis: a Redis URL (or ``kit.redis()``, or a tap in front of it): join that chat.
+        name: replaces the running kit server of that name.
+        port: 0 lets the system choose a free port.
+        channel: the Redis channel (and key prefix) of the chat.
+        rooms: the rooms clients may join (None: any name).
+
+    Raises:
+        ChildProgramError: the command exited while starting (its log is quoted: an
+            unreachable Redis, say).
+    """
+    url = getattr(redis, "url", redis)
+    process = ChatProcess(redis=url if url is None else str(url), channel=channel, rooms=rooms)
+    return serve(process, name=name, port=port)
