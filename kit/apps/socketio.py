@@ -744,7 +744,6 @@ def _environ(session: EngineSession) -> dict[str, Any]:
         "QUERY_STRING": urlencode(session.query),
         "REMOTE_ADDR": host,
         "REMOTE_PORT": port,
-        "kit.transport": session.transport,
     }
     for name, value in session.headers.items():
         environ[f"HTTP_{name.upper().replace('-', '_')}"] = value
