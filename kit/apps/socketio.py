@@ -59,14 +59,13 @@ import dataclasses
 import inspect
 import logging
 import re
-import secrets
 import socket
 import time
 from collections.abc import Awaitable, Callable, Collection, Iterable
 from typing import Any
 from urllib.parse import urlencode
 
-from kit.apps.engineio import EncodedMessage, EngineIOServer, EngineSession
+from kit.apps.engineio import EncodedMessage, EngineIOServer, EngineSession, new_id
 from kit.apps.recovery import (
     RECOVERABLE_REASONS,
     MemoryRecoveryStore,
@@ -506,9 +505,9 @@ class SocketIOServer:
             target.recovered, target.data = True, dict(restored.session.data)
             rooms: Iterable[str] = restored.session.rooms
         else:
-            target = _Socket(secrets.token_urlsafe(15), ns, client.session)
+            target = _Socket(new_id(), ns, client.session)
             if self.recovery is not None:
-                target.pid = secrets.token_urlsafe(15)
+                target.pid = new_id()
             rooms = ()
         client.sockets[name] = target
         ns.sockets[target.sid] = target

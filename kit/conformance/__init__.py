@@ -241,6 +241,7 @@ def run(
     server: Server | str = "localhost:3000",
     *,
     grep: str | None = None,
+    retries: int = 0,
     timeout: float = SUITE_TIMEOUT,
 ) -> SuiteRun:
     """Run the official ``suite`` against ``server`` (a kit Server, or ``"host:port"``).
@@ -248,6 +249,10 @@ def run(
     Args:
         grep: run only the tests whose full title contains this text (mocha's
             ``--grep``), e.g. ``"heartbeat"`` or ``"Socket.IO protocol connect"``.
+        retries: run a failed test again up to this many times (mocha's
+            ``--retries``). The suites' heartbeat is 300 ms: on a busy machine a ping
+            that comes late can fail a test a quiet machine passes. A lesson retries;
+            CI does not (``tests/conformance``), so there a late ping is a failure.
 
     Raises:
         SuiteUnavailable: Node.js or npm is missing, or the install failed.
@@ -270,6 +275,10 @@ def run(
         ]
         if grep:
             command += ["--grep", grep]
+        if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
+            raise ValueError(f"retries is how many times to re-run a failed test, not {retries!r}")
+        if retries:
+            command += ["--retries", str(retries)]
         env = {**os.environ, "NODE_OPTIONS": "--dns-result-order=ipv4first"}
         if target != "localhost:3000":
             env["KIT_SUITE_TARGET"] = target

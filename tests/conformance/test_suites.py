@@ -56,6 +56,11 @@ def test_grep_runs_one_layer_and_a_broken_server_fails_it(no_leaks, node: str) -
     assert result.total == 4 and result.passed == 2, result.table()
     assert {test.title for test in result.failures} == {"closes the session upon ping timeout"}
     assert "FAIL" in result.table()
+    # Retries are for late pings on a busy machine: they do not hide a real failure.
+    retried = kit.conformance.run("engine.io", server, grep="ping timeout", retries=1)
+    assert retried.total == 2 and retried.passed == 0, retried.table()
+    with pytest.raises(ValueError, match="retries"):
+        kit.conformance.run("engine.io", server, retries=-1)
 
 
 def free_port() -> int:
