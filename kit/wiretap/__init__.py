@@ -35,6 +35,7 @@ import functools
 from collections.abc import Callable, Iterable
 from urllib.parse import urlsplit
 
+from kit.runtime.loop import runtime
 from kit.runtime.servers import Server, serve
 from kit.wire.decoder import (
     DEFAULT_MAX_MESSAGE,
@@ -151,6 +152,23 @@ class Tap:
             for event in self.events
             if event.layer in wanted and matches(event, None, None, direction)
         )
+
+    def cut(self) -> int:
+        """Cut every connection through the tap now, as a network outage would.
+
+        Both sockets of each relayed connection are reset at once (no CLOSE frame, no
+        goodbye); the tap keeps listening, so clients that reconnect get through again.
+        Each side sees its connection lost, which is what connection state recovery is
+        for. Returns how many connections were cut.
+
+        >>> tap.cut()                                           # doctest: +SKIP
+        2
+        """
+
+        async def cut_now() -> int:
+            return self._relay.abort()
+
+        return runtime.run(cut_now(), timeout=5.0, what="tap.cut()")
 
     def stop(self) -> None:
         """Stop relaying; open connections through the tap are closed.
