@@ -4,7 +4,10 @@
 :mod:`kit.bench.cluster`.)
 
 The server is a python-socketio ``AsyncServer(async_mode="aiohttp")`` started with
-``kit.serve``, so it runs on the kit's runtime thread exactly as in a lesson's kernel. Its
+``kit.serve``, so it runs on the kit's runtime thread exactly as in a lesson's kernel; with
+``--server scratch`` it is ``kit.SocketIOServer`` (socket.io from scratch), and
+``--server scratch,python-socketio`` measures both with the same clients, one after the
+other, and prints them side by side (CPU per delivery as a ratio to the first). Its
 ``connect`` handler puts every client in the room ``"audience"`` (the server decides rooms;
 clients never join by themselves). Then the benchmark runs, on the runtime thread::
 
@@ -79,6 +82,7 @@ import asyncio
 import collections
 import concurrent.futures
 import contextlib
+import dataclasses
 import multiprocessing
 import statistics
 import sys
@@ -109,6 +113,10 @@ T = TypeVar("T")
 ROOM = "audience"
 EVENT = "tick"
 TRANSPORTS = ("websocket", "polling")
+SERVERS = ("python-socketio", "scratch")
+"""The servers ``--server`` can measure: python-socketio's ``AsyncServer``, or
+``kit.SocketIOServer`` (socket.io from scratch, broadcasts encoded once and written to
+every recipient's socket without a task per recipient)."""
 
 CONNECT_TIMEOUT = 20.0
 """Seconds one client may take to connect (and be put in the room)."""
@@ -188,6 +196,8 @@ class FanoutResult:
     """Why connections dropped during the run, as (reason, count), most frequent first."""
     clients_busy: float | None = None
     """CPU over wall time of the clients process while receiving; near 1: they set the pace."""
+    server: str = "python-socketio"
+    """Which server was measured (one of :data:`SERVERS`)."""
 
     @property
     def expected(self) -> int:
@@ -508,7 +518,18 @@ def _clients_process(conn: Any, plan: ClientsPlan) -> None:
 # -- the server process ------------------------------------------------------------------
 
 
-def _fanout_server() -> Any:
+def _fanout_server(kind: str = "python-socketio") -> Any:
+    if kind == "scratch":
+        from kit.apps.socketio import SocketIOServer
+
+        scratch = SocketIOServer()
+
+        async def join(sid: str, environ: dict[str, Any], auth: object = None) -> None:
+            await scratch.enter_room(sid, ROOM)
+
+        scratch.on("connect", join)
+        return scratch
+
     import socketio
 
     sio = socketio.AsyncServer(async_mode="aiohttp")
@@ -521,6 +542,10 @@ def _fanout_server() -> Any:
 
 
 async def _room_size(sio: Any) -> int:
+    from kit.apps.socketio import SocketIOServer
+
+    if isinstance(sio, SocketIOServer):
+        return sum(1 for sid in sio.sockets() if ROOM in sio.rooms(sid))
     return sum(1 for _ in sio.manager.get_participants("/", ROOM))
 
 
@@ -595,8 +620,11 @@ def measure(
     timeout: float = 300.0,
     concurrency: int = 50,
     quiet_seconds: float = QUIET_SECONDS,
+    server: str = "python-socketio",
 ) -> FanoutResult:
     """Run one fan-out: serve, connect ``clients`` clients, broadcast ``messages``, count.
+
+    ``server`` is one of :data:`SERVERS`; the clients are the same for each.
 
     Leaves nothing behind: the clients process is joined (or killed) and the server
     stopped, also on errors and Ctrl-C. The kit's runtime thread stays up; call
@@ -610,17 +638,19 @@ def measure(
         raise ValueError("clients, messages and concurrency must be at least 1")
     if transport not in TRANSPORTS:
         raise ValueError(f"transport must be one of {TRANSPORTS}, not {transport!r}")
+    if server not in SERVERS:
+        raise ValueError(f"server must be one of {SERVERS}, not {server!r}")
     budget = _Budget(timeout)
     raise_open_file_limit(_files_needed(clients, transport, "server"), "server process")
-    sio = _fanout_server()
-    server = kit.serve(sio, name="bench-fanout")
+    sio = _fanout_server(server)
+    served = kit.serve(sio, name="bench-fanout")
     try:
         plan = ClientsPlan(
-            server.url, clients, messages, transport, concurrency, quiet_seconds=quiet_seconds
+            served.url, clients, messages, transport, concurrency, quiet_seconds=quiet_seconds
         )
-        return _run_with_clients(sio, plan, budget)
+        return dataclasses.replace(_run_with_clients(sio, plan, budget), server=server)
     finally:
-        server.stop()
+        served.stop()
 
 
 def _run_with_clients(sio: Any, plan: ClientsPlan, budget: _Budget) -> FanoutResult:
@@ -712,6 +742,7 @@ def format_report(result: FanoutResult) -> str:
     p50 = None if result.latency_p50 is None else result.latency_p50 * ms
     p99 = None if result.latency_p99 is None else result.latency_p99 * ms
     rows = [
+        ("server", result.server, ""),
         ("clients", _number(result.clients), ""),
         ("messages", _number(result.messages), ""),
         ("transport", result.transport, ""),
@@ -750,6 +781,27 @@ def format_report(result: FanoutResult) -> str:
     return "\n".join(lines)
 
 
+def format_comparison(results: list[FanoutResult]) -> str:
+    """Several servers side by side, each against the first: what ``--server a,b`` prints."""
+    base = results[0]
+    base_cpu = base.cpu_us_per_delivery(base.thread_cpu_seconds)
+    header = (
+        f"{'server':<18}{'deliveries/s':>14}{'CPU/delivery':>14}{'x ' + base.server:>22}"
+        f"{'lost':>8}{'dups':>7}"
+    )
+    lines = [header, "-" * len(header)]
+    for result in results:
+        cpu = result.cpu_us_per_delivery(result.thread_cpu_seconds)
+        ratio = None if cpu is None or not base_cpu else cpu / base_cpu
+        lines.append(
+            f"{result.server:<18}{_number(result.deliveries_per_second):>14}"
+            f"{_number(cpu, 'us', 1):>14}{_number(ratio, '', 2):>22}"
+            f"{_number(result.lost):>8}{_number(result.duplicates):>7}"
+        )
+    lines.append("CPU/delivery: the server's runtime thread during the broadcast, same clients")
+    return "\n".join(lines)
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--clients", type=int, default=1000, help="clients in the room (default 1000)"
@@ -783,6 +835,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "2 or more, a one-process baseline runs first and the added latency is reported",
     )
     parser.add_argument(
+        "--server",
+        default="python-socketio",
+        help="the server(s) to measure, comma-separated and side by side: "
+        f"{', '.join(SERVERS)} (default python-socketio)",
+    )
+    parser.add_argument(
         "--check", action="store_true", help="exit with status 1 if a delivery is lost"
     )
 
@@ -794,23 +852,35 @@ def run(args: argparse.Namespace) -> int:
         raise SystemExit("--timeout must be positive")
     if args.servers < 1:
         raise SystemExit("--servers must be at least 1")
+    servers = [name.strip() for name in args.server.split(",") if name.strip()]
+    unknown = [name for name in servers if name not in SERVERS]
+    if unknown or not servers:
+        raise SystemExit(f"--server takes {', '.join(SERVERS)} (comma-separated), not {unknown}")
+    if args.servers > 1 and servers != ["python-socketio"]:
+        raise SystemExit("--servers N runs python-socketio processes on Redis; drop --server")
     if args.servers > 1:
         from kit.bench import cluster
 
         return cluster.run(args)
     print(
         f"kit.bench fanout: {args.clients} socket.io clients in one room, "
-        f"{args.messages} broadcasts, {args.transport} transport\n",
+        f"{args.messages} broadcasts, {args.transport} transport, "
+        f"server {' then '.join(servers)}\n",
         flush=True,
     )
+    results: list[FanoutResult] = []
     try:
-        result = measure(
-            args.clients,
-            args.messages,
-            args.transport,
-            timeout=args.timeout,
-            concurrency=args.concurrency,
-        )
+        for name in servers:
+            result = measure(
+                args.clients,
+                args.messages,
+                args.transport,
+                timeout=args.timeout,
+                concurrency=args.concurrency,
+                server=name,
+            )
+            results.append(result)
+            print(format_report(result) + "\n", flush=True)
     except FanoutError as exc:
         print(f"kit.bench fanout failed: {exc}", file=sys.stderr)
         return 1
@@ -819,5 +889,6 @@ def run(args: argparse.Namespace) -> int:
         return 130
     finally:
         kit.stop_all()
-    print(format_report(result))
-    return 1 if args.check and result.lost else 0
+    if len(results) > 1:
+        print(format_comparison(results))
+    return 1 if args.check and any(result.lost for result in results) else 0
