@@ -5,9 +5,11 @@
 
 The server is a python-socketio ``AsyncServer(async_mode="aiohttp")`` started with
 ``kit.serve``, so it runs on the kit's runtime thread exactly as in a lesson's kernel; with
-``--server scratch`` it is ``kit.SocketIOServer`` (socket.io from scratch), and
-``--server scratch,python-socketio`` measures both with the same clients, one after the
-other, and prints them side by side (CPU per delivery as a ratio to the first). Its
+``--server scratch`` it is ``kit.SocketIOServer`` (socket.io from scratch), and with
+``--server node`` it is Node's own socket.io 4.8.1 in a child process
+(:mod:`kit.bench.node`). ``--server node,scratch,python-socketio`` measures each with the
+same clients, one after the other, and prints them side by side (CPU per delivery as a
+ratio to the first, peak server memory). Each server's
 ``connect`` handler puts every client in the room ``"audience"`` (the server decides rooms;
 clients never join by themselves). Then the benchmark runs, on the runtime thread::
 
@@ -113,10 +115,11 @@ T = TypeVar("T")
 ROOM = "audience"
 EVENT = "tick"
 TRANSPORTS = ("websocket", "polling")
-SERVERS = ("python-socketio", "scratch")
-"""The servers ``--server`` can measure: python-socketio's ``AsyncServer``, or
+SERVERS = ("python-socketio", "scratch", "node")
+"""The servers ``--server`` can measure: python-socketio's ``AsyncServer``,
 ``kit.SocketIOServer`` (socket.io from scratch, broadcasts encoded once and written to
-every recipient's socket without a task per recipient)."""
+every recipient's socket without a task per recipient), or Node's socket.io 4.8.1 in a
+child process (:mod:`kit.bench.node`, when Node.js and npm are installed)."""
 
 CONNECT_TIMEOUT = 20.0
 """Seconds one client may take to connect (and be put in the room)."""
@@ -198,6 +201,9 @@ class FanoutResult:
     """CPU over wall time of the clients process while receiving; near 1: they set the pace."""
     server: str = "python-socketio"
     """Which server was measured (one of :data:`SERVERS`)."""
+    server_peak_bytes: int | None = None
+    """Peak resident memory of the server's process: Node's, or (Python servers) the
+    benchmark's own process, which runs them, since it started."""
 
     @property
     def expected(self) -> int:
@@ -642,6 +648,20 @@ def measure(
         raise ValueError(f"server must be one of {SERVERS}, not {server!r}")
     budget = _Budget(timeout)
     raise_open_file_limit(_files_needed(clients, transport, "server"), "server process")
+    if server == "node":
+        from kit.bench.node import NodeServer, NodeUnavailable
+
+        try:
+            node = NodeServer()
+        except NodeUnavailable as exc:
+            raise FanoutError(str(exc)) from None
+        try:
+            plan = ClientsPlan(
+                node.url, clients, messages, transport, concurrency, quiet_seconds=quiet_seconds
+            )
+            return dataclasses.replace(_run_with_clients(node, plan, budget), server=server)
+        finally:
+            node.stop()
     sio = _fanout_server(server)
     served = kit.serve(sio, name="bench-fanout")
     try:
@@ -675,20 +695,32 @@ def _run_with_clients(sio: Any, plan: ClientsPlan, budget: _Budget) -> FanoutRes
                 f"{connect.first_connect_error or 'none'})"
             )
         phase = "checking the room"
-        in_room = _on_runtime(_room_size(sio), budget, phase)
+        from kit.bench.node import NodeServer
+
+        node = sio if isinstance(sio, NodeServer) else None
+        in_room = node.room_size() if node else _on_runtime(_room_size(sio), budget, phase)
         if in_room != plan.clients:
             raise FanoutError(f"{in_room} clients are in the room, expected {plan.clients}")
 
         phase = f"emitting {plan.messages} messages"
         process_cpu_started = time.process_time()
-        started, thread_cpu_started, emitted = _on_runtime(
-            _broadcast(sio, plan.messages), budget, phase
-        )
+        if node:
+            started, thread_cpu_started, emitted = node.broadcast(plan.messages)
+        else:
+            started, thread_cpu_started, emitted = _on_runtime(
+                _broadcast(sio, plan.messages), budget, phase
+            )
         phase = "waiting for the deliveries"
         conn.send(("collect", budget.left(phase)))
         report: ClientsReport = _expect(conn, process, "received", budget, phase)
-        thread_cpu = _on_runtime(_thread_cpu(), budget, phase)
-        process_cpu = time.process_time() - process_cpu_started
+        peak: int | None
+        if node:  # its CPU is the whole Node process's: it runs the server only
+            thread_cpu, peak = node.cpu()
+            process_cpu = thread_cpu - thread_cpu_started
+        else:
+            thread_cpu = _on_runtime(_thread_cpu(), budget, phase)
+            process_cpu = time.process_time() - process_cpu_started
+            peak = _peak_rss()
 
         phase = "disconnecting the clients"
         conn.send(("disconnect",))
@@ -719,7 +751,18 @@ def _run_with_clients(sio: Any, plan: ClientsPlan, budget: _Budget) -> FanoutRes
         process_cpu_seconds=process_cpu,
         latency_p50=report.latency_p50,
         latency_p99=report.latency_p99,
+        server_peak_bytes=peak,
     )
+
+
+def _peak_rss() -> int | None:
+    """This process's peak resident set in bytes (Linux and macOS), or None."""
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - Windows
+        return None
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak if sys.platform == "darwin" else peak * 1024
 
 
 # -- the report --------------------------------------------------------------------------
@@ -773,6 +816,7 @@ def format_report(result: FanoutResult) -> str:
         ),
         ("delivery latency p50", _number(p50, "ms", 1), "time.time() across processes"),
         ("delivery latency p99", _number(p99, "ms", 1), ""),
+        ("server peak memory", _number(_mb(result.server_peak_bytes), "MB"), _peak_note(result)),
     ]
     header = f"{'measure':<28}{'value':>16}  note"
     lines = [header, "-" * (len(header) + 26)]
@@ -781,13 +825,23 @@ def format_report(result: FanoutResult) -> str:
     return "\n".join(lines)
 
 
+def _mb(size: int | None) -> float | None:
+    return None if size is None else size / 2**20
+
+
+def _peak_note(result: FanoutResult) -> str:
+    if result.server == "node":
+        return "Node's process, sampled every 50 ms"
+    return "this process since it started (it runs the server)"
+
+
 def format_comparison(results: list[FanoutResult]) -> str:
     """Several servers side by side, each against the first: what ``--server a,b`` prints."""
     base = results[0]
     base_cpu = base.cpu_us_per_delivery(base.thread_cpu_seconds)
     header = (
         f"{'server':<18}{'deliveries/s':>14}{'CPU/delivery':>14}{'x ' + base.server:>22}"
-        f"{'lost':>8}{'dups':>7}"
+        f"{'peak MB':>9}{'lost':>8}{'dups':>7}"
     )
     lines = [header, "-" * len(header)]
     for result in results:
@@ -796,9 +850,13 @@ def format_comparison(results: list[FanoutResult]) -> str:
         lines.append(
             f"{result.server:<18}{_number(result.deliveries_per_second):>14}"
             f"{_number(cpu, 'us', 1):>14}{_number(ratio, '', 2):>22}"
+            f"{_number(_mb(result.server_peak_bytes)):>9}"
             f"{_number(result.lost):>8}{_number(result.duplicates):>7}"
         )
-    lines.append("CPU/delivery: the server's runtime thread during the broadcast, same clients")
+    lines.append(
+        "CPU/delivery: during the broadcast, the runtime thread (Python servers) or the Node "
+        "process; the same clients for all"
+    )
     return "\n".join(lines)
 
 

@@ -36,6 +36,7 @@ REPORT_ROWS = [
     "clients process busy",
     "delivery latency p50",
     "delivery latency p99",
+    "server peak memory",
 ]
 
 
@@ -117,13 +118,32 @@ def test_two_servers_side_by_side_with_the_same_clients(capsys):
     assert [row.split()[-2:] for row in table[2:4]] == [["0", "0"], ["0", "0"]]  # lost, dups
 
 
+def test_nodes_own_server_is_measured_with_the_same_clients(node: str):
+    result = fanout.measure(clients=10, messages=5, server="node", timeout=120)
+    assert result.server == "node"
+    assert (result.received, result.lost, result.duplicates) == (50, 0, 0)
+    assert result.thread_cpu_seconds > 0  # the Node process's CPU over the broadcast
+    assert result.server_peak_bytes is not None and result.server_peak_bytes > 10 * 2**20
+    assert "Node's process" in fanout.format_report(result)
+    assert "x node" in fanout.format_comparison([result, result])
+
+
+def test_without_node_the_node_server_says_what_to_install(monkeypatch):
+    from kit.bench import node
+
+    monkeypatch.setattr(node.shutil, "which", lambda name: None)
+    with pytest.raises(fanout.FanoutError, match="node is not installed"):
+        fanout.measure(clients=1, messages=1, server="node")
+    assert kit.running_servers() == []
+
+
 def test_bad_arguments_are_refused_before_anything_starts():
     with pytest.raises(SystemExit, match="at least 1"):
         main(["fanout", "--clients", "0"])
     with pytest.raises(ValueError, match="transport"):
         fanout.measure(clients=1, messages=1, transport="carrier-pigeon")
     with pytest.raises(ValueError, match="server must be one of"):
-        fanout.measure(clients=1, messages=1, server="node")
+        fanout.measure(clients=1, messages=1, server="carrier-pigeon")
     with pytest.raises(SystemExit, match="--server takes"):
         main(["fanout", "--server", "scratch,carrier-pigeon"])
     assert kit.running_servers() == []
