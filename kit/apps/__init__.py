@@ -22,7 +22,12 @@ from kit.apps.chat import ChatApp, ClusterState, chat_app
 from kit.apps.chat_process import ChatProcess, chat_process
 from kit.apps.engineio import EncodedMessage, EngineIOServer, EngineSession
 from kit.apps.push import News, NewsServer, PushMethod
-from kit.apps.recovery import MemoryRecoveryStore, RecoveryStore, SavedSession
+from kit.apps.recovery import (
+    MemoryRecoveryStore,
+    RecoveryStore,
+    SavedSession,
+    SqliteRecoveryStore,
+)
 from kit.apps.redis import Redis, redis
 from kit.apps.roster import RedisUnavailableError
 from kit.apps.scratch import ScratchConnection, ScratchServer
@@ -48,6 +53,7 @@ __all__ = [
     "ScratchConnection",
     "ScratchServer",
     "SocketIOServer",
+    "SqliteRecoveryStore",
     "balancer",
     "chat_app",
     "chat_process",

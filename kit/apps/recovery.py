@@ -18,15 +18,20 @@ official client expects:
 
 What is kept lives in a store with the small interface :class:`RecoveryStore`, so that a
 durable store (a database: a server restart then loses nothing) can replace the
-in-memory one (:class:`MemoryRecoveryStore`, lost when the process ends). Both keep a
-bounded number of events, for a bounded time: a client that was away longer, or whose
+in-memory one (:class:`MemoryRecoveryStore`, lost when the process ends);
+:class:`SqliteRecoveryStore` keeps the same in an SQLite file, so a server restarted on
+the same file recovers the clients of the one before. Both keep a bounded number of
+events, for a bounded time: a client that was away longer, or whose
 offset is gone, simply gets a new session (``recovered`` is false) and learns it.
 """
 
 from __future__ import annotations
 
+import base64
 import dataclasses
+import json
 import secrets
+import sqlite3
 from collections import deque
 from collections.abc import Collection
 from typing import Any, Protocol
@@ -37,6 +42,7 @@ __all__ = [
     "RecoveryStore",
     "Restored",
     "SavedSession",
+    "SqliteRecoveryStore",
     "should_receive",
 ]
 
@@ -174,9 +180,11 @@ class MemoryRecoveryStore:
             return None
         rooms = session.rooms
         missed = [
-            data
-            for _, namespace, data, to, exclude in list(self._events)[index + 1 :]
-            if namespace == session.namespace and should_receive(rooms, to, exclude)
+            [*data, f"{self._prefix}-{self._first + position}"]  # each with its offset
+            for position, (_, namespace, data, to, exclude) in enumerate(self._events)
+            if position > index
+            and namespace == session.namespace
+            and should_receive(rooms, to, exclude)
         ]
         return Restored(session, missed)
 
@@ -187,3 +195,126 @@ class MemoryRecoveryStore:
         for pid, session in list(self._sessions.items()):
             if now - session.disconnected_at > max_age:
                 del self._sessions[pid]
+
+
+def _dumps(value: Any) -> str:
+    """JSON, with bytes (binary attachments) as ``{"$bytes": base64}``."""
+
+    def encode(item: Any) -> Any:
+        if isinstance(item, (bytes, bytearray)):
+            return {"$bytes": base64.b64encode(bytes(item)).decode("ascii")}
+        raise TypeError(f"{type(item).__name__} cannot be kept for recovery")
+
+    return json.dumps(value, default=encode, separators=(",", ":"))
+
+
+def _loads(text: str) -> Any:
+    def decode(item: dict[str, Any]) -> Any:
+        if set(item) == {"$bytes"}:
+            return base64.b64decode(item["$bytes"])
+        return item
+
+    return json.loads(text, object_hook=decode)
+
+
+class SqliteRecoveryStore:
+    """A :class:`RecoveryStore` in an SQLite file: it survives a server restart.
+
+    A server started again with a store on the same file finds the sessions the previous
+    one kept when it stopped (its connections dropped with "server shutting down") and
+    the events sent since, so the official client comes back with
+    ``socket.recovered === true`` even though the process is new: Node's in-memory
+    adapter cannot do that. Writes are small and synchronous (one row per broadcast),
+    fine for a lesson's rates; a busy server would batch them.
+
+    Args:
+        path: the database file (created if missing), or ``":memory:"``.
+        max_events, max_sessions: as :class:`MemoryRecoveryStore`.
+    """
+
+    def __init__(self, path: str, *, max_events: int = 10_000, max_sessions: int = 10_000) -> None:
+        self.path, self.max_events, self.max_sessions = str(path), max_events, max_sessions
+        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        self._db.executescript(
+            """
+            CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+            CREATE TABLE IF NOT EXISTS events (
+                number INTEGER PRIMARY KEY AUTOINCREMENT, at REAL NOT NULL,
+                namespace TEXT NOT NULL, data TEXT NOT NULL, rooms_to TEXT NOT NULL,
+                rooms_excluded TEXT NOT NULL);
+            CREATE TABLE IF NOT EXISTS sessions (
+                pid TEXT PRIMARY KEY, body TEXT NOT NULL, disconnected_at REAL NOT NULL);
+            """
+        )
+        self._db.execute("INSERT OR IGNORE INTO meta VALUES ('prefix', ?)", (secrets.token_hex(4),))
+        (self._prefix,) = self._db.execute("SELECT value FROM meta WHERE key = 'prefix'").fetchone()
+
+    def __repr__(self) -> str:
+        (events,) = self._db.execute("SELECT count(*) FROM events").fetchone()
+        (sessions,) = self._db.execute("SELECT count(*) FROM sessions").fetchone()
+        return f"<SqliteRecoveryStore {self.path} {events} events, {sessions} sessions>"
+
+    def close(self) -> None:
+        """Close the database connection (the file stays)."""
+        self._db.close()
+
+    def append(
+        self,
+        namespace: str,
+        data: list[Any],
+        to: Collection[str],
+        exclude: Collection[str],
+        *,
+        now: float,
+    ) -> str:
+        cursor = self._db.execute(
+            "INSERT INTO events (at, namespace, data, rooms_to, rooms_excluded) "
+            "VALUES (?, ?, ?, ?, ?)",
+            (now, namespace, _dumps(data), _dumps(sorted(to)), _dumps(sorted(exclude))),
+        )
+        number = cursor.lastrowid
+        assert number is not None
+        self._db.execute("DELETE FROM events WHERE number <= ?", (number - self.max_events,))
+        return f"{self._prefix}-{number}"
+
+    def save(self, session: SavedSession) -> None:
+        body = _dumps(dataclasses.asdict(session))
+        self._db.execute(
+            "INSERT OR REPLACE INTO sessions VALUES (?, ?, ?)",
+            (session.pid, body, session.disconnected_at),
+        )
+        self._db.execute(
+            "DELETE FROM sessions WHERE pid NOT IN "
+            "(SELECT pid FROM sessions ORDER BY disconnected_at DESC LIMIT ?)",
+            (self.max_sessions,),
+        )
+
+    def restore(self, pid: str, offset: str, *, max_age: float, now: float) -> Restored | None:
+        row = self._db.execute("SELECT body FROM sessions WHERE pid = ?", (pid,)).fetchone()
+        if row is None:
+            return None
+        self._db.execute("DELETE FROM sessions WHERE pid = ?", (pid,))
+        fields = _loads(row[0])
+        session = SavedSession(**{**fields, "rooms": tuple(fields["rooms"])})
+        if now - session.disconnected_at > max_age:
+            return None
+        prefix, _, number = offset.rpartition("-")
+        if prefix != self._prefix or not number.isdigit():
+            return None
+        kept = self._db.execute("SELECT 1 FROM events WHERE number = ?", (int(number),))
+        if kept.fetchone() is None:
+            return None
+        missed = [
+            [*_loads(data), f"{self._prefix}-{event}"]  # each with its offset
+            for event, data, to, exclude in self._db.execute(
+                "SELECT number, data, rooms_to, rooms_excluded FROM events "
+                "WHERE number > ? AND namespace = ? ORDER BY number",
+                (int(number), session.namespace),
+            )
+            if should_receive(session.rooms, _loads(to), _loads(exclude))
+        ]
+        return Restored(session, missed)
+
+    def prune(self, *, max_age: float, now: float) -> None:
+        self._db.execute("DELETE FROM events WHERE at < ?", (now - max_age,))
+        self._db.execute("DELETE FROM sessions WHERE disconnected_at < ?", (now - max_age,))

@@ -90,7 +90,8 @@ class RecoveryOptions:
     Attributes:
         max_disconnection_duration: seconds a dropped session can be recovered.
         skip_middlewares: a recovered socket skips the middlewares (as in Node).
-        store: where events and sessions are kept; a fresh in-memory store by default.
+        store: where events and sessions are kept; a fresh in-memory store by default,
+            ``kit.SqliteRecoveryStore(path)`` to recover clients across a server restart.
     """
 
     max_disconnection_duration: float = 120.0

@@ -116,3 +116,49 @@ def test_without_recovery_the_same_cut_loses_id_rooms_and_news(
     assert reconnected["recovered"] is None and reconnected["id"] != joined["id"]
     assert done["news"] == ["welcome to room one"]
     assert done["rooms"] == [reconnected["id"]]
+
+
+def test_with_an_sqlite_store_the_official_client_recovers_across_a_server_restart(
+    node: str, socketio_client_js: Path, tmp_path: Path
+) -> None:
+    """Node's in-memory adapter forgets everything on restart; a store in a file does not."""
+    path = str(tmp_path / "recovery.sqlite3")
+    store = kit.SqliteRecoveryStore(path)
+    sio, journal = recovery_server(connection_state_recovery=kit.RecoveryOptions(store=store))
+    server = kit.serve(sio, name="scratch-sio-recovery")
+    port = server.port
+    tap = kit.tap(server)  # the client's address stays the same across the restart
+    process = subprocess.Popen(
+        [node, str(RECOVERY_JS), tap.url],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=RECOVERY_JS.parent,
+    )
+    try:
+        joined = line(process)
+        assert joined["step"] == "joined", joined
+        server.stop()  # its connections drop ("server shutting down"); sessions are kept
+        assert journal[0][2] == "server shutting down"
+        store.close()
+        # A new server object on a new store object: only the file is shared.
+        reopened = kit.SqliteRecoveryStore(path)
+        again, _ = recovery_server(connection_state_recovery=kit.RecoveryOptions(store=reopened))
+        kit.run(again.emit("news", "sent while the server was restarting", to="room one"))
+        kit.serve(again, name="scratch-sio-recovery", port=port)
+        lines = [joined]
+        while lines[-1]["step"] not in ("done", "timeout"):
+            lines.append(line(process))
+        assert process.wait(timeout=10) == 0, lines
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        for stream in (process.stdout, process.stderr):
+            if stream is not None:
+                stream.close()
+    reconnected, done = lines[-2], lines[-1]
+    assert reconnected == {"step": "reconnected", "id": joined["id"], "recovered": True}
+    assert done["news"] == ["welcome to room one", "sent while the server was restarting"]
+    assert done["rooms"] == [joined["id"], "room one"]
+    reopened.close()
