@@ -416,7 +416,10 @@ class EngineSession:
         if connection is self._probe:
             self._drop_probe(CloseCode.NORMAL_CLOSURE)
         elif connection is self._websocket:
-            self._close("transport close")
+            # The WebSocket layer closed it with 1008 for not reading: say so.
+            sent = connection.close_sent
+            slow = sent is not None and sent.code == CloseCode.POLICY_VIOLATION
+            self._close("too slow" if slow else "transport close")
 
     # -- the end -----------------------------------------------------------------------
 

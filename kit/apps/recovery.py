@@ -223,9 +223,9 @@ class SqliteRecoveryStore:
     A server started again with a store on the same file finds the sessions the previous
     one kept when it stopped (its connections dropped with "server shutting down") and
     the events sent since, so the official client comes back with
-    ``socket.recovered === true`` even though the process is new: Node's in-memory
-    adapter cannot do that. Writes are small and synchronous (one row per broadcast),
-    fine for a lesson's rates; a busy server would batch them.
+    ``socket.recovered === true`` even though the process is new (Node's default
+    adapter keeps them in its process's memory). Writes are small and synchronous (one
+    row per broadcast), fine for a lesson's rates; a busy server would batch them.
 
     Args:
         path: the database file (created if missing), or ``":memory:"``.
