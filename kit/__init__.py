@@ -22,6 +22,8 @@ The top-level names are all a lesson needs:
 - ``kit.chat_process(redis=...)`` runs ``python -m kit.chat`` in a process of its own;
   ``kit.redis()`` starts a real redis-server for the kernel; ``kit.balancer(servers)`` a
   real HAProxy in front of several servers.
+- ``kit.EngineIOServer()`` and ``kit.SocketIOServer()`` are engine.io and socket.io built
+  from scratch on ``kit.wire``; ``kit.conformance`` runs the official suites against them.
 - ``kit.NewsServer()`` offers news four ways (short polling, long-polling, server-sent
   events, WebSocket); ``kit.ShortPollingClient``, ``kit.LongPollingClient``,
   ``kit.EventSourceClient`` and ``kit.WebSocketNewsClient`` time what they hear;
@@ -37,17 +39,22 @@ with all of them).
 
 from __future__ import annotations
 
-from kit import wire
+from kit import conformance, wire
 from kit.apps import (
     Balancer,
     ChatApp,
+    EngineIOServer,
+    MemoryRecoveryStore,
     News,
     NewsServer,
     PushMethod,
     RateLimit,
+    RecoveryOptions,
     Redis,
     RedisUnavailableError,
     ScratchServer,
+    SocketIOServer,
+    SqliteRecoveryStore,
     TokenSigner,
     balancer,
     chat_app,
@@ -100,11 +107,13 @@ __all__ = [
     "ChatPanel",
     "ChildProgramError",
     "CloseEvent",
+    "EngineIOServer",
     "Event",
     "EventSourceClient",
     "Exercise",
     "FrameInspector",
     "LongPollingClient",
+    "MemoryRecoveryStore",
     "MessageEvent",
     "News",
     "NewsClient",
@@ -117,12 +126,15 @@ __all__ = [
     "PushRace",
     "PushRun",
     "RateLimit",
+    "RecoveryOptions",
     "Redis",
     "RedisUnavailableError",
     "ScratchServer",
     "Server",
     "ShortPollingClient",
     "SocketIOClient",
+    "SocketIOServer",
+    "SqliteRecoveryStore",
     "Tap",
     "TokenSigner",
     "WebSocket",
@@ -132,6 +144,7 @@ __all__ = [
     "chat_process",
     "classroom_chat",
     "compare_push",
+    "conformance",
     "exercise",
     "measure_push",
     "news_client",

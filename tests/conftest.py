@@ -33,7 +33,7 @@ _PROCESS_FILES = (
     "tests/runtime/test_processes.py",
 )
 _BROWSER_FIXTURES = {"browser", "page", "lab", "hub_lab", "tls_browser", "pinning_playwright"}
-_INTEROP_FIXTURES = {"socketio_client_js"}
+_INTEROP_FIXTURES = {"socketio_client_js", "node"}
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -171,3 +171,12 @@ def socketio_client_js() -> Path:
         if done.returncode != 0:
             _missing(f"npm install in tests/js failed: {done.stderr[-800:]}")
     return package / "dist" / "socket.io.min.js"
+
+
+@pytest.fixture(scope="session")
+def node() -> str:
+    """The Node.js executable; tests that need it skip without it, and fail under CI."""
+    found = shutil.which("node")
+    if found is None:
+        _missing("Node.js is not installed (Debian: apt-get install nodejs npm)")
+    return str(found)

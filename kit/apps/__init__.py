@@ -4,6 +4,11 @@
 - :mod:`~kit.apps.scratch` - ``kit.ScratchServer``: a WebSocket server on ``kit.wire`` alone
 - :mod:`~kit.apps.push` - ``kit.NewsServer``: news by short polling, long-polling,
   server-sent events and WebSocket, side by side
+- :mod:`~kit.apps.engineio` - ``kit.EngineIOServer``: engine.io v4 from scratch, on
+  ``kit.wire`` and the scratch WebSocket server
+- :mod:`~kit.apps.socketio` - ``kit.SocketIOServer``: socket.io v5 from scratch, on the
+  engine.io server, with python-socketio's surface; :mod:`~kit.apps.recovery` keeps what
+  connection state recovery needs
 - :mod:`~kit.apps.roster` - the chat's online list, in memory or shared in Redis
 - :mod:`~kit.apps.redis` - ``kit.redis()``: a real redis-server child process
 - :mod:`~kit.apps.chat_process` - ``kit.chat_process()``: ``python -m kit.chat`` as a child
@@ -23,12 +28,20 @@ from kit.apps.balancer import Balancer, balancer
 from kit.apps.chat import ChatApp, ClusterState, chat_app
 from kit.apps.chat_process import ChatProcess, chat_process
 from kit.apps.classroom import Classroom, classroom_chat
+from kit.apps.engineio import EncodedMessage, EngineIOServer, EngineSession
 from kit.apps.pages import page_app
 from kit.apps.push import News, NewsServer, PushMethod
 from kit.apps.ratelimit import RateLimit
+from kit.apps.recovery import (
+    MemoryRecoveryStore,
+    RecoveryStore,
+    SavedSession,
+    SqliteRecoveryStore,
+)
 from kit.apps.redis import Redis, redis
 from kit.apps.roster import RedisUnavailableError
 from kit.apps.scratch import ScratchConnection, ScratchServer
+from kit.apps.socketio import RecoveryOptions, SocketIOServer
 from kit.apps.tokens import TokenSigner
 
 __all__ = [
@@ -37,14 +50,23 @@ __all__ = [
     "ChatProcess",
     "Classroom",
     "ClusterState",
+    "EncodedMessage",
+    "EngineIOServer",
+    "EngineSession",
+    "MemoryRecoveryStore",
     "News",
     "NewsServer",
     "PushMethod",
     "RateLimit",
+    "RecoveryOptions",
+    "RecoveryStore",
     "Redis",
     "RedisUnavailableError",
+    "SavedSession",
     "ScratchConnection",
     "ScratchServer",
+    "SocketIOServer",
+    "SqliteRecoveryStore",
     "TokenSigner",
     "balancer",
     "chat_app",

@@ -143,6 +143,27 @@ class ScratchConnection:
         else:
             self._write(Frame(opcode, payload))
 
+    def send_frame(self, data: bytes) -> None:
+        """Queue a frame already serialized (``Frame(...).serialize()``), as it is.
+
+        The fan-out path of a broadcast: a frame encoded once is written to every
+        recipient with this call, which never waits and starts no task. Same rules as
+        :meth:`send`: nothing once the connection is closing, close 1008 past
+        ``max_backlog``.
+        """
+        if self.open:
+            self._write_bytes(data)
+
+    def start_close(self, code: int = CloseCode.NORMAL_CLOSURE, reason: str = "") -> None:
+        """Send CLOSE now and hang up ``close_timeout`` seconds later at the latest.
+
+        For callers that cannot wait (a timer, a broadcast): the reading loop ends when
+        the client answers, and the connection is dropped if it never does.
+        """
+        if self.close_sent is None:
+            self._send_close(Close(code, reason))
+            asyncio.get_running_loop().call_later(self.server.close_timeout, self.abort)
+
     async def ping(self, payload: bytes = b"") -> None:
         """Send a PING; the client answers with a PONG carrying the same payload."""
         self._write(Frame(Opcode.PING, payload))
@@ -170,11 +191,14 @@ class ScratchConnection:
 
     def _write(self, frame: Frame) -> None:
         """Queue one frame; fail the connection if the client is too far behind."""
+        self._write_bytes(frame.serialize(), control=frame.opcode == Opcode.CLOSE)
+
+    def _write_bytes(self, data: bytes, *, control: bool = False) -> None:
+        """Queue serialized frame bytes (server frames are never masked)."""
         if self._writer.is_closing():
             return
-        data = frame.serialize()  # server frames are never masked
         limit = self.server.max_backlog
-        if frame.opcode != Opcode.CLOSE and self.backlog + len(data) > limit:
+        if not control and self.backlog + len(data) > limit:
             self.server._note(
                 f"{self.peer} is too slow: {self.backlog} bytes not taken yet, "
                 f"max_backlog={limit} -> close 1008"

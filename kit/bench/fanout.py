@@ -4,7 +4,12 @@
 :mod:`kit.bench.cluster`.)
 
 The server is a python-socketio ``AsyncServer(async_mode="aiohttp")`` started with
-``kit.serve``, so it runs on the kit's runtime thread exactly as in a lesson's kernel. Its
+``kit.serve``, so it runs on the kit's runtime thread exactly as in a lesson's kernel; with
+``--server scratch`` it is ``kit.SocketIOServer`` (socket.io from scratch), and with
+``--server node`` it is Node's own socket.io 4.8.1 in a child process
+(:mod:`kit.bench.node`). ``--server node,scratch,python-socketio`` measures each with the
+same clients, one after the other, and prints them side by side (CPU per delivery as a
+ratio to the first, peak server memory). Each server's
 ``connect`` handler puts every client in the room ``"audience"`` (the server decides rooms;
 clients never join by themselves). Then the benchmark runs, on the runtime thread::
 
@@ -79,6 +84,7 @@ import asyncio
 import collections
 import concurrent.futures
 import contextlib
+import dataclasses
 import multiprocessing
 import statistics
 import sys
@@ -109,6 +115,11 @@ T = TypeVar("T")
 ROOM = "audience"
 EVENT = "tick"
 TRANSPORTS = ("websocket", "polling")
+SERVERS = ("python-socketio", "scratch", "node")
+"""The servers ``--server`` can measure: python-socketio's ``AsyncServer``,
+``kit.SocketIOServer`` (socket.io from scratch, broadcasts encoded once and written to
+every recipient's socket without a task per recipient), or Node's socket.io 4.8.1 in a
+child process (:mod:`kit.bench.node`, when Node.js and npm are installed)."""
 
 CONNECT_TIMEOUT = 20.0
 """Seconds one client may take to connect (and be put in the room)."""
@@ -188,6 +199,11 @@ class FanoutResult:
     """Why connections dropped during the run, as (reason, count), most frequent first."""
     clients_busy: float | None = None
     """CPU over wall time of the clients process while receiving; near 1: they set the pace."""
+    server: str = "python-socketio"
+    """Which server was measured (one of :data:`SERVERS`)."""
+    server_peak_bytes: int | None = None
+    """Peak resident memory of the server's process: Node's, or (Python servers) the
+    benchmark's own process, which runs them, since it started."""
 
     @property
     def expected(self) -> int:
@@ -508,7 +524,18 @@ def _clients_process(conn: Any, plan: ClientsPlan) -> None:
 # -- the server process ------------------------------------------------------------------
 
 
-def _fanout_server() -> Any:
+def _fanout_server(kind: str = "python-socketio") -> Any:
+    if kind == "scratch":
+        from kit.apps.socketio import SocketIOServer
+
+        scratch = SocketIOServer()
+
+        async def join(sid: str, environ: dict[str, Any], auth: object = None) -> None:
+            await scratch.enter_room(sid, ROOM)
+
+        scratch.on("connect", join)
+        return scratch
+
     import socketio
 
     sio = socketio.AsyncServer(async_mode="aiohttp")
@@ -521,6 +548,10 @@ def _fanout_server() -> Any:
 
 
 async def _room_size(sio: Any) -> int:
+    from kit.apps.socketio import SocketIOServer
+
+    if isinstance(sio, SocketIOServer):
+        return sum(1 for sid in sio.sockets() if ROOM in sio.rooms(sid))
     return sum(1 for _ in sio.manager.get_participants("/", ROOM))
 
 
@@ -595,8 +626,11 @@ def measure(
     timeout: float = 300.0,
     concurrency: int = 50,
     quiet_seconds: float = QUIET_SECONDS,
+    server: str = "python-socketio",
 ) -> FanoutResult:
     """Run one fan-out: serve, connect ``clients`` clients, broadcast ``messages``, count.
+
+    ``server`` is one of :data:`SERVERS`; the clients are the same for each.
 
     Leaves nothing behind: the clients process is joined (or killed) and the server
     stopped, also on errors and Ctrl-C. The kit's runtime thread stays up; call
@@ -610,17 +644,33 @@ def measure(
         raise ValueError("clients, messages and concurrency must be at least 1")
     if transport not in TRANSPORTS:
         raise ValueError(f"transport must be one of {TRANSPORTS}, not {transport!r}")
+    if server not in SERVERS:
+        raise ValueError(f"server must be one of {SERVERS}, not {server!r}")
     budget = _Budget(timeout)
     raise_open_file_limit(_files_needed(clients, transport, "server"), "server process")
-    sio = _fanout_server()
-    server = kit.serve(sio, name="bench-fanout")
+    if server == "node":
+        from kit.bench.node import NodeServer, NodeUnavailable
+
+        try:
+            node = NodeServer()
+        except NodeUnavailable as exc:
+            raise FanoutError(str(exc)) from None
+        try:
+            plan = ClientsPlan(
+                node.url, clients, messages, transport, concurrency, quiet_seconds=quiet_seconds
+            )
+            return dataclasses.replace(_run_with_clients(node, plan, budget), server=server)
+        finally:
+            node.stop()
+    sio = _fanout_server(server)
+    served = kit.serve(sio, name="bench-fanout")
     try:
         plan = ClientsPlan(
-            server.url, clients, messages, transport, concurrency, quiet_seconds=quiet_seconds
+            served.url, clients, messages, transport, concurrency, quiet_seconds=quiet_seconds
         )
-        return _run_with_clients(sio, plan, budget)
+        return dataclasses.replace(_run_with_clients(sio, plan, budget), server=server)
     finally:
-        server.stop()
+        served.stop()
 
 
 def _run_with_clients(sio: Any, plan: ClientsPlan, budget: _Budget) -> FanoutResult:
@@ -645,20 +695,32 @@ def _run_with_clients(sio: Any, plan: ClientsPlan, budget: _Budget) -> FanoutRes
                 f"{connect.first_connect_error or 'none'})"
             )
         phase = "checking the room"
-        in_room = _on_runtime(_room_size(sio), budget, phase)
+        from kit.bench.node import NodeServer
+
+        node = sio if isinstance(sio, NodeServer) else None
+        in_room = node.room_size() if node else _on_runtime(_room_size(sio), budget, phase)
         if in_room != plan.clients:
             raise FanoutError(f"{in_room} clients are in the room, expected {plan.clients}")
 
         phase = f"emitting {plan.messages} messages"
         process_cpu_started = time.process_time()
-        started, thread_cpu_started, emitted = _on_runtime(
-            _broadcast(sio, plan.messages), budget, phase
-        )
+        if node:
+            started, thread_cpu_started, emitted = node.broadcast(plan.messages)
+        else:
+            started, thread_cpu_started, emitted = _on_runtime(
+                _broadcast(sio, plan.messages), budget, phase
+            )
         phase = "waiting for the deliveries"
         conn.send(("collect", budget.left(phase)))
         report: ClientsReport = _expect(conn, process, "received", budget, phase)
-        thread_cpu = _on_runtime(_thread_cpu(), budget, phase)
-        process_cpu = time.process_time() - process_cpu_started
+        peak: int | None
+        if node:  # its CPU is the whole Node process's: it runs the server only
+            thread_cpu, peak = node.cpu()
+            process_cpu = thread_cpu - thread_cpu_started
+        else:
+            thread_cpu = _on_runtime(_thread_cpu(), budget, phase)
+            process_cpu = time.process_time() - process_cpu_started
+            peak = _peak_rss()
 
         phase = "disconnecting the clients"
         conn.send(("disconnect",))
@@ -689,7 +751,18 @@ def _run_with_clients(sio: Any, plan: ClientsPlan, budget: _Budget) -> FanoutRes
         process_cpu_seconds=process_cpu,
         latency_p50=report.latency_p50,
         latency_p99=report.latency_p99,
+        server_peak_bytes=peak,
     )
+
+
+def _peak_rss() -> int | None:
+    """This process's peak resident set in bytes (Linux and macOS), or None."""
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - Windows
+        return None
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak if sys.platform == "darwin" else peak * 1024
 
 
 # -- the report --------------------------------------------------------------------------
@@ -712,6 +785,7 @@ def format_report(result: FanoutResult) -> str:
     p50 = None if result.latency_p50 is None else result.latency_p50 * ms
     p99 = None if result.latency_p99 is None else result.latency_p99 * ms
     rows = [
+        ("server", result.server, ""),
         ("clients", _number(result.clients), ""),
         ("messages", _number(result.messages), ""),
         ("transport", result.transport, ""),
@@ -742,11 +816,47 @@ def format_report(result: FanoutResult) -> str:
         ),
         ("delivery latency p50", _number(p50, "ms", 1), "time.time() across processes"),
         ("delivery latency p99", _number(p99, "ms", 1), ""),
+        ("server peak memory", _number(_mb(result.server_peak_bytes), "MB"), _peak_note(result)),
     ]
     header = f"{'measure':<28}{'value':>16}  note"
     lines = [header, "-" * (len(header) + 26)]
     lines += [f"{name:<28}{value:>16}  {note}".rstrip() for name, value, note in rows]
     lines.append("\ntarget: lost deliveries = 0")
+    return "\n".join(lines)
+
+
+def _mb(size: int | None) -> float | None:
+    return None if size is None else size / 2**20
+
+
+def _peak_note(result: FanoutResult) -> str:
+    if result.server == "node":
+        return "Node's process, sampled every 50 ms"
+    return "this process since it started (it runs the server)"
+
+
+def format_comparison(results: list[FanoutResult]) -> str:
+    """Several servers side by side, each against the first: what ``--server a,b`` prints."""
+    base = results[0]
+    base_cpu = base.cpu_us_per_delivery(base.thread_cpu_seconds)
+    header = (
+        f"{'server':<18}{'deliveries/s':>14}{'CPU/delivery':>14}{'x ' + base.server:>22}"
+        f"{'peak MB':>9}{'lost':>8}{'dups':>7}"
+    )
+    lines = [header, "-" * len(header)]
+    for result in results:
+        cpu = result.cpu_us_per_delivery(result.thread_cpu_seconds)
+        ratio = None if cpu is None or not base_cpu else cpu / base_cpu
+        lines.append(
+            f"{result.server:<18}{_number(result.deliveries_per_second):>14}"
+            f"{_number(cpu, 'us', 1):>14}{_number(ratio, '', 2):>22}"
+            f"{_number(_mb(result.server_peak_bytes)):>9}"
+            f"{_number(result.lost):>8}{_number(result.duplicates):>7}"
+        )
+    lines.append(
+        "CPU/delivery: during the broadcast, the runtime thread (Python servers) or the Node "
+        "process; the same clients for all"
+    )
     return "\n".join(lines)
 
 
@@ -783,6 +893,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "2 or more, a one-process baseline runs first and the added latency is reported",
     )
     parser.add_argument(
+        "--server",
+        default="python-socketio",
+        help="the server(s) to measure, comma-separated and side by side: "
+        f"{', '.join(SERVERS)} (default python-socketio)",
+    )
+    parser.add_argument(
         "--check", action="store_true", help="exit with status 1 if a delivery is lost"
     )
 
@@ -794,23 +910,35 @@ def run(args: argparse.Namespace) -> int:
         raise SystemExit("--timeout must be positive")
     if args.servers < 1:
         raise SystemExit("--servers must be at least 1")
+    servers = [name.strip() for name in args.server.split(",") if name.strip()]
+    unknown = [name for name in servers if name not in SERVERS]
+    if unknown or not servers:
+        raise SystemExit(f"--server takes {', '.join(SERVERS)} (comma-separated), not {unknown}")
+    if args.servers > 1 and servers != ["python-socketio"]:
+        raise SystemExit("--servers N runs python-socketio processes on Redis; drop --server")
     if args.servers > 1:
         from kit.bench import cluster
 
         return cluster.run(args)
     print(
         f"kit.bench fanout: {args.clients} socket.io clients in one room, "
-        f"{args.messages} broadcasts, {args.transport} transport\n",
+        f"{args.messages} broadcasts, {args.transport} transport, "
+        f"server {' then '.join(servers)}\n",
         flush=True,
     )
+    results: list[FanoutResult] = []
     try:
-        result = measure(
-            args.clients,
-            args.messages,
-            args.transport,
-            timeout=args.timeout,
-            concurrency=args.concurrency,
-        )
+        for name in servers:
+            result = measure(
+                args.clients,
+                args.messages,
+                args.transport,
+                timeout=args.timeout,
+                concurrency=args.concurrency,
+                server=name,
+            )
+            results.append(result)
+            print(format_report(result) + "\n", flush=True)
     except FanoutError as exc:
         print(f"kit.bench fanout failed: {exc}", file=sys.stderr)
         return 1
@@ -819,5 +947,6 @@ def run(args: argparse.Namespace) -> int:
         return 130
     finally:
         kit.stop_all()
-    print(format_report(result))
-    return 1 if args.check and result.lost else 0
+    if len(results) > 1:
+        print(format_comparison(results))
+    return 1 if args.check and any(result.lost for result in results) else 0

@@ -238,6 +238,14 @@ class UpgradeRequest:
         return request
 
     @classmethod
+    def from_h11(cls, event: h11.Request) -> UpgradeRequest:
+        """The request an HTTP server already parsed with h11 (``h11.Request``), as an
+        :class:`UpgradeRequest` for :func:`check_request`: how a server that also answers
+        plain HTTP (an engine.io server: long-polling and WebSocket on one port) reads an
+        upgrade it found among its requests."""
+        return cls._from_h11(event)
+
+    @classmethod
     def _from_h11(cls, event: h11.Request) -> UpgradeRequest:
         values, others = _collect_headers(event, _REQUEST_HEADERS)
         return cls(

@@ -36,6 +36,7 @@ REPORT_ROWS = [
     "clients process busy",
     "delivery latency p50",
     "delivery latency p99",
+    "server peak memory",
 ]
 
 
@@ -90,11 +91,61 @@ def test_a_lost_delivery_is_reported_and_fails_the_check():
     assert lossy.expected == 6 and lossy.cpu_us_per_delivery(0.001) == pytest.approx(200)
 
 
+def test_the_scratch_server_over_polling_and_websocket_loses_nothing():
+    for transport in ("websocket", "polling"):
+        result = fanout.measure(clients=12, messages=5, transport=transport, server="scratch")
+        assert result.server == "scratch"
+        assert (result.received, result.lost, result.duplicates) == (60, 0, 0), transport
+        assert result.out_of_order == 0 and result.dropped_connections == 0
+        assert "scratch" in fanout.format_report(result)
+    kit.stop_all()
+    assert multiprocessing.active_children() == []
+
+
+def test_two_servers_side_by_side_with_the_same_clients(capsys):
+    status = main(
+        ["fanout", "--clients", "5", "--messages", "3", "--server", "scratch,python-socketio"]
+    )
+    assert status == 0
+    out = capsys.readouterr().out
+    assert "server scratch then python-socketio" in out
+    lines = out.splitlines()
+    (start,) = [i for i, line in enumerate(lines) if line.startswith("server ") and "x " in line]
+    table = lines[start:]
+    assert "CPU/delivery" in table[0] and "x scratch" in table[0]
+    assert [row.split()[0] for row in table[2:4]] == ["scratch", "python-socketio"]
+    assert table[2].split()[4] == "1.00"  # the first server is the reference
+    assert [row.split()[-2:] for row in table[2:4]] == [["0", "0"], ["0", "0"]]  # lost, dups
+
+
+def test_nodes_own_server_is_measured_with_the_same_clients(node: str):
+    result = fanout.measure(clients=10, messages=5, server="node", timeout=120)
+    assert result.server == "node"
+    assert (result.received, result.lost, result.duplicates) == (50, 0, 0)
+    assert result.thread_cpu_seconds > 0  # the Node process's CPU over the broadcast
+    assert result.server_peak_bytes is not None and result.server_peak_bytes > 10 * 2**20
+    assert "Node's process" in fanout.format_report(result)
+    assert "x node" in fanout.format_comparison([result, result])
+
+
+def test_without_node_the_node_server_says_what_to_install(monkeypatch):
+    from kit.bench import node
+
+    monkeypatch.setattr(node.shutil, "which", lambda name: None)
+    with pytest.raises(fanout.FanoutError, match="node is not installed"):
+        fanout.measure(clients=1, messages=1, server="node")
+    assert kit.running_servers() == []
+
+
 def test_bad_arguments_are_refused_before_anything_starts():
     with pytest.raises(SystemExit, match="at least 1"):
         main(["fanout", "--clients", "0"])
     with pytest.raises(ValueError, match="transport"):
         fanout.measure(clients=1, messages=1, transport="carrier-pigeon")
+    with pytest.raises(ValueError, match="server must be one of"):
+        fanout.measure(clients=1, messages=1, server="carrier-pigeon")
+    with pytest.raises(SystemExit, match="--server takes"):
+        main(["fanout", "--server", "scratch,carrier-pigeon"])
     assert kit.running_servers() == []
 
 

@@ -370,6 +370,71 @@ CASES = [
             ),
         ],
     ),
+    ExerciseCase(
+        lesson="10",
+        answer="# Your answer: replace the ... with the body of add_suite_handlers()",
+        check='"""Check: add_suite_handlers() answers as the socket.io suite expects',
+        name="add_suite_handlers()",
+        solution="10_suite_handlers.py",
+        wrong=[
+            Wrong(
+                "the main namespace only",
+                "def add_suite_handlers(sio):\n"
+                "    @sio.event\n"
+                "    async def connect(sid, environ, auth):\n"
+                "        await sio.emit('auth', auth, to=sid)\n"
+                "    @sio.on('message')\n"
+                "    async def message(sid, *args):\n"
+                "        await sio.emit('message-back', args, to=sid)\n"
+                "    @sio.on('message-with-ack')\n"
+                "    async def message_with_ack(sid, *args):\n"
+                "        return args\n",
+                "not right yet: on /custom the client got None for 'auth'",
+            ),
+            Wrong(
+                "the arguments wrapped in one list",
+                "def add_suite_handlers(sio):\n    for ns in ['/', '/custom']:\n"
+                "        async def connect(sid, environ, auth, ns=ns):\n"
+                "            await sio.emit('auth', auth, to=sid, namespace=ns)\n"
+                "        async def message(sid, *args, ns=ns):\n"
+                "            await sio.emit('message-back', list(args), to=sid, namespace=ns)\n"
+                "        async def message_with_ack(sid, *args):\n"
+                "            return args\n"
+                "        sio.on('connect', connect, namespace=ns)\n"
+                "        sio.on('message', message, namespace=ns)\n"
+                "        sio.on('message-with-ack', message_with_ack, namespace=ns)\n",
+                "not right yet: on / 'message-back' brought [[1, 'two', {'3': [4]}]]",
+            ),
+            Wrong(
+                "acknowledges with the first argument only",
+                "def add_suite_handlers(sio):\n    for ns in ['/', '/custom']:\n"
+                "        async def connect(sid, environ, auth, ns=ns):\n"
+                "            await sio.emit('auth', auth, to=sid, namespace=ns)\n"
+                "        async def message(sid, *args, ns=ns):\n"
+                "            await sio.emit('message-back', args, to=sid, namespace=ns)\n"
+                "        async def message_with_ack(sid, *args):\n"
+                "            return args[0]\n"
+                "        sio.on('connect', connect, namespace=ns)\n"
+                "        sio.on('message', message, namespace=ns)\n"
+                "        sio.on('message-with-ack', message_with_ack, namespace=ns)\n",
+                "not right yet: on / the ack was 1, not (1, 'two')",
+            ),
+            Wrong(
+                "greets everyone instead of the new socket, without its auth",
+                "def add_suite_handlers(sio):\n    for ns in ['/', '/custom']:\n"
+                "        async def connect(sid, environ, auth, ns=ns):\n"
+                "            await sio.emit('auth', {}, namespace=ns)\n"
+                "        async def message(sid, *args, ns=ns):\n"
+                "            await sio.emit('message-back', args, to=sid, namespace=ns)\n"
+                "        async def message_with_ack(sid, *args):\n"
+                "            return args\n"
+                "        sio.on('connect', connect, namespace=ns)\n"
+                "        sio.on('message', message, namespace=ns)\n"
+                "        sio.on('message-with-ack', message_with_ack, namespace=ns)\n",
+                "not right yet: on / the client got [{}] for 'auth'",
+            ),
+        ],
+    ),
 ]
 
 

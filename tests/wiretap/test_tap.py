@@ -302,3 +302,21 @@ def test_the_tap_counts_every_byte_each_way_whether_it_decodes_or_not(raw_echo):
         tap.clear()
         assert tap.bytes.total == sent.total + before.total  # rows go, counts stay
         assert "1 connection" in str(sent)
+
+
+def test_cut_resets_every_connection_and_the_tap_keeps_listening():
+    server = kit.serve(kit.ScratchServer("echo"), name="scratch")
+    tap = kit.tap(server)
+    first, second = kit.WebSocket(tap.ws_url), kit.WebSocket(tap.ws_url)
+    for ws in (first, second):
+        ws.wait_open()
+    assert tap.cut() == 2
+    for ws in (first, second):
+        closed = ws.wait_closed()
+        assert closed.code == 1006 and not closed.was_clean  # no CLOSE frame: an outage
+    again = kit.WebSocket(tap.ws_url)  # the tap still relays new connections
+    again.wait_open()
+    again.send("after the cut")
+    assert again.wait_message().data == "after the cut"
+    again.close()
+    again.wait_closed()
