@@ -93,7 +93,8 @@ class SocketIOClient:
             (:func:`kit.runtime.tls.client_context`).
         timeout: seconds for each step of connecting: the engine.io handshake request,
             then the namespaces' CONNECT answers. A step that takes longer fails with
-            python-socketio's own ``ConnectionError``.
+            python-socketio's own ``ConnectionError``. It is also python-engineio's
+            ``request_timeout`` for the HTTP requests that send over long-polling.
         listener: ``listener(namespace, event, args)`` for everything received, from the
             first packet on (see :meth:`add_listener`).
         reconnection: try again after the connection drops (off by default, so that a
