@@ -300,7 +300,9 @@ class SocketIOChatClient(_Conversation):
             # the event, not that flag, says when this client went offline.
             self._online = event == "connect"
             self._disconnect_reason = ", ".join(map(str, args)) if event == "disconnect" else ""
-            if event == "connect" and self.client.reconnects:
+            # The first connect arrives inside SocketIOClient(), before self.client is
+            # set: only a later one is a reconnect.
+            if event == "connect" and "client" in vars(self) and self.client.reconnects:
                 self._restore()
             self._state_changed()
         elif event in ("connect_error", "gave up"):

@@ -631,3 +631,27 @@ def test_the_official_node_client_on_post_and_get(socketio_client_js: Path) -> N
     ]
     assert python_get.wait_for("new message", namespace="/get") == [broadcasts[0]]
     assert python_get.wait_for("new message", namespace="/get") == [broadcasts[1]]
+
+
+def test_a_chat_client_made_with_a_room_connects_without_a_handler_error(server):
+    # The client's connect handler once read self.client before SocketIOClient() had
+    # returned: the AttributeError ended python-socketio's task for that packet (logged
+    # as "Task exception was never retrieved") and connect() waited out its whole
+    # wait_timeout (5 s) for a CONNECT it had already received.
+    import logging
+
+    records: list[logging.LogRecord] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(record)
+
+    keep = Keep(level=logging.ERROR)
+    logger = logging.getLogger("kit")  # the runtime's and the libraries' loggers below it
+    logger.addHandler(keep)
+    try:
+        client = SocketIOChatClient(server, user="ann", room="room one")
+        client.close()
+    finally:
+        logger.removeHandler(keep)
+    assert [r.getMessage() for r in records] == []
