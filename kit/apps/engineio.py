@@ -36,6 +36,12 @@ second poll while one is held is refused and closes the session (the held poll g
 ``1``); a client's CLOSE completes the held poll with ``6``; a second WebSocket for an
 upgraded session is accepted and closed at once.
 
+One addition the protocol does not describe: a client that closes over polling may send
+its last GET and the CLOSE at once on two connections (the official suite does), and on
+a busy machine the server can read the CLOSE first. That one GET, if it comes within
+``CROSSED_POLL_GRACE`` seconds, is answered ``6`` as if it had been held; any later
+request for the session is refused as unknown.
+
 What a client cannot do to it:
 
 - send more than ``max_payload`` bytes at once: a POST is refused with 413 before its
@@ -72,6 +78,7 @@ import logging
 import secrets
 import socket
 import string
+import time
 from collections import deque
 from collections.abc import Callable, Collection
 from typing import Any, Literal
@@ -116,6 +123,8 @@ MAX_HEAD = 16384
 """The longest HTTP request head accepted, in bytes (h11's default)."""
 IDLE_TIMEOUT = 60.0
 """Seconds a kept-alive HTTP connection may wait for its next request."""
+CROSSED_POLL_GRACE = 2.0
+"""Seconds after a client's CLOSE over polling in which its crossing GET gets NOOP."""
 
 OnOpen = Callable[["EngineSession"], None]
 OnMessage = Callable[["EngineSession", "str | bytes"], None]
@@ -433,6 +442,9 @@ class EngineSession:
             if timer is not None:
                 timer.cancel()
         # A client's CLOSE completes its held poll with NOOP; the server's own with CLOSE.
+        held = self._poll is not None and not self._poll.done()
+        if by_client and self.transport == "polling" and not held:
+            self.server._crossed_close(self.sid)
         self._answer_poll("6" if by_client else "1")
         for connection in (self._websocket, self._probe):
             if connection is not None:
@@ -502,6 +514,9 @@ class EngineIOServer:
         self.cors_allowed_origins = cors_allowed_origins
         self.transports = tuple(t for t in ("polling", "websocket") if t in transports)
         self.sessions: dict[str, EngineSession] = {}
+        # sid -> until when: sessions a client closed over polling while no poll was
+        # held; a GET that crossed that CLOSE on the way in still gets NOOP (see _session).
+        self._closed_by_client: dict[str, float] = {}
         self.log: deque[str] = deque(maxlen=LOG_LINES)
         """What the server saw, one line per event (sessions, refusals, closes)."""
         # The WebSocket layer: the kit's from-scratch server, for its limits and frames.
@@ -556,6 +571,22 @@ class EngineIOServer:
             session.send(data)  # the echo server of the official suite
         else:
             self._call(self.on_message, session, data)
+
+    def _crossed_close(self, sid: str) -> None:
+        self._closed_by_client[sid] = time.monotonic() + CROSSED_POLL_GRACE
+
+    def _crossed_poll(self, sid: str) -> bool:
+        """True (once) for a GET that crossed its client's CLOSE on the way in.
+
+        A client that closes over polling sends its last GET and the CLOSE POST at once
+        (the official suite does, on two connections). Whichever the server reads first,
+        the GET is answered as if it had been held: NOOP (``6``). A later GET for that sid
+        is refused as unknown, as always.
+        """
+        now = time.monotonic()
+        for old in [k for k, until in self._closed_by_client.items() if until < now]:
+            del self._closed_by_client[old]
+        return self._closed_by_client.pop(sid, None) is not None
 
     def _forget(self, session: EngineSession, reason: str) -> None:
         self.sessions.pop(session.sid, None)
@@ -734,6 +765,9 @@ class EngineIOServer:
                 session, opening = self._open("polling", query, _headers(request), peer)
                 self._respond(writer, http, request, 200, encode_payload([opening]))
                 self._opened(session)
+                return True
+            if method == "GET" and self._crossed_poll(query["sid"]):
+                self._respond(writer, http, request, 200, "6")
                 return True
             session = self._session(query)
             if method == "GET":
