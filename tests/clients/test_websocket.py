@@ -343,7 +343,7 @@ def test_close_while_connecting_never_opens_whenever_it_lands(echo_handler, no_l
 
 
 def test_buffered_amount_grows_while_the_peer_does_not_read_and_drains_when_it_does():
-    # WHATWG HTML, "The WebSocket interface": bufferedAmount counts the bytes queued by
+    # The WHATWG WebSockets Standard: bufferedAmount counts the bytes queued by
     # send() that have not been transmitted to the network yet. A server that stops
     # reading makes it grow once the operating system's buffers are full; when the server
     # reads again it falls back to 0. Random bytes, so permessage-deflate cannot shrink them.
