@@ -27,10 +27,11 @@ import logging
 import signal
 import sys
 import time
+from collections.abc import Callable
 from types import FrameType
 
 import kit
-from kit.apps.chat import CHANNEL, DEFAULT_ROOMS
+from kit.apps.chat import CHANNEL, DEFAULT_ROOMS, MAX_BACKLOG, MAX_TEXT
 from kit.apps.roster import RedisUnavailableError, check_redis_url
 
 __all__ = ["main", "parser"]
@@ -53,6 +54,19 @@ def _port(text: str) -> int:
     if not 0 <= port <= 65535:
         raise argparse.ArgumentTypeError(f"a port is a number 0-65535, not {port}")
     return port
+
+
+def _positive(what: str) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{what} is a whole number, not {text!r}") from None
+        if value < 1:
+            raise argparse.ArgumentTypeError(f"{what} must be at least 1, not {value}")
+        return value
+
+    return parse
 
 
 def parser() -> argparse.ArgumentParser:
@@ -116,6 +130,21 @@ def parser() -> argparse.ArgumentParser:
         "node_modules/socket.io-client in the working directory, else the CDN)",
     )
     commands.add_argument(
+        "--max-text",
+        type=_positive("--max-text"),
+        default=MAX_TEXT,
+        metavar="N",
+        help=f"the longest chat message, in characters (default {MAX_TEXT})",
+    )
+    commands.add_argument(
+        "--max-backlog",
+        type=_positive("--max-backlog"),
+        default=MAX_BACKLOG,
+        metavar="N",
+        help="packets a client may have waiting before broadcasts skip it and tell it "
+        f"'missed messages' (default {MAX_BACKLOG})",
+    )
+    commands.add_argument(
         "--quiet",
         action="store_true",
         help="log warnings only, not one line per connection",
@@ -131,7 +160,12 @@ def main(argv: list[str] | None = None) -> int:
     rooms = None if args.any_room else (args.rooms or DEFAULT_ROOMS)
     try:
         chat = kit.chat_app(
-            rooms=rooms, redis=args.redis, channel=args.channel, client_js=args.client_js
+            rooms=rooms,
+            redis=args.redis,
+            channel=args.channel,
+            client_js=args.client_js,
+            max_text=args.max_text,
+            max_backlog=args.max_backlog,
         )
     except (FileNotFoundError, ValueError) as exc:
         print(f"kit.chat: {exc}", file=sys.stderr)

@@ -20,7 +20,7 @@ import sys
 from collections.abc import Iterable
 from pathlib import Path
 
-from kit.apps.chat import CHANNEL, DEFAULT_ROOMS
+from kit.apps.chat import CHANNEL, DEFAULT_ROOMS, MAX_BACKLOG, MAX_TEXT
 from kit.apps.roster import check_redis_url
 from kit.runtime.processes import ChildProgram
 from kit.runtime.servers import Server, serve
@@ -40,11 +40,23 @@ class ChatProcess(ChildProgram):
     start_timeout = 30.0  # a Python interpreter importing aiohttp and socketio, on a busy CI
     ready_text = "kit.chat: serving"  # it listens before it has checked its Redis
 
-    def __init__(self, *, redis: str | None, channel: str, rooms: Iterable[str] | None) -> None:
+    def __init__(
+        self,
+        *,
+        redis: str | None,
+        channel: str,
+        rooms: Iterable[str] | None,
+        max_text: int = MAX_TEXT,
+        max_backlog: int = MAX_BACKLOG,
+    ) -> None:
         super().__init__()
+        for what, value in (("max_text", max_text), ("max_backlog", max_backlog)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{what} must be a whole number of at least 1, not {value!r}")
         self.redis = check_redis_url(redis) if redis is not None else None
         self.channel = channel
         self.rooms = tuple(rooms) if rooms is not None else None
+        self.max_text, self.max_backlog = max_text, max_backlog
 
     def command(self, directory: Path) -> list[str]:
         argv = [sys.executable, "-m", "kit.chat", "--host", self.host, "--port", str(self.port)]
@@ -55,6 +67,7 @@ class ChatProcess(ChildProgram):
         else:
             for room in self.rooms:
                 argv += ["--room", room]
+        argv += ["--max-text", str(self.max_text), "--max-backlog", str(self.max_backlog)]
         return argv
 
     def environment(self) -> dict[str, str]:
@@ -70,6 +83,8 @@ def chat_process(
     port: int = 0,
     channel: str = CHANNEL,
     rooms: Iterable[str] | None = DEFAULT_ROOMS,
+    max_text: int = MAX_TEXT,
+    max_backlog: int = MAX_BACKLOG,
 ) -> Server:
     """Start ``python -m kit.chat`` in a child process and return its kit server.
 
@@ -79,11 +94,20 @@ def chat_process(
         port: 0 lets the system choose a free port.
         channel: the Redis channel (and key prefix) of the chat.
         rooms: the rooms clients may join (None: any name).
+        max_text: the longest message, in characters (``kit.chat_app(max_text=...)``).
+        max_backlog: packets a client may have waiting before broadcasts skip it.
 
     Raises:
         ChildProgramError: the command exited while starting (its log is quoted: an
             unreachable Redis, say).
+        ValueError: ``max_text`` or ``max_backlog`` is not a whole number of at least 1.
     """
     url = getattr(redis, "url", redis)
-    process = ChatProcess(redis=url if url is None else str(url), channel=channel, rooms=rooms)
+    process = ChatProcess(
+        redis=url if url is None else str(url),
+        channel=channel,
+        rooms=rooms,
+        max_text=max_text,
+        max_backlog=max_backlog,
+    )
     return serve(process, name=name, port=port)

@@ -287,8 +287,38 @@ def test_help_documents_every_option() -> None:
     for option in ("--host", "--port", "--redis URL", "--channel", "--room", "--any-room"):
         assert option in done.stdout, option
     assert "--client-js" in done.stdout and "--quiet" in done.stdout
+    assert "--max-text N" in done.stdout and "--max-backlog N" in done.stdout
     assert "--store PATH" in done.stdout and "lesson 07" in done.stdout
     assert "SIGTERM" in done.stdout
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "why"),
+    [("--max-text", "0", "must be at least 1"), ("--max-backlog", "many", "whole number")],
+)
+def test_a_bad_limit_is_a_clear_usage_error(option: str, value: str, why: str) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "kit.chat", "--port", "0", option, value],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert done.returncode == 2
+    assert option in done.stderr and why in done.stderr, done.stderr
+
+
+def test_chat_process_passes_its_limits_to_the_child(no_leaks) -> None:
+    with pytest.raises(ValueError, match="max_backlog must be a whole number of at least 1"):
+        kit.chat_process(max_backlog=0)
+    server = kit.chat_process(max_text=20, max_backlog=3, name="limits")
+    assert server.app.command(server.app.directory)[-4:] == [
+        "--max-text", "20", "--max-backlog", "3",
+    ]  # fmt: skip
+    sender = kit.SocketIOClient(server)
+    assert sender.call("recive message", {"message": "x" * 20}) == {"ok": True}
+    answer = sender.call("recive message", {"message": "x" * 21})
+    assert "20" in answer["error"], answer
 
 
 def test_two_processes_are_one_chat_and_stop_cleanly_on_sigterm(

@@ -340,3 +340,46 @@ def test_close_while_connecting_never_opens_whenever_it_lands(echo_handler, no_l
         assert (closed.code, closed.wasClean) == (1006, False), attempt
         assert seen == ["error", "close"], (attempt, seen)
         assert ws.readyState == kit.WebSocket.CLOSED
+
+
+def test_buffered_amount_grows_while_the_peer_does_not_read_and_drains_when_it_does():
+    # The WHATWG WebSockets Standard: bufferedAmount counts the bytes queued by
+    # send() that have not been transmitted to the network yet. A server that stops
+    # reading makes it grow once the operating system's buffers are full; when the server
+    # reads again it falls back to 0. Random bytes, so permessage-deflate cannot shrink them.
+    import asyncio
+    import os
+
+    reading = asyncio.Event()
+    received = []
+
+    async def reads_when_told(websocket):
+        await reading.wait()
+        async for message in websocket:
+            received.append(len(message))
+
+    server = kit.serve(reads_when_told, name="stops reading", max_queue=1)
+    ws = kit.WebSocket(server.ws_url)
+    ws.wait_open()
+    block = os.urandom(65536)
+    amounts = []
+    for _ in range(4):
+        for _ in range(64):  # 4 MiB a round
+            ws.send(block)
+        time.sleep(0.3)
+        amounts.append(ws.bufferedAmount)
+    assert amounts == sorted(amounts) and amounts[-1] > amounts[0], amounts
+    assert amounts[-1] > 4 * 2**20, amounts  # more than the OS buffers can hide
+    kit.run(_set(reading))
+    deadline = time.monotonic() + 20
+    while ws.bufferedAmount and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert ws.bufferedAmount == 0
+    kit.settle(timeout=20)
+    assert len(received) == 256 and set(received) == {65536}
+    ws.close()
+    ws.wait_closed()
+
+
+async def _set(event) -> None:
+    event.set()

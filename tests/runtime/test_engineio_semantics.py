@@ -96,6 +96,30 @@ def test_a_post_over_max_payload_gets_no_answer(server: kit.Server) -> None:
     assert http(server, post + big, timeout=0.5) is None
 
 
+def test_a_websocket_message_over_max_payload_is_closed_with_1009() -> None:
+    # The engine.io protocol announces maxPayload in the handshake; over WebSocket the
+    # server (python-engineio on aiohttp) enforces it as the WebSocket's own size limit.
+    sio = socketio.AsyncServer(async_mode="aiohttp", max_http_buffer_size=1000)
+    server = kit.serve(sio, name="eio small")
+    sock, _ = peers.websocket_upgrade(server.port, "/socket.io/?EIO=4&transport=websocket")
+    with sock:
+        sock.settimeout(5)
+        reader = MessageReader(mask_required=False, max_size=None)
+        received: list[Message | Frame] = []
+        while not received:  # the OPEN packet, which announces the bound
+            reader.feed(sock.recv(65536))
+            received += list(reader)
+        assert isinstance(received[0], Message) and '"maxPayload":1000' in received[0].data
+        sock.sendall(peers.masked(Frame(Opcode.TEXT, b"4" + b"x" * 2000)))
+        while not any(isinstance(m, Frame) and m.opcode is Opcode.CLOSE for m in received):
+            data = sock.recv(65536)
+            assert data, f"closed without a CLOSE frame; got {received}"
+            reader.feed(data)
+            received += list(reader)
+    close = next(m for m in received if isinstance(m, Frame) and m.opcode is Opcode.CLOSE)
+    assert int.from_bytes(close.payload[:2], "big") == 1009
+
+
 def test_unmasked_client_frames_are_accepted(server: kit.Server) -> None:
     # RFC 6455 section 5.1: a server MUST close the connection on an unmasked client frame.
     sock, _ = peers.websocket_upgrade(server.port, "/socket.io/?EIO=4&transport=websocket")
