@@ -17,9 +17,30 @@ from hypothesis import settings
 import kit
 
 # Property tests are bounded by their example counts, not by the clock: a loaded CI
-# machine must not turn a slow example into a failure.
+# machine must not turn a slow example into a failure. "kit" is the complete run's
+# profile (hypothesis's 100 examples, or what a test asks for); "kit-fast" is the inner
+# loop's (`-m fast`): a tenth of the examples, so the codec fuzzers still run on every
+# change. `--hypothesis-profile=kit` gives a fast-tier run the full count.
+FAST_EXAMPLES = 10
 settings.register_profile("kit", deadline=None, print_blob=True)
+settings.register_profile("kit-fast", deadline=None, print_blob=True, max_examples=FAST_EXAMPLES)
 settings.load_profile("kit")
+
+
+def profile_for(markexpr: str) -> str:
+    """The hypothesis profile for a run selected with ``-m markexpr``."""
+    return "kit-fast" if markexpr.strip() == "fast" else "kit"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Load the fast profile for `-m fast`, unless --hypothesis-profile chose one."""
+    if config.getoption("hypothesis_profile", None) is None:
+        settings.load_profile(profile_for(config.option.markexpr or ""))
+
+
+def examples(full: int) -> int:
+    """A test's own example count, scaled like the loaded profile (``full`` in "kit")."""
+    return max(1, full * settings.default.max_examples // 100)
 
 
 _KERNEL_FILES = (
@@ -31,13 +52,18 @@ _PROCESS_FILES = (
     "tests/apps/test_cluster.py",
     "tests/apps/test_balancer.py",
     "tests/runtime/test_processes.py",
+    "tests/conformance/test_suites.py::test_the_command_",  # python -m kit.conformance
 )
 _BROWSER_FIXTURES = {"browser", "page", "lab", "hub_lab", "tls_browser", "pinning_playwright"}
 _INTEROP_FIXTURES = {"socketio_client_js", "node"}
+TIERS = ("fast", "e2e", "kernel", "process", "browser", "interop", "bench", "typecheck")
+_E2E_FIXTURES = {"no_leaks"}
+"""A test that starts servers, clients or threads checks for leaks: it runs end to end."""
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Put every test in one tier: fast, kernel, process, browser, interop, bench or typecheck."""
+    """Put every test in one tier: fast, e2e, kernel, process, browser, interop, bench or
+    typecheck (README, "For maintainers", says what each holds)."""
     for item in items:
         path = item.nodeid.replace("\\", "/")
         fixtures = set(getattr(item, "fixturenames", ()))
@@ -53,6 +79,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             tier = "kernel"
         elif path.startswith(_PROCESS_FILES):
             tier = "process"
+        elif fixtures & _E2E_FIXTURES:
+            tier = "e2e"
         else:
             tier = "fast"
         item.add_marker(getattr(pytest.mark, tier))

@@ -38,7 +38,7 @@ def test_settle_says_who_is_still_busy_and_takes_keywords_only() -> None:
     channel = EventChannel(Owner())
     work = channel.work()
     with pytest.raises(TimeoutError, match=r"still busy: <the test's owner>"):
-        kit.settle(timeout=0.3)
+        kit.settle(timeout=0.05)
     done(work)
     assert kit.settle(timeout=2) == 0
     with pytest.raises(TypeError):

@@ -39,6 +39,7 @@ from kit.wire.frames import (
     apply_mask,
     is_sendable_close_code,
 )
+from tests.conftest import examples
 
 # RFC 6455 section 5.7, "Examples".
 MASK = bytes.fromhex("37fa213d")
@@ -435,7 +436,7 @@ def test_reader_accepts_both_directions_when_mask_is_not_required() -> None:
     assert [frame.masked for frame in reader] == [False, True]
 
 
-@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(300), suppress_health_check=[HealthCheck.too_slow])
 @given(
     data=st.binary(max_size=300),
     cuts=st.lists(st.integers(min_value=0), max_size=8),
@@ -508,7 +509,7 @@ def websockets_parse(data: bytes, *, mask: bool) -> ws_frames.Frame:
     raise AssertionError("websockets wanted more bytes")
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(frame=frames(), mask=st.none() | st.binary(min_size=4, max_size=4))
 def test_websockets_parses_what_we_serialize(frame: Frame, mask: bytes | None) -> None:
     theirs = websockets_parse(frame.serialize(mask=mask), mask=mask is not None)
@@ -519,7 +520,7 @@ def test_websockets_parses_what_we_serialize(frame: Frame, mask: bytes | None) -
     )
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(frame=frames(), mask=st.none() | st.binary(min_size=4, max_size=4))
 def test_we_parse_what_websockets_serializes(frame: Frame, mask: bytes | None) -> None:
     theirs = ws_frames.Frame(ws_frames.Opcode(frame.opcode), frame.payload, fin=frame.fin)

@@ -51,6 +51,7 @@ from kit.wire.handshake import (
     error_response,
     generate_key,
 )
+from tests.conftest import examples
 
 # RFC 6455 section 1.3: the sample key ("the sample nonce" in base64) and its accept value.
 KEY = "dGhlIHNhbXBsZSBub25jZQ=="
@@ -602,7 +603,7 @@ def feed_in_chunks(reader: RequestReader | ResponseReader, data: bytes, cuts: li
     return result
 
 
-@settings(max_examples=300)
+@settings(max_examples=examples(300))
 @given(
     data=HEADS,
     cuts=st.lists(st.integers(0), max_size=6),
@@ -622,7 +623,7 @@ def test_request_reader_on_arbitrary_bytes_raises_only_handshake_errors(
         error_response(exc)
 
 
-@settings(max_examples=300)
+@settings(max_examples=examples(300))
 @given(data=HEADS, cuts=st.lists(st.integers(0), max_size=6))
 def test_response_reader_on_arbitrary_bytes_raises_only_handshake_errors(
     data: bytes, cuts: list[int]

@@ -26,6 +26,7 @@ from kit.wire.errors import (
 )
 from kit.wire.frames import Close, Frame, Opcode
 from kit.wire.messages import Message, MessageAssembler, MessageReader
+from tests.conftest import examples
 
 # RFC 6455 section 5.7: a fragmented unmasked text message, and an unmasked ping.
 TEXT_HEL_FRAGMENT = bytes.fromhex("01 03 48 65 6c")
@@ -221,7 +222,7 @@ def read_bounded(reader: MessageReader, data: bytes, cuts: list[int]) -> list[Me
     return events
 
 
-@settings(max_examples=300)
+@settings(max_examples=examples(300))
 @given(
     data=st.binary(max_size=300),
     cuts=st.lists(st.integers(min_value=0), max_size=8),
@@ -249,7 +250,7 @@ fragment_frames = st.builds(
 )
 
 
-@settings(max_examples=300)
+@settings(max_examples=examples(300))
 @given(frames=st.lists(fragment_frames, max_size=12), cuts=st.lists(st.integers(0), max_size=6))
 def test_random_fragment_sequences_decode_or_raise_a_protocol_error(
     frames: list[Frame], cuts: list[int]
