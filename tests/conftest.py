@@ -12,7 +12,7 @@ from pathlib import Path
 
 import psutil
 import pytest
-from hypothesis import settings
+from hypothesis import is_hypothesis_test, settings
 
 import kit
 
@@ -61,6 +61,12 @@ _E2E_FIXTURES = {"no_leaks"}
 """A test that starts servers, clients or threads checks for leaks: it runs end to end."""
 
 
+def _is_fuzzer(item: pytest.Item) -> bool:
+    """A hypothesis test, or a test in a ``*fuzz*`` file (whose @given runs inside it)."""
+    in_fuzz_file = "fuzz" in item.nodeid.split("::")[0].rsplit("/", 1)[-1]
+    return in_fuzz_file or is_hypothesis_test(getattr(item, "function", None))
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Put every test in one tier: fast, e2e, kernel, process, browser, interop, bench or
     typecheck (README, "For maintainers", says what each holds)."""
@@ -84,6 +90,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         else:
             tier = "fast"
         item.add_marker(getattr(pytest.mark, tier))
+        if _is_fuzzer(item):
+            item.add_marker(pytest.mark.fuzz)  # a label across tiers, not a tier
 
 
 def _sockets() -> set[tuple[int, object]]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import settings
+from hypothesis import is_hypothesis_test, settings
 
 from tests.conftest import FAST_EXAMPLES, TIERS, examples, profile_for
 
@@ -44,3 +44,13 @@ def test_this_run_loaded_the_profile_its_marker_expression_asks_for(
     chosen = chosen or profile_for(config.option.markexpr or "")
     assert settings.default.max_examples == settings.get_profile(chosen).max_examples
     assert examples(300) == 300 * settings.get_profile(chosen).max_examples // 100
+
+
+def test_every_property_test_and_fuzz_file_and_only_those_carry_the_fuzz_label(
+    request: pytest.FixtureRequest,
+) -> None:
+    for item in request.session.items:
+        labelled = item.get_closest_marker("fuzz") is not None
+        in_fuzz_file = "fuzz" in item.nodeid.split("::")[0].rsplit("/", 1)[-1]
+        expected = in_fuzz_file or is_hypothesis_test(getattr(item, "function", None))
+        assert labelled == expected, item.nodeid
