@@ -14,14 +14,12 @@ and nothing else, so both are the server's own.
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
-import shutil
 import subprocess
-import tempfile
 from pathlib import Path
 from typing import Any
+
+from kit.runtime.npm import find_tool, install_once
 
 __all__ = ["NodeServer", "NodeUnavailable", "install"]
 
@@ -33,58 +31,25 @@ class NodeUnavailable(RuntimeError):
     """Node's server cannot run here: Node.js or npm is missing, or npm install failed."""
 
 
+NEEDED_FOR = "--server node runs Node's socket.io"
+
+
 def _tool(name: str) -> str:
-    path = shutil.which(name)
-    if path is None:
-        raise NodeUnavailable(
-            f"{name} is not installed: --server node runs Node's socket.io "
-            "(Debian: apt-get install nodejs npm; conda: conda install nodejs)"
-        )
-    return path
-
-
-def _cache_dir() -> Path:
-    configured = os.environ.get("KIT_CACHE_DIR")
-    if configured:
-        return Path(configured)
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "wire-to-room"
+    return find_tool(name, NodeUnavailable, NEEDED_FOR)
 
 
 def install() -> Path:
-    """The folder holding the server script and its ``node_modules``, installed once."""
-    _tool("node")
-    digest = hashlib.sha256()
-    for path in sorted(HERE.iterdir()):
-        if path.is_file():
-            digest.update(path.name.encode() + path.read_bytes())
-    target = _cache_dir() / "bench" / f"node-server-{digest.hexdigest()[:12]}"
-    if (target / "node_modules" / "socket.io").is_dir():
-        return target
-    npm = _tool("npm")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    building = Path(tempfile.mkdtemp(prefix="node-server-", dir=target.parent))
-    try:
-        for path in HERE.iterdir():
-            if path.is_file():
-                shutil.copy2(path, building / path.name)
-        done = subprocess.run(
-            [npm, "install", "--no-package-lock", "--no-audit", "--no-fund", "--loglevel=error"],
-            cwd=building,
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
-        if done.returncode != 0:
-            raise NodeUnavailable(f"npm install of Node's socket.io failed: {done.stderr[-600:]}")
-        try:
-            building.rename(target)
-        except OSError:  # another run installed it meanwhile
-            if not (target / "node_modules" / "socket.io").is_dir():
-                raise
-    finally:
-        shutil.rmtree(building, ignore_errors=True)
-    return target
+    """The folder holding the server script and its ``node_modules``, installed once
+    (into the kit's cache folder, :func:`kit.runtime.npm.cache_dir`)."""
+    return install_once(
+        sorted(path for path in HERE.iterdir() if path.is_file()),
+        folder="bench",
+        name="node-server",
+        ready="node_modules/socket.io",
+        npm_args=["install", "--no-package-lock"],
+        error=NodeUnavailable,
+        needed_for=NEEDED_FOR,
+    )
 
 
 class NodeServer:

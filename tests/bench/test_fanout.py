@@ -129,9 +129,9 @@ def test_nodes_own_server_is_measured_with_the_same_clients(node: str):
 
 
 def test_without_node_the_node_server_says_what_to_install(monkeypatch):
-    from kit.bench import node
+    from kit.runtime import npm
 
-    monkeypatch.setattr(node.shutil, "which", lambda name: None)
+    monkeypatch.setattr(npm.shutil, "which", lambda name: None)
     with pytest.raises(fanout.FanoutError, match="node is not installed"):
         fanout.measure(clients=1, messages=1, server="node")
     assert kit.running_servers() == []
