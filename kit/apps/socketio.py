@@ -156,6 +156,10 @@ class SocketIOServer:
         ping_interval, ping_timeout, max_payload, max_backlog, cors_allowed_origins,
             transports, path: passed to the :class:`~kit.apps.engineio.EngineIOServer`
             underneath (``path`` defaults to ``"/socket.io/"``).
+
+    Attributes:
+        packets_encoded: socket.io packets this server has encoded so far. A broadcast
+            counts one, however many sockets receive it: the same bytes go to each.
     """
 
     kind = "scratch-socketio"
@@ -199,6 +203,11 @@ class SocketIOServer:
         self._namespaces: dict[str, _Namespace] = {"/": _Namespace("/")}
         self._any = _Namespace("*")  # handlers for every namespace (namespace="*")
         self._tasks: set[asyncio.Task[Any]] = set()
+        self.packets_encoded = 0
+
+    def _encode(self, packet: SocketPacket) -> list[EncodedMessage]:
+        self.packets_encoded += 1
+        return _encode(packet)
 
     def __repr__(self) -> str:
         count = sum(len(ns.sockets) for ns in self._namespaces.values())
@@ -320,7 +329,7 @@ class SocketIOServer:
             ack_id, target.next_ack = target.next_ack, target.next_ack + 1
             target.acks[ack_id] = callback
             target.write(
-                _encode(SocketPacket(SocketPacketType.EVENT, ns.name, [event, *args], ack_id))
+                self._encode(SocketPacket(SocketPacketType.EVENT, ns.name, [event, *args], ack_id))
             )
             return
         self._broadcast(ns, [event, *args], rooms, exclude)
@@ -334,7 +343,7 @@ class SocketIOServer:
             now = time.time()
             offset = self.recovery.store.append(ns.name, data, rooms, exclude, now=now)
             data = [*data, offset]
-        messages = _encode(SocketPacket(SocketPacketType.EVENT, ns.name, data))
+        messages = self._encode(SocketPacket(SocketPacketType.EVENT, ns.name, data))
         for target in recipients:
             target.write(messages)
 
@@ -393,7 +402,7 @@ class SocketIOServer:
     async def disconnect(self, sid: str, namespace: str | None = None) -> None:
         """Disconnect socket ``sid`` from its namespace (the client hears DISCONNECT)."""
         target = self._socket(sid, namespace)
-        target.write(_encode(SocketPacket(SocketPacketType.DISCONNECT, target.namespace.name)))
+        target.write(self._encode(SocketPacket(SocketPacketType.DISCONNECT, target.namespace.name)))
         self._disconnected(target, "server namespace disconnect")
 
     def sockets(self, namespace: str | None = None) -> list[str]:
@@ -574,7 +583,7 @@ class SocketIOServer:
         target.connected = True
         client.session.send(SocketPacket(SocketPacketType.CONNECT, ns.name, answer).serialize())
         for data in missed:
-            target.write(_encode(SocketPacket(SocketPacketType.EVENT, ns.name, data)))
+            target.write(self._encode(SocketPacket(SocketPacketType.EVENT, ns.name, data)))
         target.write(waiting)
         inbox, target.inbox = target.inbox, []
         for packet in inbox:
@@ -603,7 +612,7 @@ class SocketIOServer:
                     else ([] if result is None else [result])
                 )
                 reply = SocketPacket(SocketPacketType.ACK, ns.name, answers, id=ack_id)
-                target.write(_encode(reply))
+                target.write(self._encode(reply))
 
         self._run(handler, *call_args, then=ack)
 

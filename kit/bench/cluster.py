@@ -161,6 +161,8 @@ def _run_cluster(
     timeout: float,
     concurrency: int,
     quiet_seconds: float,
+    client_processes: int,
+    client_kind: str,
 ) -> fanout.FanoutResult:
     budget = fanout._Budget(timeout)
     redis = kit.redis(name="bench-redis")
@@ -179,32 +181,20 @@ def _run_cluster(
             quiet_seconds=quiet_seconds,
             urls=tuple(node.url for node in nodes),
         )
-        return _with_clients(nodes, plan, budget)
+        return _with_clients(nodes, plan, (client_processes, client_kind), budget)
     finally:
         for node in nodes:
             node.stop()
         redis.stop()
 
 
-def _with_clients(nodes: list[_Node], plan: fanout.ClientsPlan, budget: Any) -> fanout.FanoutResult:
-    context = multiprocessing.get_context("spawn")
-    conn, child_conn = context.Pipe()
-    process = context.Process(
-        target=fanout._clients_process,
-        args=(child_conn, plan),
-        name="kit-bench-fanout-clients",
-        daemon=True,
-    )
+def _with_clients(
+    nodes: list[_Node], plan: fanout.ClientsPlan, clients: tuple[int, str], budget: Any
+) -> fanout.FanoutResult:
     phase = f"connecting {plan.clients} clients to {len(nodes)} servers"
+    audience = fanout.ClientsProcesses(plan, *clients)
     try:
-        process.start()
-        child_conn.close()
-        connect: fanout.ClientsReport = fanout._expect(conn, process, "connected", budget, phase)
-        if connect.connected < plan.clients:
-            raise fanout.FanoutError(
-                f"only {connect.connected} of {plan.clients} clients connected "
-                f"(first error: {connect.first_connect_error or 'none'})"
-            )
+        connect = audience.connect(budget, phase)
         phase = "checking the room"
         in_room = sum(node.ask(("room",), budget, phase) for node in nodes)
         if in_room != plan.clients:
@@ -215,38 +205,21 @@ def _with_clients(nodes: list[_Node], plan: fanout.ClientsPlan, budget: Any) -> 
         started, _, emitted = nodes[0].ask(
             ("broadcast", plan.messages, budget.left(phase)), budget, phase
         )
-        phase = "waiting for the deliveries"
-        conn.send(("collect", budget.left(phase)))
-        report: fanout.ClientsReport = fanout._expect(conn, process, "received", budget, phase)
+        report = audience.collect(budget, "waiting for the deliveries")
         after = [node.ask(("cpu",), budget, "reading CPU times") for node in nodes]
-        phase = "disconnecting the clients"
-        conn.send(("disconnect",))
-        fanout._expect(conn, process, "closed", budget, phase)
-        process.join(min(fanout.STOP_GRACE, budget.left(phase)))
+        audience.disconnect(budget, "disconnecting the clients")
     finally:
-        fanout._end_clients_process(conn, process)
-        child_conn.close()
-        conn.close()
-    last = report.last_received
-    return fanout.FanoutResult(
-        clients=plan.clients,
-        messages=plan.messages,
-        transport=f"{plan.transport}, {len(nodes)} servers + Redis",
-        connected=connect.connected,
-        connect_seconds=connect.connect_seconds,
-        received=report.received,
-        lost=plan.clients * plan.messages - report.distinct,
-        duplicates=report.duplicates,
-        out_of_order=report.out_of_order,
-        dropped_connections=report.dropped_connections,
-        drop_reasons=report.drop_reasons,
-        clients_busy=report.busy_fraction,
-        emit_seconds=emitted - started,
-        broadcast_seconds=None if last is None else last - started,
+        audience.end()
+    return fanout.fanout_result(
+        plan,
+        connect,
+        report,
+        started=started,
+        emitted=emitted,
         thread_cpu_seconds=sum(a[0] - b[0] for a, b in zip(after, before, strict=True)),
         process_cpu_seconds=sum(a[1] - b[1] for a, b in zip(after, before, strict=True)),
-        latency_p50=report.latency_p50,
-        latency_p99=report.latency_p99,
+        transport=f"{plan.transport}, {len(nodes)} servers + Redis",
+        client_kind=clients[1],
     )
 
 
@@ -259,8 +232,13 @@ def measure(
     timeout: float = 300.0,
     concurrency: int = 50,
     quiet_seconds: float = fanout.QUIET_SECONDS,
+    client_processes: int | None = None,
+    client_kind: str = "python",
 ) -> ClusterResult:
     """The baseline on one process, then ``servers`` processes sharing one Redis.
+
+    Both runs spread the same clients (of ``client_kind``) over ``client_processes``
+    processes (default :func:`kit.bench.fanout.default_client_processes`).
 
     Raises:
         FanoutError: a process failed, a client could not connect, or a run took longer
@@ -271,6 +249,8 @@ def measure(
         raise ValueError(f"a cluster has at least 2 server processes, not {servers}")
     if transport not in fanout.TRANSPORTS:
         raise ValueError(f"transport must be one of {fanout.TRANSPORTS}, not {transport!r}")
+    if client_processes is None:
+        client_processes = fanout.default_client_processes(clients)
     baseline = fanout.measure(
         clients,
         messages,
@@ -278,6 +258,8 @@ def measure(
         timeout=timeout,
         concurrency=concurrency,
         quiet_seconds=quiet_seconds,
+        client_processes=client_processes,
+        client_kind=client_kind,
     )
     cluster = _run_cluster(
         clients,
@@ -287,6 +269,8 @@ def measure(
         timeout=timeout,
         concurrency=concurrency,
         quiet_seconds=quiet_seconds,
+        client_processes=client_processes,
+        client_kind=client_kind,
     )
     return ClusterResult(servers=servers, baseline=baseline, cluster=cluster)
 
@@ -331,6 +315,8 @@ def run(args: argparse.Namespace) -> int:
             args.transport,
             timeout=args.timeout,
             concurrency=args.concurrency,
+            client_processes=args.client_processes,
+            client_kind=args.client_kind or fanout.default_client_kind(),
         )
     except (fanout.FanoutError, kit.ProgramNotFoundError, kit.ChildProgramError) as exc:
         print(f"kit.bench fanout failed: {exc}", file=sys.stderr)

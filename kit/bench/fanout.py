@@ -20,9 +20,18 @@ and every client records what it receives. On the wire each delivery is one engi
 MESSAGE carrying a socket.io EVENT, a WebSocket text frame such as
 ``42["tick",{"seq":7,"sent":1718000000.123}]``.
 
-The N clients are python-socketio ``AsyncClient`` objects sharing one asyncio loop in a
-separate process (``multiprocessing``, start method ``spawn``), so that the server's CPU
-time is not mixed with theirs. They connect at most ``--concurrency`` at a time, each
+The N clients are spread over ``--client-processes`` processes (default one per core,
+at least 2), each running its share on its own event loop, so that the server's CPU time
+is not mixed with theirs and no single loop has to keep up with every connection (see
+:class:`ClientsProcesses`: a lagging client loop drops its own connections, and those
+losses are not the server's). ``--client-kind`` says what they are: ``node``, the official
+socket.io client in Node processes (:class:`kit.bench.node.NodeClients`; the default where
+Node.js and npm are installed), or ``python``, python-socketio ``AsyncClient`` objects in
+Python processes (``multiprocessing``, start method ``spawn``). On the shared 2-core
+machine the Python clients, at about ten times the Node client's CPU per delivery, fell
+behind Node's and the scratch server at 200 clients x 2,000 messages and dropped their own
+connections ("transport error" at the clients, "transport close" at the server); Node's
+clients lost nothing there. They connect at most ``--concurrency`` at a time in all, each
 within ``CONNECT_TIMEOUT`` seconds, and talk to the server over loopback only.
 
 How each figure is measured:
@@ -44,12 +53,17 @@ How each figure is measured:
   phase, so the CPU used before it (imports, connects) is the baseline subtracted.
 - connect time: from the first connect attempt to the last client connected and in the
   room (the server sends the socket.io CONNECT reply after its ``connect`` handler).
-- clients process busy: that process's CPU time over wall time from its first delivery
-  to its last. Near 100 % means the clients, not the server, set the pace: deliveries/s
-  is then a floor for the server, while CPU per delivery stays the server's own cost.
+- clients process busy: each clients process's CPU time over wall time from its first
+  delivery to its last; the busiest is reported. Near 100 % means the clients, not the
+  server, set the pace: deliveries/s is then a floor for the server, while CPU per
+  delivery stays the server's own cost.
 - delivery latency p50/p99: receive time minus the ``sent`` stamp in the payload, both
-  ``time.time()``, so it includes queueing in the server and in the clients' single,
-  busy loop: with many clients it mostly measures how far the clients' loop lags.
+  ``time.time()``, over every delivery of every clients process, so it includes queueing
+  in the server and in the clients' busy loops.
+- dropped connections, and dropped by the server: the first is what the clients saw
+  ("transport error", "transport close"), the second what the server's own ``disconnect``
+  handler was told before the clients said goodbye ("ping timeout": the server gave up on
+  a client whose PONG came too late). Together they say whose loss it was.
 
 Target: no lost delivery, ever (``--check`` exits with status 1 otherwise). Every other
 figure is a measurement to compare between runs and transports, not a target. A run that
@@ -59,22 +73,22 @@ server before it returns.
 
 Limits of the setup, seen on a 2-core machine:
 
-- Both processes share the machine, so deliveries/s is a figure for this machine, not
-  for the server alone; one clients process on one loop tops out near 10-15 thousand
+- All processes share the machine, so deliveries/s is a figure for this machine, not
+  for the server alone; one Python clients process on one loop tops out near 10-15 thousand
   deliveries/s.
 - A python-engineio client whose loop lags more than about 5 s behind drops its own
   connection: its writer gives up after ``max(ping_interval, ping_timeout) + 5`` = 30 s
   with nothing to send, and the PONG it owes for the server's PING (sent 25 s after
   connecting) is still waiting behind unread messages ("packet queue is empty,
-  aborting" on stderr, "transport error" under dropped connections). Runs whose
-  broadcast lasts past 25 s (1000 clients x 300 messages here) can hit that; those
-  losses come from the clients' lag, not from the server.
+  aborting" on stderr, "transport error" under dropped connections). That is why the
+  clients are spread over processes; if "dropped by the server" stays at 0 while
+  clients drop, the loss is still theirs, and more ``--client-processes`` help.
 - Over polling, a python-engineio client refuses a long-poll response of more than 16
   packets (``Payload.max_decode_packets``) and drops the connection; the clients process
   raises that limit for itself (see :func:`_accept_long_payloads`).
 
-Why this module is long: one benchmark drives two processes (the server's and the
-clients') and reports on both; it is a maintainer's tool, not lesson material.
+Why this module is long: one benchmark drives several processes (the server's and the
+clients') and reports on all of them; it is a maintainer's tool, not lesson material.
 """
 
 from __future__ import annotations
@@ -86,12 +100,13 @@ import concurrent.futures
 import contextlib
 import dataclasses
 import multiprocessing
+import os
 import statistics
 import sys
 import threading
 import time
 import traceback
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -152,6 +167,8 @@ class ClientsPlan:
     quiet_seconds: float = QUIET_SECONDS
     urls: tuple[str, ...] = ()
     """Several servers of one cluster: client i connects to ``urls[i % len(urls)]``."""
+    first: int = 0
+    """The number of this process's first client (clients are numbered across processes)."""
 
 
 @dataclass(frozen=True)
@@ -172,7 +189,13 @@ class ClientsReport:
     latency_p50: float | None = None
     latency_p99: float | None = None
     busy_fraction: float | None = None
-    """The clients process's CPU time over wall time, from the first delivery to the last."""
+    """The clients process's CPU time over wall time, from the first delivery to the last
+    (merged over several processes: the busiest one's)."""
+    processes: tuple[tuple[int, int], ...] = ()
+    """(process id, clients it connected) for each clients process."""
+    latencies: tuple[float, ...] = ()
+    """Every delivery's latency in seconds, kept so that reports of several processes
+    can be merged into one p50 and p99."""
 
 
 @dataclass(frozen=True)
@@ -204,6 +227,14 @@ class FanoutResult:
     server_peak_bytes: int | None = None
     """Peak resident memory of the server's process: Node's, or (Python servers) the
     benchmark's own process, which runs them, since it started."""
+    client_processes: tuple[tuple[int, int], ...] = ()
+    """(process id, clients it connected) for each clients process."""
+    client_kind: str = "python"
+    """What the clients were (one of :data:`CLIENT_KINDS`)."""
+    server_drop_reasons: tuple[tuple[str, int], ...] = ()
+    """Why the *server* saw connections end before the clients said goodbye, as (reason,
+    count): its own view of the drops above ("ping timeout" is the server giving up on a
+    client whose PONG came too late)."""
 
     @property
     def expected(self) -> int:
@@ -324,7 +355,7 @@ class _Audience:
         errors: list[str] = []
 
         async def connect_one(index: int) -> bool:
-            url = plan.urls[index % len(plan.urls)] if plan.urls else plan.url
+            url = plan.urls[(plan.first + index) % len(plan.urls)] if plan.urls else plan.url
             async with gate:
                 client = self._new_client()
                 try:
@@ -348,6 +379,7 @@ class _Audience:
             connect_failures=len(errors),
             first_connect_error=errors[0] if errors else "",
             connect_seconds=time.perf_counter() - started,
+            processes=((os.getpid(), sum(outcomes)),),
         )
 
     async def collect(self, connect: ClientsReport, max_seconds: float) -> ClientsReport:
@@ -382,12 +414,7 @@ class _Audience:
             elapsed = self.last_received - wall_started
             if elapsed > 0:
                 busy = (self.last_cpu - cpu_started) / elapsed
-        p50 = p99 = None
-        if len(self.latencies) >= 2:
-            cuts = statistics.quantiles(self.latencies, n=100)
-            p50, p99 = cuts[49], cuts[98]
-        elif self.latencies:
-            p50 = p99 = self.latencies[0]
+        p50, p99 = _percentiles(self.latencies)
         return ClientsReport(
             connected=connect.connected,
             connect_failures=connect.connect_failures,
@@ -403,6 +430,8 @@ class _Audience:
             latency_p50=p50,
             latency_p99=p99,
             busy_fraction=busy,
+            processes=((os.getpid(), connect.connected),),
+            latencies=tuple(self.latencies),
         )
 
     async def disconnect_all(self, timeout: float) -> int:
@@ -521,10 +550,288 @@ def _clients_process(conn: Any, plan: ClientsPlan) -> None:
         _send(conn, ("closed", 0))
 
 
+# -- the clients processes, from the benchmark's side ---------------------------------------
+
+
+def default_client_processes(clients: int) -> int:
+    """How many clients processes ``--client-processes`` defaults to: one per core, at
+    least two, never more than there are clients."""
+    return max(1, min(clients, max(2, os.cpu_count() or 2)))
+
+
+def split_plan(plan: ClientsPlan, processes: int) -> list[ClientsPlan]:
+    """``plan`` cut into ``processes`` shares as even as possible, numbered across them.
+
+    Each share keeps its clients' numbers (``first``), so client *i* connects to the same
+    server of a cluster whichever process it runs in; the connect concurrency is shared
+    out too, so the server sees as many connects at once as with one process.
+    """
+    if processes < 1:
+        raise ValueError(f"client processes must be at least 1, not {processes}")
+    processes = min(processes, plan.clients)
+    size, extra = divmod(plan.clients, processes)
+    shares, first = [], plan.first
+    for number in range(processes):
+        clients = size + (1 if number < extra else 0)
+        shares.append(
+            dataclasses.replace(
+                plan,
+                clients=clients,
+                first=first,
+                concurrency=max(1, plan.concurrency // processes),
+            )
+        )
+        first += clients
+    return shares
+
+
+def _percentiles(latencies: Sequence[float]) -> tuple[float | None, float | None]:
+    if len(latencies) >= 2:
+        cuts = statistics.quantiles(latencies, n=100)
+        return cuts[49], cuts[98]
+    if latencies:
+        return latencies[0], latencies[0]
+    return None, None
+
+
+def merge_reports(reports: Sequence[ClientsReport]) -> ClientsReport:
+    """One report for clients that ran in several processes: counts add up, the latency
+    percentiles are taken over every delivery, and "busy" is the busiest process's."""
+    reasons: collections.Counter[str] = collections.Counter()
+    for report in reports:
+        reasons.update(dict(report.drop_reasons))
+    latencies = tuple(latency for report in reports for latency in report.latencies)
+    p50, p99 = _percentiles(latencies)
+    errors = [report.first_connect_error for report in reports if report.first_connect_error]
+    lasts = [report.last_received for report in reports if report.last_received is not None]
+    busy = [report.busy_fraction for report in reports if report.busy_fraction is not None]
+    return ClientsReport(
+        connected=sum(report.connected for report in reports),
+        connect_failures=sum(report.connect_failures for report in reports),
+        first_connect_error=errors[0] if errors else "",
+        connect_seconds=max((report.connect_seconds for report in reports), default=0.0),
+        received=sum(report.received for report in reports),
+        distinct=sum(report.distinct for report in reports),
+        duplicates=sum(report.duplicates for report in reports),
+        out_of_order=sum(report.out_of_order for report in reports),
+        dropped_connections=sum(report.dropped_connections for report in reports),
+        drop_reasons=tuple(reasons.most_common()),
+        last_received=max(lasts, default=None),
+        latency_p50=p50,
+        latency_p99=p99,
+        busy_fraction=max(busy, default=None),
+        processes=tuple(process for report in reports for process in report.processes),
+        latencies=latencies,
+    )
+
+
+class _PythonClients:
+    """One clients process of python-socketio clients (an :class:`_Audience`)."""
+
+    def __init__(self, context: Any, share: ClientsPlan, number: int) -> None:
+        self.conn, child = context.Pipe()
+        self.process = context.Process(
+            target=_clients_process,
+            args=(child, share),
+            name=f"kit-bench-fanout-clients-{number}",
+            daemon=True,
+        )
+        try:
+            self.process.start()
+        finally:
+            child.close()
+
+    def send(self, command: tuple[Any, ...]) -> None:
+        _send(self.conn, command)
+
+    def expect(self, kind: str, budget: _Budget, phase: str) -> Any:
+        return _expect(self.conn, self.process, kind, budget, phase)
+
+    def join(self, timeout: float) -> None:
+        self.process.join(timeout)
+
+    def end(self) -> None:
+        _end_clients_process(self.conn, self.process)
+        self.conn.close()
+
+
+class _NodeClients:
+    """One Node process of official socket.io clients (:class:`kit.bench.node.NodeClients`)."""
+
+    def __init__(self, share: ClientsPlan) -> None:
+        from kit.bench.node import NodeClients, NodeUnavailable
+
+        try:
+            self.clients = NodeClients(dataclasses.asdict(share))
+        except NodeUnavailable as exc:
+            raise FanoutError(str(exc)) from None
+
+    def send(self, command: tuple[Any, ...]) -> None:
+        self.clients.send(" ".join(str(part) for part in command))
+
+    def expect(self, kind: str, budget: _Budget, phase: str) -> Any:
+        from kit.bench.node import NodeUnavailable
+
+        while True:
+            try:
+                answer = self.clients.next(min(0.5, budget.left(phase)))
+            except NodeUnavailable as exc:
+                raise FanoutError(f"a Node clients process failed while {phase}: {exc}") from None
+            if answer is None:
+                continue
+            if kind not in answer:
+                raise FanoutError(f"expected {kind!r} from Node's clients, got {answer}"[:300])
+            value = answer[kind]
+            return _report_from_json(value) if isinstance(value, dict) else value
+
+    def join(self, timeout: float) -> None:
+        self.clients.join(timeout)
+
+    def end(self) -> None:
+        self.clients.stop()
+
+
+def _report_from_json(data: dict[str, Any]) -> ClientsReport:
+    """A :class:`ClientsReport` from the JSON a Node clients process sends."""
+    fields = {field.name for field in dataclasses.fields(ClientsReport)}
+    unknown = set(data) - fields
+    if unknown:
+        raise FanoutError(f"Node's clients sent fields a report does not have: {sorted(unknown)}")
+    data = dict(data)
+    for name in ("drop_reasons", "processes"):
+        data[name] = tuple(tuple(item) for item in data.get(name, ()))
+    data["latencies"] = tuple(data.get("latencies", ()))
+    return ClientsReport(**data)
+
+
+CLIENT_KINDS = ("python", "node")
+"""What the clients are: python-socketio ``AsyncClient`` objects, or the official JS client
+(socket.io-client 4.8.1) in Node processes, several times lighter per delivery."""
+
+
+def default_client_kind() -> str:
+    """``node`` where Node.js and npm are installed (its clients keep up far better),
+    else ``python``."""
+    import shutil
+
+    return "node" if shutil.which("node") and shutil.which("npm") else "python"
+
+
+class ClientsProcesses:
+    """The benchmark's end of the clients processes: it starts, drives and always ends them.
+
+    The plan's clients are split over ``processes`` processes, each running its share on
+    its own event loop: python-socketio clients (``kind="python"``, start method
+    ``spawn``) or the official JS client in Node (``kind="node"``). One loop for every
+    client falls behind a fast server: a python-engineio client whose loop lags answers
+    the server's PING too late, or gives up on its own connection, and those losses would
+    be counted as the server's. Every step waits for every process and merges what they
+    say.
+    """
+
+    def __init__(self, plan: ClientsPlan, processes: int, kind: str = "python") -> None:
+        if kind not in CLIENT_KINDS:
+            raise ValueError(f"the clients are one of {CLIENT_KINDS}, not {kind!r}")
+        self.plan = plan
+        self.kind = kind
+        self.shares = split_plan(plan, processes)
+        context = multiprocessing.get_context("spawn")
+        self.links: list[_PythonClients | _NodeClients] = []
+        try:
+            for number, share in enumerate(self.shares):
+                if kind == "node":
+                    self.links.append(_NodeClients(share))
+                else:
+                    self.links.append(_PythonClients(context, share, number))
+        except BaseException:
+            self.end()
+            raise
+
+    def _expect_all(self, kind: str, budget: _Budget, phase: str) -> list[Any]:
+        return [link.expect(kind, budget, phase) for link in self.links]
+
+    def connect(self, budget: _Budget, phase: str) -> ClientsReport:
+        """Wait until every process has connected its clients; fail if one could not."""
+        report = merge_reports(self._expect_all("connected", budget, phase))
+        if report.connected < self.plan.clients:
+            raise FanoutError(
+                f"only {report.connected} of {self.plan.clients} clients connected "
+                f"({report.connect_failures} failed; first error: "
+                f"{report.first_connect_error or 'none'})"
+            )
+        return report
+
+    def collect(self, budget: _Budget, phase: str) -> ClientsReport:
+        """Let every process wait for its deliveries, then merge what they received."""
+        for link in self.links:
+            link.send(("collect", budget.left(phase)))
+        return merge_reports(self._expect_all("received", budget, phase))
+
+    def disconnect(self, budget: _Budget, phase: str) -> None:
+        """Disconnect every client, and wait for the processes to exit."""
+        for link in self.links:
+            link.send(("disconnect",))
+        self._expect_all("closed", budget, phase)
+        for link in self.links:
+            link.join(min(STOP_GRACE, budget.left(phase)))
+
+    def end(self) -> None:
+        """Ask each process to stop, kill it if it does not; safe to call more than once."""
+        for link in self.links:
+            link.end()
+
+
+def fanout_result(
+    plan: ClientsPlan,
+    connect: ClientsReport,
+    report: ClientsReport,
+    *,
+    started: float,
+    emitted: float,
+    thread_cpu_seconds: float,
+    process_cpu_seconds: float,
+    server: str = "python-socketio",
+    client_kind: str = "python",
+    transport: str | None = None,
+    server_peak_bytes: int | None = None,
+    server_drop_reasons: tuple[tuple[str, int], ...] = (),
+) -> FanoutResult:
+    """One run's :class:`FanoutResult` from the plan, the clients' merged reports and the
+    server's figures (wall times from ``time.time()``, CPU times in seconds)."""
+    last = report.last_received
+    return FanoutResult(
+        clients=plan.clients,
+        messages=plan.messages,
+        transport=transport or plan.transport,
+        connected=connect.connected,
+        connect_seconds=connect.connect_seconds,
+        received=report.received,
+        lost=plan.clients * plan.messages - report.distinct,
+        duplicates=report.duplicates,
+        out_of_order=report.out_of_order,
+        dropped_connections=report.dropped_connections,
+        drop_reasons=report.drop_reasons,
+        clients_busy=report.busy_fraction,
+        emit_seconds=emitted - started,
+        broadcast_seconds=None if last is None else last - started,
+        thread_cpu_seconds=thread_cpu_seconds,
+        process_cpu_seconds=process_cpu_seconds,
+        latency_p50=report.latency_p50,
+        latency_p99=report.latency_p99,
+        server=server,
+        server_peak_bytes=server_peak_bytes,
+        client_processes=report.processes,
+        client_kind=client_kind,
+        server_drop_reasons=server_drop_reasons,
+    )
+
+
 # -- the server process ------------------------------------------------------------------
 
 
-def _fanout_server(kind: str = "python-socketio") -> Any:
+def _fanout_server(kind: str = "python-socketio") -> tuple[Any, collections.Counter[str]]:
+    """The server to measure, and the count of its disconnects by reason (as it sees them)."""
+    drops: collections.Counter[str] = collections.Counter()
     if kind == "scratch":
         from kit.apps.socketio import SocketIOServer
 
@@ -533,8 +840,12 @@ def _fanout_server(kind: str = "python-socketio") -> Any:
         async def join(sid: str, environ: dict[str, Any], auth: object = None) -> None:
             await scratch.enter_room(sid, ROOM)
 
+        def gone(sid: str, reason: str) -> None:
+            drops[reason] += 1
+
         scratch.on("connect", join)
-        return scratch
+        scratch.on("disconnect", gone)
+        return scratch, drops
 
     import socketio
 
@@ -544,7 +855,11 @@ def _fanout_server(kind: str = "python-socketio") -> Any:
     async def connect(sid: str, environ: dict[str, Any], auth: object = None) -> None:
         await sio.enter_room(sid, ROOM)
 
-    return sio
+    @sio.event
+    def disconnect(sid: str, reason: object = None) -> None:
+        drops[str(reason)] += 1
+
+    return sio, drops
 
 
 async def _room_size(sio: Any) -> int:
@@ -557,6 +872,10 @@ async def _room_size(sio: Any) -> int:
 
 async def _thread_cpu() -> float:
     return time.thread_time()
+
+
+async def _server_figures(drops: collections.Counter[str] | None) -> tuple[float, dict[str, int]]:
+    return time.thread_time(), dict(drops or {})
 
 
 async def _broadcast(sio: Any, messages: int) -> tuple[float, float, float]:
@@ -627,12 +946,16 @@ def measure(
     concurrency: int = 50,
     quiet_seconds: float = QUIET_SECONDS,
     server: str = "python-socketio",
+    client_processes: int | None = None,
+    client_kind: str = "python",
 ) -> FanoutResult:
     """Run one fan-out: serve, connect ``clients`` clients, broadcast ``messages``, count.
 
-    ``server`` is one of :data:`SERVERS`; the clients are the same for each.
+    ``server`` is one of :data:`SERVERS`; the clients are the same for each: of
+    ``client_kind`` (one of :data:`CLIENT_KINDS`), spread over ``client_processes``
+    processes (default :func:`default_client_processes`).
 
-    Leaves nothing behind: the clients process is joined (or killed) and the server
+    Leaves nothing behind: the clients processes are joined (or killed) and the server
     stopped, also on errors and Ctrl-C. The kit's runtime thread stays up; call
     ``kit.stop_all()`` to end it too.
 
@@ -646,6 +969,12 @@ def measure(
         raise ValueError(f"transport must be one of {TRANSPORTS}, not {transport!r}")
     if server not in SERVERS:
         raise ValueError(f"server must be one of {SERVERS}, not {server!r}")
+    if client_processes is None:
+        client_processes = default_client_processes(clients)
+    if client_processes < 1:
+        raise ValueError(f"client_processes must be at least 1, not {client_processes}")
+    if client_kind not in CLIENT_KINDS:
+        raise ValueError(f"client_kind must be one of {CLIENT_KINDS}, not {client_kind!r}")
     budget = _Budget(timeout)
     raise_open_file_limit(_files_needed(clients, transport, "server"), "server process")
     if server == "node":
@@ -659,45 +988,38 @@ def measure(
             plan = ClientsPlan(
                 node.url, clients, messages, transport, concurrency, quiet_seconds=quiet_seconds
             )
-            return dataclasses.replace(_run_with_clients(node, plan, budget), server=server)
+            return _run_with_clients(node, None, plan, (client_processes, client_kind), budget)
         finally:
             node.stop()
-    sio = _fanout_server(server)
+    sio, drops = _fanout_server(server)
     served = kit.serve(sio, name="bench-fanout")
     try:
         plan = ClientsPlan(
             served.url, clients, messages, transport, concurrency, quiet_seconds=quiet_seconds
         )
-        return dataclasses.replace(_run_with_clients(sio, plan, budget), server=server)
+        result = _run_with_clients(sio, drops, plan, (client_processes, client_kind), budget)
+        return dataclasses.replace(result, server=server)
     finally:
         served.stop()
 
 
-def _run_with_clients(sio: Any, plan: ClientsPlan, budget: _Budget) -> FanoutResult:
-    """Start the clients process, drive it through the run, and always end it."""
-    context = multiprocessing.get_context("spawn")
-    conn, child_conn = context.Pipe()
-    process = context.Process(
-        target=_clients_process,
-        args=(child_conn, plan),
-        name="kit-bench-fanout-clients",
-        daemon=True,
-    )
-    phase = f"connecting {plan.clients} clients"
-    try:
-        process.start()
-        child_conn.close()
-        connect: ClientsReport = _expect(conn, process, "connected", budget, phase)
-        if connect.connected < plan.clients:
-            raise FanoutError(
-                f"only {connect.connected} of {plan.clients} clients connected "
-                f"({connect.connect_failures} failed; first error: "
-                f"{connect.first_connect_error or 'none'})"
-            )
-        phase = "checking the room"
-        from kit.bench.node import NodeServer
+def _run_with_clients(
+    sio: Any,
+    drops: collections.Counter[str] | None,
+    plan: ClientsPlan,
+    clients: tuple[int, str],
+    budget: _Budget,
+) -> FanoutResult:
+    """Start the clients processes (how many, what kind), drive them through the run, and
+    always end them."""
+    from kit.bench.node import NodeServer
 
-        node = sio if isinstance(sio, NodeServer) else None
+    node = sio if isinstance(sio, NodeServer) else None
+    phase = f"connecting {plan.clients} clients"
+    audience = ClientsProcesses(plan, *clients)
+    try:
+        connect = audience.connect(budget, phase)
+        phase = "checking the room"
         in_room = node.room_size() if node else _on_runtime(_room_size(sio), budget, phase)
         if in_room != plan.clients:
             raise FanoutError(f"{in_room} clients are in the room, expected {plan.clients}")
@@ -711,47 +1033,34 @@ def _run_with_clients(sio: Any, plan: ClientsPlan, budget: _Budget) -> FanoutRes
                 _broadcast(sio, plan.messages), budget, phase
             )
         phase = "waiting for the deliveries"
-        conn.send(("collect", budget.left(phase)))
-        report: ClientsReport = _expect(conn, process, "received", budget, phase)
+        report = audience.collect(budget, phase)
         peak: int | None
         if node:  # its CPU is the whole Node process's: it runs the server only
-            thread_cpu, peak = node.cpu()
+            thread_cpu, peak, server_drops = node.cpu()
             process_cpu = thread_cpu - thread_cpu_started
         else:
-            thread_cpu = _on_runtime(_thread_cpu(), budget, phase)
+            # Read on the runtime thread, which counts the drops; before the goodbyes.
+            thread_cpu, server_drops = _on_runtime(_server_figures(drops), budget, phase)
             process_cpu = time.process_time() - process_cpu_started
             peak = _peak_rss()
 
         phase = "disconnecting the clients"
-        conn.send(("disconnect",))
-        _expect(conn, process, "closed", budget, phase)
-        process.join(min(STOP_GRACE, budget.left(phase)))
+        audience.disconnect(budget, phase)
     finally:
-        _end_clients_process(conn, process)
-        child_conn.close()
-        conn.close()
+        audience.end()
 
-    last = report.last_received
-    return FanoutResult(
-        clients=plan.clients,
-        messages=plan.messages,
-        transport=plan.transport,
-        connected=connect.connected,
-        connect_seconds=connect.connect_seconds,
-        received=report.received,
-        lost=plan.clients * plan.messages - report.distinct,
-        duplicates=report.duplicates,
-        out_of_order=report.out_of_order,
-        dropped_connections=report.dropped_connections,
-        drop_reasons=report.drop_reasons,
-        clients_busy=report.busy_fraction,
-        emit_seconds=emitted - started,
-        broadcast_seconds=None if last is None else last - started,
+    return fanout_result(
+        plan,
+        connect,
+        report,
+        started=started,
+        emitted=emitted,
         thread_cpu_seconds=thread_cpu - thread_cpu_started,
         process_cpu_seconds=process_cpu,
-        latency_p50=report.latency_p50,
-        latency_p99=report.latency_p99,
+        server="node" if node else "python-socketio",
+        client_kind=clients[1],
         server_peak_bytes=peak,
+        server_drop_reasons=tuple(collections.Counter(server_drops).most_common()),
     )
 
 
@@ -775,8 +1084,14 @@ def _number(value: float | None, unit: str = "", digits: int = 0) -> str:
     return f"{text} {unit}" if unit else text
 
 
-def _reasons(result: FanoutResult) -> str:
-    return ", ".join(f"{reason} x{count}" for reason, count in result.drop_reasons[:3])
+def _reasons(result: FanoutResult, *, server: bool = False) -> str:
+    reasons = result.server_drop_reasons if server else result.drop_reasons
+    return ", ".join(f"{reason} x{count}" for reason, count in reasons[:3])
+
+
+def _shares(result: FanoutResult) -> str:
+    shares = ", ".join(str(clients) for _, clients in result.client_processes)
+    return f"{result.client_kind}, clients each: {shares}"
 
 
 def format_report(result: FanoutResult) -> str:
@@ -796,6 +1111,11 @@ def format_report(result: FanoutResult) -> str:
         ("duplicates", _number(result.duplicates), ""),
         ("out of order", _number(result.out_of_order), ""),
         ("dropped connections", _number(result.dropped_connections), _reasons(result)),
+        (
+            "dropped by the server",
+            _number(sum(count for _, count in result.server_drop_reasons)),
+            _reasons(result, server=True),
+        ),
         ("emit calls returned", _number(result.emit_seconds, "s", 3), "after the first emit"),
         ("broadcast wall time", _number(result.broadcast_seconds, "s", 3), "to last delivery"),
         ("deliveries/s", _number(result.deliveries_per_second), ""),
@@ -809,10 +1129,11 @@ def format_report(result: FanoutResult) -> str:
             _number(result.cpu_us_per_delivery(result.process_cpu_seconds), "us", 1),
             "whole server process",
         ),
+        ("clients processes", _number(len(result.client_processes)), _shares(result)),
         (
             "clients process busy",
             _number(None if result.clients_busy is None else result.clients_busy * 100, "%"),
-            "CPU/wall while receiving",
+            "CPU/wall while receiving, the busiest",
         ),
         ("delivery latency p50", _number(p50, "ms", 1), "time.time() across processes"),
         ("delivery latency p99", _number(p99, "ms", 1), ""),
@@ -823,6 +1144,10 @@ def format_report(result: FanoutResult) -> str:
     lines += [f"{name:<28}{value:>16}  {note}".rstrip() for name, value, note in rows]
     lines.append("\ntarget: lost deliveries = 0")
     return "\n".join(lines)
+
+
+def _ms(seconds: float | None) -> float | None:
+    return None if seconds is None else seconds * 1000
 
 
 def _mb(size: int | None) -> float | None:
@@ -840,8 +1165,8 @@ def format_comparison(results: list[FanoutResult]) -> str:
     base = results[0]
     base_cpu = base.cpu_us_per_delivery(base.thread_cpu_seconds)
     header = (
-        f"{'server':<18}{'deliveries/s':>14}{'CPU/delivery':>14}{'x ' + base.server:>22}"
-        f"{'peak MB':>9}{'lost':>8}{'dups':>7}"
+        f"{'server':<18}{'deliveries/s':>14}{'CPU/delivery':>14}{'x ' + base.server:>18}"
+        f"{'peak MB':>9}{'p50 ms':>9}{'p99 ms':>9}{'lost':>9}{'dups':>7}"
     )
     lines = [header, "-" * len(header)]
     for result in results:
@@ -849,13 +1174,15 @@ def format_comparison(results: list[FanoutResult]) -> str:
         ratio = None if cpu is None or not base_cpu else cpu / base_cpu
         lines.append(
             f"{result.server:<18}{_number(result.deliveries_per_second):>14}"
-            f"{_number(cpu, 'us', 1):>14}{_number(ratio, '', 2):>22}"
+            f"{_number(cpu, 'us', 1):>14}{_number(ratio, '', 2):>18}"
             f"{_number(_mb(result.server_peak_bytes)):>9}"
-            f"{_number(result.lost):>8}{_number(result.duplicates):>7}"
+            f"{_number(_ms(result.latency_p50)):>9}{_number(_ms(result.latency_p99)):>9}"
+            f"{_number(result.lost):>9}{_number(result.duplicates):>7}"
         )
     lines.append(
         "CPU/delivery: during the broadcast, the runtime thread (Python servers) or the Node "
-        "process; the same clients for all"
+        f"process; the same {base.client_kind} clients for all, in "
+        f"{len(base.client_processes)} processes"
     )
     return "\n".join(lines)
 
@@ -899,6 +1226,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         f"{', '.join(SERVERS)} (default python-socketio)",
     )
     parser.add_argument(
+        "--client-processes",
+        type=int,
+        default=None,
+        help="processes the clients are spread over, so that they keep up with the server "
+        "(default: one per core, at least 2)",
+    )
+    parser.add_argument(
+        "--client-kind",
+        choices=CLIENT_KINDS,
+        default=None,
+        help="python-socketio clients, or the official JS client in Node (default: node "
+        "where Node.js and npm are installed, else python)",
+    )
+    parser.add_argument(
         "--check", action="store_true", help="exit with status 1 if a delivery is lost"
     )
 
@@ -910,6 +1251,10 @@ def run(args: argparse.Namespace) -> int:
         raise SystemExit("--timeout must be positive")
     if args.servers < 1:
         raise SystemExit("--servers must be at least 1")
+    if args.client_processes is not None and args.client_processes < 1:
+        raise SystemExit("--client-processes must be at least 1")
+    processes = args.client_processes or default_client_processes(args.clients)
+    kind = args.client_kind or default_client_kind()
     servers = [name.strip() for name in args.server.split(",") if name.strip()]
     unknown = [name for name in servers if name not in SERVERS]
     if unknown or not servers:
@@ -923,7 +1268,7 @@ def run(args: argparse.Namespace) -> int:
     print(
         f"kit.bench fanout: {args.clients} socket.io clients in one room, "
         f"{args.messages} broadcasts, {args.transport} transport, "
-        f"server {' then '.join(servers)}\n",
+        f"server {' then '.join(servers)}; {kind} clients in {processes} processes\n",
         flush=True,
     )
     results: list[FanoutResult] = []
@@ -936,6 +1281,8 @@ def run(args: argparse.Namespace) -> int:
                 timeout=args.timeout,
                 concurrency=args.concurrency,
                 server=name,
+                client_processes=processes,
+                client_kind=kind,
             )
             results.append(result)
             print(format_report(result) + "\n", flush=True)

@@ -10,20 +10,28 @@ needs the npm registry the first time.
 Its CPU figure is the whole Node process's (``process.cpuUsage()``, user + system) over the
 broadcast, and its memory the peak resident set sampled every 50 ms: Node runs the server
 and nothing else, so both are the server's own.
+
+:class:`NodeClients` is the other side: ``--client-kind node`` (the default where Node.js
+is installed) makes the benchmark's audience the official client, socket.io-client 4.8.1,
+in Node processes (``node_server/fanout_clients.mjs``, installed with the server). It
+spends a fraction of python-socketio's client CPU per delivery, so it keeps up with
+every server measured and a loss it counts is the server's.
 """
 
 from __future__ import annotations
 
-import hashlib
+import collections
+import contextlib
 import json
-import os
-import shutil
+import queue
 import subprocess
-import tempfile
+import threading
 from pathlib import Path
 from typing import Any
 
-__all__ = ["NodeServer", "NodeUnavailable", "install"]
+from kit.runtime.npm import find_tool, install_once
+
+__all__ = ["NodeClients", "NodeServer", "NodeUnavailable", "install"]
 
 HERE = Path(__file__).resolve().parent / "node_server"
 START_TIMEOUT = 20.0
@@ -33,58 +41,25 @@ class NodeUnavailable(RuntimeError):
     """Node's server cannot run here: Node.js or npm is missing, or npm install failed."""
 
 
+NEEDED_FOR = "--server node runs Node's socket.io"
+
+
 def _tool(name: str) -> str:
-    path = shutil.which(name)
-    if path is None:
-        raise NodeUnavailable(
-            f"{name} is not installed: --server node runs Node's socket.io "
-            "(Debian: apt-get install nodejs npm; conda: conda install nodejs)"
-        )
-    return path
-
-
-def _cache_dir() -> Path:
-    configured = os.environ.get("KIT_CACHE_DIR")
-    if configured:
-        return Path(configured)
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "wire-to-room"
+    return find_tool(name, NodeUnavailable, NEEDED_FOR)
 
 
 def install() -> Path:
-    """The folder holding the server script and its ``node_modules``, installed once."""
-    _tool("node")
-    digest = hashlib.sha256()
-    for path in sorted(HERE.iterdir()):
-        if path.is_file():
-            digest.update(path.name.encode() + path.read_bytes())
-    target = _cache_dir() / "bench" / f"node-server-{digest.hexdigest()[:12]}"
-    if (target / "node_modules" / "socket.io").is_dir():
-        return target
-    npm = _tool("npm")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    building = Path(tempfile.mkdtemp(prefix="node-server-", dir=target.parent))
-    try:
-        for path in HERE.iterdir():
-            if path.is_file():
-                shutil.copy2(path, building / path.name)
-        done = subprocess.run(
-            [npm, "install", "--no-package-lock", "--no-audit", "--no-fund", "--loglevel=error"],
-            cwd=building,
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
-        if done.returncode != 0:
-            raise NodeUnavailable(f"npm install of Node's socket.io failed: {done.stderr[-600:]}")
-        try:
-            building.rename(target)
-        except OSError:  # another run installed it meanwhile
-            if not (target / "node_modules" / "socket.io").is_dir():
-                raise
-    finally:
-        shutil.rmtree(building, ignore_errors=True)
-    return target
+    """The folder holding the server script and its ``node_modules``, installed once
+    (into the kit's cache folder, :func:`kit.runtime.npm.cache_dir`)."""
+    return install_once(
+        sorted(path for path in HERE.iterdir() if path.is_file()),
+        folder="bench",
+        name="node-server",
+        ready="node_modules/socket.io-client",
+        npm_args=["install", "--no-package-lock"],
+        error=NodeUnavailable,
+        needed_for=NEEDED_FOR,
+    )
 
 
 class NodeServer:
@@ -137,10 +112,12 @@ class NodeServer:
         answer = self._ask(f"broadcast {messages}", "started")
         return answer["started"], answer["cpu_started"], answer["ended"]
 
-    def cpu(self) -> tuple[float, int]:
-        """(CPU seconds used so far, peak resident set in bytes) of the Node process."""
+    def cpu(self) -> tuple[float, int, dict[str, int]]:
+        """(CPU seconds used so far, peak resident set in bytes) of the Node process, and
+        how many connections it saw end so far, by socket.io's disconnect reason."""
         answer = self._ask("cpu", "cpu")
-        return float(answer["cpu"]), int(answer["peak_rss"])
+        drops = {str(reason): int(count) for reason, count in answer["drops"].items()}
+        return float(answer["cpu"]), int(answer["peak_rss"]), drops
 
     def stop(self) -> None:
         """Close its stdin (it exits), then terminate or kill it if it does not."""
@@ -161,3 +138,94 @@ class NodeServer:
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
+
+
+class NodeClients:
+    """A share of ``kit.bench fanout``'s clients: the official socket.io client, in Node.
+
+    ``plan`` is a :class:`kit.bench.fanout.ClientsPlan` as a dict; the script
+    ``node_server/fanout_clients.mjs`` connects its clients and then obeys the same steps
+    as the Python clients process (``collect S``, ``disconnect``), answering one line of
+    JSON per step. :meth:`stop` ends it whatever state it is in.
+    """
+
+    def __init__(self, plan: dict[str, Any]) -> None:
+        folder = install()
+        self.process = subprocess.Popen(
+            [_tool("node"), "fanout_clients.mjs", json.dumps(plan)],
+            cwd=folder,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        self.pid = self.process.pid
+        self._lines: queue.Queue[str | None] = queue.Queue()
+        self._stderr: collections.deque[str] = collections.deque(maxlen=40)
+        for target, name in ((self._read_stdout, "out"), (self._read_stderr, "err")):
+            threading.Thread(
+                target=target, name=f"kit-bench-node-clients-{name}", daemon=True
+            ).start()
+
+    def _read_stdout(self) -> None:
+        assert self.process.stdout is not None
+        with contextlib.suppress(ValueError, OSError):  # closed by stop()
+            for line in self.process.stdout:
+                self._lines.put(line)
+        self._lines.put(None)
+
+    def _read_stderr(self) -> None:
+        assert self.process.stderr is not None
+        with contextlib.suppress(ValueError, OSError):
+            for line in self.process.stderr:
+                self._stderr.append(line)
+
+    def send(self, command: str) -> None:
+        """One command line; nothing happens if the process is gone (:meth:`next` says so)."""
+        if self.process.stdin is None or self.process.stdin.closed:
+            return
+        with contextlib.suppress(OSError):
+            self.process.stdin.write(command + "\n")
+            self.process.stdin.flush()
+
+    def next(self, timeout: float) -> dict[str, Any] | None:
+        """The next answer, or None if none came within ``timeout`` seconds.
+
+        Raises:
+            NodeUnavailable: the process ended; the message has the end of its stderr.
+        """
+        try:
+            line = self._lines.get(timeout=timeout)
+        except queue.Empty:
+            return None
+        if line is None:
+            self._lines.put(None)  # every later call says so too
+            code = self.process.wait(5)
+            raise NodeUnavailable(
+                f"Node's clients exited (code {code}): {''.join(self._stderr)[-600:]}"
+            )
+        answer: dict[str, Any] = json.loads(line)
+        return answer
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def join(self, timeout: float) -> None:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.wait(timeout)
+
+    def stop(self) -> None:
+        """Close its stdin (it disconnects its clients and exits); kill it if it does not."""
+        if self.process.poll() is None:
+            with contextlib.suppress(OSError):
+                if self.process.stdin is not None:
+                    self.process.stdin.close()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+        for stream in (self.process.stdin, self.process.stdout, self.process.stderr):
+            if stream is not None and not stream.closed:
+                with contextlib.suppress(OSError, ValueError):
+                    stream.close()

@@ -24,10 +24,8 @@ suite against it and prints the table.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import os
-import shutil
 import subprocess
 import tempfile
 from pathlib import Path
@@ -35,6 +33,7 @@ from typing import Any
 
 from kit.apps.engineio import EngineIOServer
 from kit.apps.socketio import SocketIOServer
+from kit.runtime.npm import find_tool, install_once
 from kit.runtime.servers import Server
 
 __all__ = [
@@ -175,65 +174,32 @@ def _check_suite(suite: str) -> None:
         raise ValueError(f"the suites are {', '.join(SUITES)}, not {suite!r}")
 
 
-def cache_dir() -> Path:
-    """Where installed suites are kept: ``$KIT_CACHE_DIR`` or ``~/.cache/wire-to-room``."""
-    configured = os.environ.get("KIT_CACHE_DIR")
-    if configured:
-        return Path(configured)
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "wire-to-room"
+NEEDED_FOR = "the official suites run under Node.js"
 
 
 def _tool(name: str) -> str:
-    path = shutil.which(name)
-    if path is None:
-        raise SuiteUnavailable(
-            f"{name} is not installed: the official suites run under Node.js "
-            "(Debian: apt-get install nodejs npm; conda: conda install nodejs)"
-        )
-    return path
+    return find_tool(name, SuiteUnavailable, NEEDED_FOR)
 
 
 def install(suite: str) -> Path:
-    """The folder holding ``suite`` and its ``node_modules``, installed once with npm ci.
+    """The folder holding ``suite`` and its ``node_modules``, installed once with npm ci
+    (into the kit's cache folder, :func:`kit.runtime.npm.cache_dir`).
 
     Raises:
         SuiteUnavailable: no Node.js or npm, or ``npm ci`` failed (no registry, say).
     """
     _check_suite(suite)
-    _tool("node")
     source = HERE / "suites" / SUITES[suite]
-    harness = HERE / "harness" / "node-imports.js"
-    digest = hashlib.sha256()
-    for path in (*sorted(source.iterdir()), harness):
-        digest.update(path.name.encode() + path.read_bytes())
-    target = cache_dir() / "conformance" / f"{SUITES[suite]}-{digest.hexdigest()[:12]}"
-    if (target / "node_modules" / "mocha").is_dir():
-        return target
-    npm = _tool("npm")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    building = Path(tempfile.mkdtemp(prefix=f"{SUITES[suite]}-", dir=target.parent))
-    try:
-        for path in source.iterdir():
-            shutil.copy2(path, building / path.name)
-        shutil.copy2(harness, building / "node-imports.js")  # see suites/README.md
-        done = subprocess.run(
-            [npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"],
-            cwd=building,
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
-        if done.returncode != 0:
-            raise SuiteUnavailable(f"npm ci for the {suite} suite failed: {done.stderr[-600:]}")
-        try:
-            building.rename(target)
-        except OSError:  # another run installed it meanwhile
-            if not (target / "node_modules" / "mocha").is_dir():
-                raise
-    finally:
-        shutil.rmtree(building, ignore_errors=True)
-    return target
+    harness = HERE / "harness" / "node-imports.js"  # see suites/README.md
+    return install_once(
+        [*sorted(source.iterdir()), harness],
+        folder="conformance",
+        name=SUITES[suite],
+        ready="node_modules/mocha",
+        npm_args=["ci"],
+        error=SuiteUnavailable,
+        needed_for=NEEDED_FOR,
+    )
 
 
 def run(

@@ -145,6 +145,28 @@ def test_rooms_and_broadcasts_with_exclusions(journal: Journal) -> None:
     assert sorted(server.app.sockets()) == sorted(c.sid() for c in (ann, bob, cid))
 
 
+def test_a_broadcast_is_encoded_once_and_the_same_bytes_reach_every_recipient() -> None:
+    sio = kit.SocketIOServer()
+
+    @sio.event
+    async def connect(sid, environ, auth):
+        await sio.enter_room(sid, "audience")
+
+    tap = kit.tap(kit.serve(sio, name="scratch-sio"))
+    clients = [kit.SocketIOClient(tap.url, transports=["websocket"]) for _ in range(3)]
+    before = sio.packets_encoded
+    kit.run(sio.emit("tick", {"seq": 1}, to="audience"))
+    for client in clients:
+        assert client.wait_for("tick") == [{"seq": 1}]
+    assert sio.packets_encoded - before == 1
+    kit.run(sio.emit("tick", {"seq": 2}, to=clients[0].sid()))  # to one socket: one more
+    assert clients[0].wait_for("tick") == [{"seq": 2}]
+    assert sio.packets_encoded - before == 2
+    frames = tap.select('42["tick",{"seq":1}]', layer="websocket", direction="server->client")
+    assert len({frame.connection for frame in frames}) == 3
+    assert len({frame.raw for frame in frames}) == 1  # byte for byte the same frame
+
+
 def test_the_server_asks_and_the_client_answers(journal: Journal) -> None:
     server = kit.serve(chat_server(journal), name="scratch-sio")
 

@@ -10,7 +10,8 @@
 //   room            {"room": N}                       clients in the room
 //   broadcast M     {"started": S, "cpu_started": S, "ended": S}
 //                   emits M ticks {"seq", "sent"} to the room, as the Python servers do
-//   cpu             {"cpu": S, "peak_rss": BYTES}     this process's CPU seconds, peak RSS
+//   cpu             {"cpu": S, "peak_rss": BYTES, "drops": {REASON: N}}
+//                   this process's CPU seconds, peak RSS, connections ended by reason
 //
 // Times are seconds since the epoch (Date.now() / 1000, the clients' clock too). It exits
 // when stdin closes.
@@ -21,7 +22,13 @@ import { Server } from "socket.io";
 const ROOM = "audience";
 const httpServer = createServer();
 const io = new Server(httpServer, { cors: { origin: "*" } });
-io.on("connection", (socket) => socket.join(ROOM));
+const drops = {};
+io.on("connection", (socket) => {
+  socket.join(ROOM);
+  socket.on("disconnect", (reason) => {
+    drops[reason] = (drops[reason] ?? 0) + 1;
+  });
+});
 
 let peak = process.memoryUsage().rss;
 setInterval(() => {
@@ -47,7 +54,7 @@ commands.on("line", (line) => {
     }
     say({ started, cpu_started: cpuStarted, ended: Date.now() / 1000 });
   } else if (command === "cpu") {
-    say({ cpu: cpu(), peak_rss: Math.max(peak, process.memoryUsage().rss) });
+    say({ cpu: cpu(), peak_rss: Math.max(peak, process.memoryUsage().rss), drops });
   } else {
     say({ error: `unknown command ${JSON.stringify(line)}` });
   }
