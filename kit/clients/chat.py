@@ -252,7 +252,7 @@ class SocketIOChatClient(_Conversation):
         namespace: the namespace to chat on (the article uses ``/post`` and ``/get``).
         room: a room to ask the server for right away (the server decides).
         send_event, listen_event: the event names; the article's by default.
-        reconnection: try again when the connection drops (see
+        reconnection: try again when the connection drops (on by default; see
             :class:`~kit.clients.socketio.SocketIOClient`); on every reconnect the client
             asks for its rooms again, since the server forgot them with the old session.
         backoff: the reconnection options of :class:`~kit.clients.socketio.SocketIOClient`
@@ -268,7 +268,7 @@ class SocketIOChatClient(_Conversation):
         room: str | None = None,
         send_event: str = "recive message",
         listen_event: str = "new message",
-        reconnection: bool = False,
+        reconnection: bool = True,
         backoff: Mapping[str, float] | None = None,
     ) -> None:
         super().__init__(user)
@@ -383,9 +383,11 @@ class SocketIOChatClient(_Conversation):
     @property
     def state(self) -> str:
         """``online`` or ``offline``; with reconnection, ``reconnecting n`` or ``gave up``."""
-        if self._online and self.client.connected:
-            return "online"
+        # client.state, not client.connected: python-socketio sets that flag only after
+        # the connect handlers ran, and the panel header is drawn from one of them.
         phase = self.client.state
+        if self._online and phase == "connected":
+            return "online"
         return phase if phase.startswith("reconnecting") or phase == "gave up" else "offline"
 
     @property

@@ -88,7 +88,8 @@ class ChatPanel(widgets.VBox):
         user: this panel's user name.
         namespace: socket.io only: the namespace to chat on (default ``/``).
         room: socket.io only: a room to ask the server for right away.
-        reconnection: socket.io only: reconnect after a drop, with backoff; the header
+        reconnection: socket.io only: reconnect after a drop, with backoff (on by
+            default, as in the JS client; ``False`` leaves the panel offline); the header
             says ``reconnecting n`` meanwhile (``gave up`` at the end), and the panel asks
             for its rooms again on every reconnect.
         backoff: socket.io only: the reconnection options by name
@@ -105,7 +106,7 @@ class ChatPanel(widgets.VBox):
         namespace: str | None = None,
         room: str | None = None,
         protocol: str | None = None,
-        reconnection: bool = False,
+        reconnection: bool | None = None,
         backoff: Mapping[str, float] | None = None,
         **kwargs: object,
     ) -> None:
@@ -116,7 +117,7 @@ class ChatPanel(widgets.VBox):
                 user=user,
                 namespace=namespace or "/",
                 room=room,
-                reconnection=reconnection,
+                reconnection=True if reconnection is None else reconnection,
                 backoff=backoff,
             )
         elif protocol == "websocket":

@@ -35,7 +35,7 @@ def chat_tap():
 
 def test_without_reconnection_a_cut_leaves_the_client_disconnected(chat_tap):
     _, tap = chat_tap
-    client = kit.SocketIOClient(tap.url, transports=["websocket"])
+    client = kit.SocketIOClient(tap.url, transports=["websocket"], reconnection=False)
     assert client.state == "connected"
     tap.cut()
     client.wait_for("disconnect")
@@ -172,6 +172,80 @@ def test_bad_reconnection_options_get_errors_that_name_them(chat_tap):
     plain = kit.serve(silent, name="plain")
     with pytest.raises(ValueError, match=r"reconnection= is for socket\.io panels"):
         kit.ChatPanel(plain, user="x", protocol="websocket", reconnection=True)
+
+
+# -- on by default, and every attempt ends with the kit ----------------------------------
+
+
+def test_by_default_the_client_the_chat_client_and_the_panel_reconnect(chat_tap):
+    _, tap = chat_tap
+    client = kit.SocketIOClient(tap.url, transports=["websocket"], **FAST)
+    chat = SocketIOChatClient(tap.url, user="ann", backoff=FAST)
+    panel = kit.ChatPanel(tap.url, user="ben", backoff=FAST)
+    panel_client = panel.client
+    assert isinstance(panel_client, SocketIOChatClient)
+    everyone = [client, chat.client, panel_client.client]
+    assert all(one.reconnection for one in everyone)  # nobody asked for it
+    tap.cut()
+    eventually(lambda: all(one.reconnects == 1 for one in everyone), what="all three back")
+    eventually(lambda: "(online)" in panel._header.value, what="the panel online again")
+    assert all(one.state == "connected" for one in everyone)
+    panel.close()
+    chat.close()
+    client.disconnect()
+
+
+def test_stopping_the_server_ends_the_attempts_of_its_clients():
+    server = kit.serve(kit.chat_app(), name="stopped for good")
+    client = kit.SocketIOClient(server.url, transports=["websocket"], **FAST)
+    chat = SocketIOChatClient(server, user="cy", backoff=FAST)
+    server.stop()
+    client.wait_for("disconnect")
+    time.sleep(0.5)  # several attempts' worth of FAST backoff, were there any
+    assert (client.state, client.attempts, client.reconnects) == ("disconnected", 0, 0)
+    assert chat.state == "offline" and chat.client.attempts == 0
+
+
+def test_stopping_a_tap_ends_attempts_already_under_way(chat_tap):
+    _, tap = chat_tap
+    client = kit.SocketIOClient(tap.url, transports=["websocket"], **FAST)
+    tap.refuse()
+    tap.cut()
+    eventually(lambda: client.attempts >= 2, what="two refused attempts")
+    tap.stop()
+    assert not client.state.startswith("reconnecting")
+    attempts = client.attempts
+    time.sleep(0.5)
+    assert client.attempts == attempts  # nobody knocks on the closed port
+
+
+def test_re_serving_under_the_same_name_ends_the_old_clients_attempts():
+    def serve_chat() -> kit.Tap:  # what a lesson's cell does; run twice, as by a learner
+        return kit.tap(kit.serve(kit.chat_app(), name="re-served chat"))
+
+    old = serve_chat()
+    client = kit.SocketIOClient(old.url, transports=["websocket"], **FAST)
+    old.refuse()
+    old.cut()
+    eventually(lambda: client.attempts >= 1, what="a refused attempt")
+    new = serve_chat()  # replaces the server, then the tap, by name
+    assert new.url != old.url
+    eventually(lambda: not client.state.startswith("reconnecting"), what="the attempts end")
+    attempts = client.attempts
+    time.sleep(0.5)
+    assert client.attempts == attempts
+    fresh = kit.SocketIOClient(new.url, **FAST)  # the new server is not affected
+    assert fresh.state == "connected"
+
+
+def test_stop_all_ends_attempts_under_way(chat_tap):
+    _, tap = chat_tap
+    client = kit.SocketIOClient(tap.url, transports=["websocket"], **FAST)
+    tap.refuse()
+    tap.cut()
+    eventually(lambda: client.attempts >= 1, what="a refused attempt")
+    kit.stop_all()  # no_leaks then finds no thread, socket or server left
+    assert not client.state.startswith("reconnecting")
 
 
 # -- what is emitted while disconnected: the JS client buffers it, the python client refuses --
