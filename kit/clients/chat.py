@@ -21,6 +21,7 @@ server's refusals (the ``error message`` event) reach :meth:`on_note` watchers.
 
 from __future__ import annotations
 
+import functools
 import json
 import threading
 import weakref
@@ -280,6 +281,7 @@ class SocketIOChatClient(_Conversation):
         self._online = False
         self.rejoined = 0
         """Rooms asked for again after reconnects (rooms live on the server, per session)."""
+        self._rejoining = 0  # rooms asked for again whose answer has not come yet
         self.client = SocketIOClient(
             self.url,
             namespaces=[namespace],
@@ -320,13 +322,28 @@ class SocketIOChatClient(_Conversation):
 
     def _restore(self) -> None:
         # On the runtime thread, in the connect handler: ask again, without waiting (a
-        # blocking call here would wait for itself). The name needs no restoring: the
-        # article's chat sends it with every message.
+        # blocking call here would wait for itself); the client says "rejoining" until
+        # every answer came, so that nothing sent meanwhile misses the room. The name
+        # needs no restoring: the article's chat sends it with every message.
+        self._rejoining = len(self.rooms)
         for room in self.rooms:
-            self.client.emit_soon("join", {"room": room}, namespace=self.namespace)
+            self.client.call_soon(
+                "join",
+                {"room": room},
+                namespace=self.namespace,
+                then=functools.partial(self._rejoined, room),
+            )
             self.rejoined += 1
         if self.rooms:
             self._noted(f"reconnected: asked for {', '.join(map(repr, self.rooms))} again")
+
+    def _rejoined(self, room: str, answer: Any) -> None:
+        self._rejoining = max(0, self._rejoining - 1)
+        if isinstance(answer, BaseException):
+            self._noted(f"could not rejoin {room!r}: {answer or type(answer).__name__}")
+        elif isinstance(answer, dict) and "error" in answer:
+            self._noted(f"the server refused to rejoin {room!r}: {answer['error']}")
+        self._state_changed()
 
     @property
     def room(self) -> str | None:
@@ -382,19 +399,23 @@ class SocketIOChatClient(_Conversation):
 
     @property
     def state(self) -> str:
-        """``online`` or ``offline``; with reconnection, ``reconnecting n`` or ``gave up``."""
+        """``online`` or ``offline``; with reconnection, ``reconnecting n``, ``rejoining``
+        (connected again, its rooms asked for but not all answered yet) or ``gave up``."""
         # client.state, not client.connected: python-socketio sets that flag only after
         # the connect handlers ran, and the panel header is drawn from one of them.
         phase = self.client.state
         if self._online and phase == "connected":
-            return "online"
+            return "rejoining" if self._rejoining else "online"
         return phase if phase.startswith("reconnecting") or phase == "gave up" else "offline"
 
     @property
     def offline_reason(self) -> str:
         """Why the client is not connected, in words (``""`` while online)."""
-        if self.state == "online":
+        state = self.state
+        if state == "online":
             return ""
+        if state == "rejoining":
+            return "connected again, its rooms asked for but not all answered yet"
         if self._disconnect_reason:
             return f"disconnected ({self._disconnect_reason})"
         return "disconnected"

@@ -144,6 +144,7 @@ class SocketIOClient:
             reconnection_attempts, reconnection_delay, reconnection_delay_max, randomization_factor
         )
         self.url = url.url if isinstance(url, Server) else url
+        self._namespaces = list(namespaces) if namespaces else ["/"]
         self.reconnection = bool(reconnection)
         self.attempts = 0
         """Reconnection attempts that failed since the connection last dropped."""
@@ -314,11 +315,27 @@ class SocketIOClient:
     # -- what we send ---------------------------------------------------------------------
 
     def emit(self, event: str, *args: Any, namespace: str = "/") -> None:
-        """Send ``event`` with ``args``; returns once it is handed to the transport."""
+        """Send ``event`` with ``args``; returns once it is handed to the transport.
+
+        Raises:
+            ConnectionError: the client is not connected (say, ``reconnecting 1``):
+                python-socketio keeps nothing for later, unlike the JS client's send
+                buffer. Also python-socketio's ``BadNamespaceError``.
+        """
         data = args[0] if len(args) == 1 else (tuple(args) if args else None)
-        runtime.run(
-            self._client.emit(event, data, namespace=namespace), TIMEOUT, what=f"emit {event!r}"
-        )
+        try:
+            runtime.run(
+                self._client.emit(event, data, namespace=namespace),
+                TIMEOUT,
+                what=f"emit {event!r}",
+            )
+        except _errors().bad_namespace as error:
+            if namespace in self._namespaces:  # a namespace this client did connect to
+                raise _errors().not_sent(
+                    f"emit {event!r}: not sent, the client is {self.state} ({error}); "
+                    "python-socketio keeps nothing for later: send it again once connected"
+                ) from None
+            raise
 
     def emit_soon(self, event: str, *args: Any, namespace: str = "/") -> None:
         """Send ``event`` without waiting: safe inside a listener, on the runtime thread.
@@ -330,6 +347,36 @@ class SocketIOClient:
 
         def start() -> None:
             task = asyncio.ensure_future(self._client.emit(event, data, namespace=namespace))
+            self._sending.add(task)
+            task.add_done_callback(self._sending.discard)
+
+        runtime.call_soon(start)
+
+    def call_soon(
+        self,
+        event: str,
+        *args: Any,
+        namespace: str = "/",
+        timeout: float = TIMEOUT,
+        then: Callable[[Any], object] | None = None,
+    ) -> None:
+        """:meth:`call` without waiting: safe inside a listener, on the runtime thread.
+
+        ``then(answer)`` runs on the runtime thread with what the server acked, or with
+        the exception that ended the call (no answer within ``timeout``, a drop).
+        """
+        data = args[0] if len(args) == 1 else (tuple(args) if args else None)
+
+        async def ask() -> None:
+            try:
+                answer = await self._client.call(event, data, namespace=namespace, timeout=timeout)
+            except Exception as error:  # handed to `then`, which decides what it means
+                answer = error
+            if then is not None:
+                then(answer)
+
+        def start() -> None:
+            task = asyncio.ensure_future(ask())
             self._sending.add(task)
             task.add_done_callback(self._sending.discard)
 
@@ -424,6 +471,12 @@ class _CallErrors:
 
         class ConnectRefusedError(socketio.exceptions.ConnectionError, ConnectionRefusedError):
             """The server's connect handler refused the connection (``connect_error``)."""
+
+        class NotSentError(socketio.exceptions.BadNamespaceError, ConnectionError):
+            """An emit while disconnected: python-socketio sends nothing and keeps nothing."""
+
+        self.bad_namespace = socketio.exceptions.BadNamespaceError
+        self.not_sent = NotSentError
 
         self.library_timeout = socketio.exceptions.TimeoutError
         self.timeout, self.closed = CallTimeoutError, CallConnectionError

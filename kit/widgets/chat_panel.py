@@ -196,6 +196,11 @@ class ChatPanel(widgets.VBox):
         return list(self.client.messages)
 
     @property
+    def state(self) -> str:
+        """What the header says: ``online``, ``offline``, ``reconnecting 2``, ``gave up``."""
+        return self.client.state
+
+    @property
     def transcript(self) -> str:
         """The log as plain text, one ``user: text`` line per message."""
         return self.client.transcript

@@ -126,7 +126,8 @@ def test_the_chat_client_asks_for_its_room_again_after_a_reconnect(chat_tap):
     eventually(lambda: alice.rejoined == 1, what="the rejoin sent")
     # The server forgot the room with the old session; alice's join put her back in it.
     eventually(lambda: tap.select('["join",{"room":"room one"}]', layer="socket.io") != [])
-    time.sleep(0.2)
+    # "online" again only once the server answered the join: no sleep needed before sending.
+    eventually(lambda: alice.state == "online", what="alice back in her room")
     bob.send("still there?")
     assert alice.wait_message().text == "still there?"
     assert alice.state == "online"
@@ -174,6 +175,30 @@ def test_bad_reconnection_options_get_errors_that_name_them(chat_tap):
         kit.ChatPanel(plain, user="x", protocol="websocket", reconnection=True)
 
 
+def test_python_socketio_jitter_is_in_seconds_not_a_factor(chat_tap, monkeypatch):
+    """python-socketio adds up to ``randomization_factor`` *seconds* to each wait; the JS
+    client multiplies the wait by 1 ± that factor. With the random part at its maximum, a
+    delay of 0.1 s and a factor of 0.4, python-socketio waits 0.1 + 0.4 = 0.5 s before its
+    first attempt, where 0.1 x 1.4 would be 0.14 s (lesson 07 shows both formulas)."""
+    import random
+
+    _, tap = chat_tap
+    client = kit.SocketIOClient(
+        tap.url,
+        transports=["websocket"],
+        reconnection_delay=0.1,
+        reconnection_delay_max=0.1,
+        randomization_factor=0.4,
+    )
+    monkeypatch.setattr(random, "random", lambda: 1.0)  # the jitter at its maximum
+    tap.refuse()
+    tap.cut()
+    started = time.monotonic()
+    eventually(lambda: tap.faults.refused >= 1, what="the first attempt")
+    assert time.monotonic() - started >= 0.45  # a lower bound: a busy machine only adds
+    client.disconnect()
+
+
 # -- on by default, and every attempt ends with the kit ----------------------------------
 
 
@@ -189,7 +214,7 @@ def test_by_default_the_client_the_chat_client_and_the_panel_reconnect(chat_tap)
     tap.cut()
     eventually(lambda: all(one.reconnects == 1 for one in everyone), what="all three back")
     eventually(lambda: "(online)" in panel._header.value, what="the panel online again")
-    assert all(one.state == "connected" for one in everyone)
+    assert all(one.state == "connected" for one in everyone) and panel.state == "online"
     panel.close()
     chat.close()
     client.disconnect()
