@@ -662,6 +662,12 @@ class SocketIOChatClient(_Conversation):
         return self._take(timeout)
 
     @property
+    def online(self) -> bool:
+        """True from the server's CONNECT to the disconnect (what :attr:`state` waits for
+        is also python-socketio's own flag, set just after its connect handlers ran)."""
+        return self._online
+
+    @property
     def state(self) -> str:
         """``online`` or ``offline``; with reconnection, ``reconnecting n`` or ``gave up``."""
         if self._online and self.client.connected:
