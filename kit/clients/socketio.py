@@ -96,7 +96,9 @@ class SocketIOClient:
         transports: ``["polling", "websocket"]`` (the default: poll, then upgrade),
             ``["websocket"]`` or ``["polling"]``.
         auth: the CONNECT packet's payload, if the server wants one (a dict, such as
-            ``{"token": "..."}``: the server's connect handler gets it as ``auth``).
+            ``{"token": "..."}``: the server's connect handler gets it as ``auth``), or a
+            function returning one, called before every connect and reconnect (what a
+            client that resumes uses: its last offset changes).
         headers: extra HTTP headers for the requests that open the connection, e.g.
             ``{"Origin": "http://127.0.0.1:5500"}`` to play a page from that origin.
         ssl: for ``https://``, the ``ssl.SSLContext`` to verify the server with; by
@@ -127,7 +129,7 @@ class SocketIOClient:
         *,
         namespaces: Sequence[str] | None = None,
         transports: Sequence[str] | None = None,
-        auth: dict[str, Any] | None = None,
+        auth: dict[str, Any] | Callable[[], dict[str, Any]] | None = None,
         timeout: float = TIMEOUT,
         listener: Callable[[str, str, list[Any]], object] | None = None,
         headers: dict[str, str] | None = None,
@@ -337,16 +339,24 @@ class SocketIOClient:
                 ) from None
             raise
 
-    def emit_soon(self, event: str, *args: Any, namespace: str = "/") -> None:
+    def emit_soon(
+        self,
+        event: str,
+        *args: Any,
+        namespace: str = "/",
+        callback: Callable[..., Any] | None = None,
+    ) -> None:
         """Send ``event`` without waiting: safe inside a listener, on the runtime thread.
 
         A listener (see :meth:`add_listener`) runs on the kit's runtime thread, where the
         blocking :meth:`emit` would wait for itself; this schedules the emit and returns.
+        A ``callback`` asks for an ack and gets ``callback(*answer)`` on the runtime thread.
         """
         data = args[0] if len(args) == 1 else (tuple(args) if args else None)
 
         def start() -> None:
-            task = asyncio.ensure_future(self._client.emit(event, data, namespace=namespace))
+            sending = self._client.emit(event, data, namespace=namespace, callback=callback)
+            task = asyncio.ensure_future(sending)
             self._sending.add(task)
             task.add_done_callback(self._sending.discard)
 
@@ -425,6 +435,10 @@ class SocketIOClient:
                 f"call {event!r}: no acknowledgement within {timeout:g} s; does the server's "
                 f"handler for {event!r} on {namespace} return a value?"
             ) from None
+
+    async def acall(self, event: str, data: Any, *, namespace: str = "/", timeout: float) -> Any:
+        """:meth:`call` for code on the runtime loop; python-socketio's errors as they are."""
+        return await self._client.call(event, data, namespace=namespace, timeout=timeout)
 
     def sid(self, namespace: str = "/") -> str | None:
         """This client's socket.io id on ``namespace`` (also the name of its own room)."""

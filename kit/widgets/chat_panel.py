@@ -94,6 +94,10 @@ class ChatPanel(widgets.VBox):
             for its rooms again on every reconnect.
         backoff: socket.io only: the reconnection options by name
             (``{"reconnection_delay": 0.2, "reconnection_attempts": 5}``).
+        resume, retries, ack_timeout, message_ids: socket.io only: the delivery
+            guarantees of :class:`~kit.clients.chat.SocketIOChatClient` (pass one of
+            ``kit.DELIVERY_LEVELS`` as ``**kit.DELIVERY_LEVELS["exactly-once"]``); a
+            message that finally fails shows as a note, and stays in ``client.failed``.
         protocol: ``"websocket"`` or ``"socket.io"``; by default a kit server that speaks
             socket.io or an ``http://`` URL means socket.io, anything else a plain WebSocket.
     """
@@ -108,9 +112,14 @@ class ChatPanel(widgets.VBox):
         protocol: str | None = None,
         reconnection: bool | None = None,
         backoff: Mapping[str, float] | None = None,
+        resume: bool = False,
+        retries: int = 0,
+        ack_timeout: float = 1.0,
+        message_ids: bool = False,
         **kwargs: object,
     ) -> None:
         protocol = protocol or _protocol_of(server, namespace, room)
+        delivery = (resume, retries, message_ids)
         if protocol == "socket.io":
             self.client: ChatClient | SocketIOChatClient = SocketIOChatClient(
                 server,
@@ -119,10 +128,19 @@ class ChatPanel(widgets.VBox):
                 room=room,
                 reconnection=True if reconnection is None else reconnection,
                 backoff=backoff,
+                resume=resume,
+                retries=retries,
+                ack_timeout=ack_timeout,
+                message_ids=message_ids,
             )
         elif protocol == "websocket":
             if reconnection or backoff:
                 raise ValueError("reconnection= is for socket.io panels (protocol='socket.io')")
+            if any(delivery):
+                raise ValueError(
+                    "resume=, retries= and message_ids= are for socket.io panels "
+                    "(protocol='socket.io')"
+                )
             if namespace is not None or room is not None:
                 raise ValueError(
                     "namespaces and rooms are socket.io ideas; pass protocol='socket.io'"

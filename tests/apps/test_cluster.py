@@ -287,7 +287,7 @@ def test_help_documents_every_option() -> None:
     for option in ("--host", "--port", "--redis URL", "--channel", "--room", "--any-room"):
         assert option in done.stdout, option
     assert "--client-js" in done.stdout and "--quiet" in done.stdout
-    assert "--store PATH" in done.stdout and "lesson 07" in done.stdout
+    assert "--store PATH" in done.stdout and "SQLite file" in done.stdout
     assert "SIGTERM" in done.stdout
 
 
