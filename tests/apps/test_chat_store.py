@@ -13,6 +13,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -332,3 +333,32 @@ def test_check_offset_and_id_reuse_without_a_server(path: Path) -> None:
         store.add({"user": "a", "mess": "x", "room": None}, message_id="a-1")  # other room
     assert store.resume_point({"token": "t"}) is None  # auth without offsets
     assert store.resume_point({"offset": 1, "store": store.id, "token": "t"}) == 1
+
+
+def test_a_client_too_far_behind_is_caught_up_from_the_store_without_a_gap(path: Path) -> None:
+    from kit.bench import peers
+    from tests.apps.test_chat_backpressure import BIG, socketio_events_until_quiet, stalled_sid
+
+    chat = kit.chat_app(store=path, max_text=50_000, max_backlog=5)
+    server = kit.serve(chat, name="chat")
+    sender = kit.SocketIOClient(server)
+    late = peers.stalled_socketio(server.port)
+    try:
+        slow = stalled_sid(chat, {sender.sid()})
+        sent = 0
+        while chat.backlog(slow) <= chat.max_backlog:
+            assert sender.call("recive message", {"message": BIG})["ok"]
+            sent += 1
+            assert sent < 400, "the stalled client never fell behind"
+        for n in range(7):  # these skip it for now: it is behind
+            assert sender.call("recive message", {"message": f"later {n}"})["ok"]
+        sent += 7
+        assert chat.backlog(slow) <= chat.max_backlog + 1  # bounded: not queued for it
+        offsets: list[int] = []
+        deadline = time.monotonic() + 20
+        while len(offsets) < sent and time.monotonic() < deadline:
+            events = socketio_events_until_quiet(late)  # reading: it catches up
+            offsets += [e[1]["offset"] for e in events if e[0] == "new message" and "user" in e[1]]
+        assert offsets == list(range(1, sent + 1))  # everything, once, in order
+    finally:
+        late.close()
