@@ -734,8 +734,8 @@ class ChatApp:
     async def _connect(self, sid: str, environ: Any = None, auth: Any = None) -> Any:
         if sid in self._connected or self._sent_by_the_client(sid):
             return await self._reserved("connect", sid)
+        resume = self._resume_point(auth)  # a bad offset: ConnectionRefusedError too
         self.admission.admit(sid, auth, self.sio)  # raises ConnectionRefusedError: connect_error
-        resume = self._resume_point(auth)
         self._connected.add(sid)
         await self.roster.add_client(sid)
         logger.info("connect %s from %s over %s", sid, _peer(environ), self.sio.transport(sid))

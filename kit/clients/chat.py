@@ -750,4 +750,7 @@ class Conversations(Part):
         # kit.stop_all() mutes the clients' events; their watchers (panel headers) still
         # have to learn that they are offline now.
         for conversation in list(self.all):
+            if isinstance(conversation, SocketIOChatClient):
+                # What still waits for an ack will not get one: failed, and said so.
+                conversation._fail_all("kit.stop_all() stopped the client")
             conversation._state_changed()

@@ -134,6 +134,19 @@ def test_a_server_restarted_on_the_same_file_replays_across_the_restart(path: Pa
     assert send(back, "after") == {"ok": True, "offset": 2}
 
 
+def test_offsets_ride_in_the_auth_beside_a_token(path: Path) -> None:
+    signer = kit.TokenSigner(b"a secret of at least thirty-two bytes")
+    chat = kit.chat_app(store=path, tokens=signer)
+    server = kit.serve(chat, name="chat")
+    ann = connect(server, auth={"token": signer.issue("ann")})
+    assert ann.call("add user", "ann")["numUsers"] == 1
+    assert ann.call("recive message", {"message": "kept"})["ok"]
+    back = connect(server, auth={"token": signer.issue("bob"), "offset": 0, "store": chat.store.id})
+    assert [m["mess"] for m in chat_messages(back)] == ["kept"]
+    with pytest.raises(ConnectionRefusedError, match="auth has no 'token'"):
+        kit.SocketIOClient(server, transports=["websocket"], auth={"offset": 0})
+
+
 def test_a_retry_with_the_same_id_is_stored_and_broadcast_once(path: Path) -> None:
     chat = kit.chat_app(store=path)
     server = kit.serve(chat, name="chat")
