@@ -25,6 +25,9 @@ from kit.apps.recovery import SqliteRecoveryStore, StoreFileError
 
 pytestmark = pytest.mark.usefixtures("no_leaks")
 
+ROOT = Path(__file__).resolve().parents[2]
+COMMAND_ENV = {**os.environ, "PYTHONPATH": str(ROOT)}  # this tree's kit, in the child too
+
 
 def connect(server: kit.Server, auth: dict[str, Any] | None = None) -> kit.SocketIOClient:
     """A client over WebSocket that has had its welcome (returned in ``client.welcome``)."""
@@ -313,6 +316,7 @@ def test_the_command_refuses_a_bad_store_file(path: Path) -> None:
         capture_output=True,
         text=True,
         timeout=60,
+        env=COMMAND_ENV,
     )
     assert done.returncode == 2
     assert "corrupt" in done.stderr and str(path) in done.stderr
@@ -375,3 +379,47 @@ def test_a_client_too_far_behind_is_caught_up_from_the_store_without_a_gap(path:
         assert offsets == list(range(1, sent + 1))  # everything, once, in order
     finally:
         late.close()
+
+
+def _chat_command(path: Path) -> tuple[subprocess.Popen[str], str]:
+    """``python -m kit.chat --port 0 --store PATH`` started; (process, its URL)."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "kit.chat", "--port", "0", "--store", str(path)],
+        stderr=subprocess.PIPE,
+        text=True,
+        env=COMMAND_ENV,
+    )
+    assert process.stderr is not None
+    line = process.stderr.readline()  # "kit.chat: serving http://127.0.0.1:PORT/ (...)"
+    assert "serving" in line and f"store {path}" in line, line
+    return process, line.split("serving ", 1)[1].split("/ ", 1)[0]
+
+
+def _stop(process: subprocess.Popen[str]) -> None:
+    process.terminate()
+    assert process.wait(30) == 0
+    assert process.stderr is not None
+    process.stderr.close()
+
+
+def test_the_command_keeps_messages_across_a_restart_of_its_process(path: Path) -> None:
+    process, url = _chat_command(path)
+    try:
+        client = kit.SocketIOClient(url, transports=["websocket"])
+        welcome = client.wait_for("new message")[0]
+        assert client.call("recive message", {"message": "before", "user": "ann"}) == {
+            "ok": True,
+            "offset": 1,
+        }
+        client.disconnect()
+    finally:
+        _stop(process)
+    process, url = _chat_command(path)  # a new process on the same file
+    try:
+        auth = {"offset": 0, "store": welcome["store"]}
+        back = kit.SocketIOClient(url, transports=["websocket"], auth=auth)
+        back.wait_for("new message")  # the welcome
+        assert back.wait_for("new message")[0]["mess"] == "before"
+        back.disconnect()
+    finally:
+        _stop(process)
