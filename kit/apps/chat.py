@@ -469,6 +469,8 @@ class ChatApp:
         """The message store (``store=``), or None: messages are not kept."""
         self._order = asyncio.Lock()  # with a store: one message, or one replay, at a time
         self._live: set[str] = set()  # sids past their replay: stored messages reach them
+        self._behind: dict[str, int] = {}  # with a store: sid -> offset it had when skipped
+        self._catching_up: asyncio.Task[None] | None = None
         self.channel = channel
         manager = None
         if redis is not None:
@@ -732,8 +734,8 @@ class ChatApp:
     async def _connect(self, sid: str, environ: Any = None, auth: Any = None) -> Any:
         if sid in self._connected or self._sent_by_the_client(sid):
             return await self._reserved("connect", sid)
+        resume = self._resume_point(auth)  # a bad offset: ConnectionRefusedError too
         self.admission.admit(sid, auth, self.sio)  # raises ConnectionRefusedError: connect_error
-        resume = self._resume_point(auth)
         self._connected.add(sid)
         await self.roster.add_client(sid)
         logger.info("connect %s from %s over %s", sid, _peer(environ), self.sio.transport(sid))
@@ -773,6 +775,7 @@ class ChatApp:
             return await self._reserved("disconnect", sid)
         self._connected.discard(sid)
         self._live.discard(sid)
+        self._behind.pop(sid, None)
         self._missed.pop(sid, None)
         self.admission.forget(sid)
         await self.roster.remove_client(sid)
@@ -842,17 +845,45 @@ class ChatApp:
                 raise Refused(f"the message was not kept, try again later: {exc}") from None
             if duplicate:
                 return {"ok": True, "offset": offset, "duplicate": True}
-            # Clients still connecting get it in their replay, in order, not now.
-            everyone = self.sio.manager.get_participants("/", room)
-            connecting = [sid for sid, _ in everyone if sid not in self._live]
+            # Clients still connecting get it in their replay, in order, not now; clients
+            # too far behind get it from the store once they caught up (not a gap).
+            skip = []
+            for sid, _ in self.sio.manager.get_participants("/", room):
+                if sid in self._live and sid not in self._behind:
+                    if self.backlog(sid) <= self.max_backlog:
+                        continue
+                    self._behind[sid] = offset - 1
+                skip.append(sid)
             try:
                 await self._broadcast(
-                    "new message", {**data, "offset": offset}, room=room, skip=connecting
+                    "new message", {**data, "offset": offset}, room=room, skip=skip
                 )
             except Refused:
                 self.store.forget(offset)  # busy: nobody got it, the sender will retry
                 raise
+            if self._behind and (self._catching_up is None or self._catching_up.done()):
+                self._catching_up = asyncio.ensure_future(self._catch_up())
         return {"ok": True, "offset": offset}
+
+    async def _catch_up(self) -> None:
+        """Replay from the store to each client that was too far behind, once it is not.
+
+        With a store, a client whose queue is over ``max_backlog`` is not sent new
+        messages (its queue, and the server's memory, stay bounded) and is not left with a
+        gap either: when its queue is down to half, it gets what it was skipped for, in
+        order, before anything newer.
+        """
+        assert self.store is not None
+        while self._behind:
+            await asyncio.sleep(0.05)
+            async with self._order:
+                for sid, offset in list(self._behind.items()):
+                    if sid not in self._live:
+                        del self._behind[sid]
+                    elif self.backlog(sid) <= self.max_backlog // 2:
+                        del self._behind[sid]
+                        rooms = self._joined(sid)
+                        await self._replay(sid, self.store.after(offset, rooms=[None, *rooms]))
 
     # -- backpressure ----------------------------------------------------------------------
 

@@ -27,6 +27,7 @@ import json
 import os
 import sqlite3
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -152,20 +153,31 @@ class ChatStore:
         """Take back a message that was never delivered (the server was busy)."""
         self._run("DELETE FROM chat_messages WHERE number = ?", (offset,))
 
-    def after(self, offset: int, *, room: str | None = None) -> list[StoredMessage]:
-        """The messages after ``offset``, oldest first: to everyone, or to ``room``."""
-        if room is None:
-            rows = self._run(
-                "SELECT number, body FROM chat_messages WHERE number > ? AND room IS NULL "
-                "ORDER BY number",
-                (offset,),
-            )
-        else:
-            rows = self._run(
-                "SELECT number, body FROM chat_messages WHERE number > ? AND room = ? "
-                "ORDER BY number",
-                (offset, room),
-            )
+    def after(
+        self,
+        offset: int,
+        *,
+        room: str | None = None,
+        rooms: Sequence[str | None] | None = None,
+    ) -> list[StoredMessage]:
+        """The messages after ``offset``, oldest first: to everyone, or to ``room``.
+
+        ``rooms`` instead: the messages to any of them (``None`` in it: to everyone).
+        """
+        wanted: list[str | None] = list(rooms) if rooms is not None else [room]
+        named = [r for r in wanted if r is not None]
+        where = []
+        if None in wanted:
+            where.append("room IS NULL")
+        if named:
+            where.append(f"room IN ({', '.join('?' * len(named))})")
+        if not where:
+            return []
+        rows = self._run(
+            f"SELECT number, body FROM chat_messages WHERE number > ? AND ({' OR '.join(where)}) "
+            "ORDER BY number",
+            (offset, *named),
+        )
         return [StoredMessage(int(number), json.loads(body)) for number, body in rows]
 
     def resume_point(self, auth: Any) -> int | None:

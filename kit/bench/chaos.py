@@ -202,6 +202,7 @@ def run_level(
     pace: float = 0.01,
     folder: Path,
     timeout: float = 300.0,
+    transports: Sequence[str] | None = ("websocket",),
 ) -> LevelResult:
     """One level of a chaos run (see :func:`run`)."""
     import kit
@@ -217,7 +218,12 @@ def run_level(
     try:
         for i in range(clients):
             user = SocketIOChatClient(
-                tap.url, user=f"user{i}", reconnection=True, backoff=FAST_BACKOFF, **keywords
+                tap.url,
+                user=f"user{i}",
+                reconnection=True,
+                backoff=FAST_BACKOFF,
+                transports=transports,
+                **keywords,
             )
             observer = _Observer(user)
             user.on_message(observer.on_message)

@@ -13,6 +13,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,9 @@ from kit.apps.chatstore import ChatStore, IdReused, check_offset
 from kit.apps.recovery import SqliteRecoveryStore, StoreFileError
 
 pytestmark = pytest.mark.usefixtures("no_leaks")
+
+ROOT = Path(__file__).resolve().parents[2]
+COMMAND_ENV = {**os.environ, "PYTHONPATH": str(ROOT)}  # this tree's kit, in the child too
 
 
 def connect(server: kit.Server, auth: dict[str, Any] | None = None) -> kit.SocketIOClient:
@@ -131,6 +135,19 @@ def test_a_server_restarted_on_the_same_file_replays_across_the_restart(path: Pa
     back = connect(server, auth={"offset": 0, "store": store})
     assert [m["mess"] for m in chat_messages(back)] == ["before the restart"]
     assert send(back, "after") == {"ok": True, "offset": 2}
+
+
+def test_offsets_ride_in_the_auth_beside_a_token(path: Path) -> None:
+    signer = kit.TokenSigner(b"a secret of at least thirty-two bytes")
+    chat = kit.chat_app(store=path, tokens=signer)
+    server = kit.serve(chat, name="chat")
+    ann = connect(server, auth={"token": signer.issue("ann")})
+    assert ann.call("add user", "ann")["numUsers"] == 1
+    assert ann.call("recive message", {"message": "kept"})["ok"]
+    back = connect(server, auth={"token": signer.issue("bob"), "offset": 0, "store": chat.store.id})
+    assert [m["mess"] for m in chat_messages(back)] == ["kept"]
+    with pytest.raises(ConnectionRefusedError, match="auth has no 'token'"):
+        kit.SocketIOClient(server, transports=["websocket"], auth={"offset": 0})
 
 
 def test_a_retry_with_the_same_id_is_stored_and_broadcast_once(path: Path) -> None:
@@ -299,6 +316,7 @@ def test_the_command_refuses_a_bad_store_file(path: Path) -> None:
         capture_output=True,
         text=True,
         timeout=60,
+        env=COMMAND_ENV,
     )
     assert done.returncode == 2
     assert "corrupt" in done.stderr and str(path) in done.stderr
@@ -332,3 +350,76 @@ def test_check_offset_and_id_reuse_without_a_server(path: Path) -> None:
         store.add({"user": "a", "mess": "x", "room": None}, message_id="a-1")  # other room
     assert store.resume_point({"token": "t"}) is None  # auth without offsets
     assert store.resume_point({"offset": 1, "store": store.id, "token": "t"}) == 1
+
+
+def test_a_client_too_far_behind_is_caught_up_from_the_store_without_a_gap(path: Path) -> None:
+    from kit.bench import peers
+    from tests.apps.test_chat_backpressure import BIG, socketio_events_until_quiet, stalled_sid
+
+    chat = kit.chat_app(store=path, max_text=50_000, max_backlog=5)
+    server = kit.serve(chat, name="chat")
+    sender = kit.SocketIOClient(server)
+    late = peers.stalled_socketio(server.port)
+    try:
+        slow = stalled_sid(chat, {sender.sid()})
+        sent = 0
+        while chat.backlog(slow) <= chat.max_backlog:
+            assert sender.call("recive message", {"message": BIG})["ok"]
+            sent += 1
+            assert sent < 400, "the stalled client never fell behind"
+        for n in range(7):  # these skip it for now: it is behind
+            assert sender.call("recive message", {"message": f"later {n}"})["ok"]
+        sent += 7
+        assert chat.backlog(slow) <= chat.max_backlog + 1  # bounded: not queued for it
+        offsets: list[int] = []
+        deadline = time.monotonic() + 20
+        while len(offsets) < sent and time.monotonic() < deadline:
+            events = socketio_events_until_quiet(late)  # reading: it catches up
+            offsets += [e[1]["offset"] for e in events if e[0] == "new message" and "user" in e[1]]
+        assert offsets == list(range(1, sent + 1))  # everything, once, in order
+    finally:
+        late.close()
+
+
+def _chat_command(path: Path) -> tuple[subprocess.Popen[str], str]:
+    """``python -m kit.chat --port 0 --store PATH`` started; (process, its URL)."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "kit.chat", "--port", "0", "--store", str(path)],
+        stderr=subprocess.PIPE,
+        text=True,
+        env=COMMAND_ENV,
+    )
+    assert process.stderr is not None
+    line = process.stderr.readline()  # "kit.chat: serving http://127.0.0.1:PORT/ (...)"
+    assert "serving" in line and f"store {path}" in line, line
+    return process, line.split("serving ", 1)[1].split("/ ", 1)[0]
+
+
+def _stop(process: subprocess.Popen[str]) -> None:
+    process.terminate()
+    assert process.wait(30) == 0
+    assert process.stderr is not None
+    process.stderr.close()
+
+
+def test_the_command_keeps_messages_across_a_restart_of_its_process(path: Path) -> None:
+    process, url = _chat_command(path)
+    try:
+        client = kit.SocketIOClient(url, transports=["websocket"])
+        welcome = client.wait_for("new message")[0]
+        assert client.call("recive message", {"message": "before", "user": "ann"}) == {
+            "ok": True,
+            "offset": 1,
+        }
+        client.disconnect()
+    finally:
+        _stop(process)
+    process, url = _chat_command(path)  # a new process on the same file
+    try:
+        auth = {"offset": 0, "store": welcome["store"]}
+        back = kit.SocketIOClient(url, transports=["websocket"], auth=auth)
+        back.wait_for("new message")  # the welcome
+        assert back.wait_for("new message")[0]["mess"] == "before"
+        back.disconnect()
+    finally:
+        _stop(process)

@@ -34,7 +34,7 @@ setTimeout(() => {
 }, Number(timeoutText || 90000)).unref();
 
 const socket = io(url, {
-  transports: ["websocket"],
+  transports: process.env.KIT_TRANSPORTS ? process.env.KIT_TRANSPORTS.split(",") : ["websocket"],
   reconnectionDelay: 50,
   reconnectionDelayMax: 200,
   randomizationFactor: 0,
