@@ -273,6 +273,42 @@ def test_stop_all_ends_attempts_under_way(chat_tap):
     assert not client.state.startswith("reconnecting")
 
 
+def test_interpreter_exit_ends_attempts_under_way():
+    """What a kernel shutdown does: the kit's atexit clean-up ends a client between
+    attempts, quietly (nothing on stderr), and frees the tap's port."""
+    import subprocess
+    import sys
+    import textwrap
+
+    from tests.runtime.test_servers import port_is_free
+
+    script = textwrap.dedent(
+        """
+        import time
+        import kit
+
+        tap = kit.tap(kit.serve(kit.chat_app(), name="exit"))
+        client = kit.SocketIOClient(
+            tap.url, transports=["websocket"], reconnection_delay=0.1,
+            reconnection_delay_max=0.2,
+        )
+        tap.refuse()
+        tap.cut()
+        while client.attempts < 2:
+            time.sleep(0.02)
+        print(tap.port, client.state)
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=30
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""
+    port, state = done.stdout.split(maxsplit=1)
+    assert state.startswith("reconnecting")
+    assert port_is_free(int(port))
+
+
 # -- what is emitted while disconnected: the JS client buffers it, the python client refuses --
 
 NODE_RECONNECTING = r"""
