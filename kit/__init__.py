@@ -12,9 +12,12 @@ The top-level names are all a lesson needs:
   ``kit.side_by_side(alice, bob)`` shows several in a row.
 - ``kit.tap(server)`` records every byte between clients and a server, decoded layer by
   layer; ``kit.FrameInspector(tap)`` shows it live.
-- ``kit.SocketIOClient(url)`` is python-socketio's client, usable from plain cells.
+- ``kit.SocketIOClient(url)`` is python-socketio's client, usable from plain cells;
+  ``kit.SocketIOChatClient(url, user=...)`` is a chat user without a panel, and
+  ``kit.DELIVERY_LEVELS`` names its delivery guarantees (at most once ... exactly once).
 - ``kit.chat_app()`` is the article's chat server with its page: ``kit.serve(kit.chat_app())``;
   ``kit.chat_app(redis=kit.redis())`` joins every server on that Redis into one chat;
+  ``kit.chat_app(store="chat.sqlite")`` keeps every message, with offsets, for replay;
   ``kit.TokenSigner`` and ``kit.RateLimit`` are for its ``tokens=`` and ``rate_limit=``,
   ``kit.page_app(html)`` serves a page from another origin, and
   ``kit.serve(app, tls=True)`` serves ``https://`` and ``wss://`` with a local CA;
@@ -65,6 +68,7 @@ from kit.apps import (
 )
 from kit.bench.push import PushComparison, PushRun, compare_push, measure_push
 from kit.clients import (
+    DELIVERY_LEVELS,
     ChatClient,
     ChatMessage,
     EventSourceClient,
@@ -72,6 +76,7 @@ from kit.clients import (
     NewsClient,
     NewsClientError,
     ShortPollingClient,
+    SocketIOChatClient,
     SocketIOClient,
     WebSocket,
     WebSocketNewsClient,
@@ -100,6 +105,7 @@ from kit.wiretap import Tap, tap
 __version__ = "0.1.0"
 
 __all__ = [
+    "DELIVERY_LEVELS",
     "Balancer",
     "ChatApp",
     "ChatClient",
@@ -132,6 +138,7 @@ __all__ = [
     "ScratchServer",
     "Server",
     "ShortPollingClient",
+    "SocketIOChatClient",
     "SocketIOClient",
     "SocketIOServer",
     "SqliteRecoveryStore",

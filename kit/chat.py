@@ -16,8 +16,10 @@ the shared online list, and the process exits with status 0.
 Exit status: 0 after a clean stop, 1 when Redis cannot be reached at start, 2 for bad
 arguments or a port that is taken.
 
-The durable message store of lesson 07 (``--store PATH``) is not part of this command
-yet: it arrives with lesson 07.
+``--store PATH`` keeps every message in that SQLite file (``kit.chat_app(store=...)``,
+lesson 07): clients that come back get what they missed, across restarts of the command
+on the same file. A store file that is locked, read-only or corrupt is exit status 2,
+with the file and the fix named.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from types import FrameType
 
 import kit
 from kit.apps.chat import CHANNEL, DEFAULT_ROOMS, MAX_BACKLOG, MAX_TEXT
+from kit.apps.recovery import StoreFileError
 from kit.apps.roster import RedisUnavailableError, check_redis_url
 
 __all__ = ["main", "parser"]
@@ -79,8 +82,8 @@ def parser() -> argparse.ArgumentParser:
         ),
         epilog=(
             "Stops cleanly on Ctrl-C or SIGTERM. Exit status: 0 after a clean stop, 1 when "
-            "Redis cannot be reached, 2 for bad arguments or a taken port. The durable "
-            "message store (--store PATH) arrives with lesson 07."
+            "Redis cannot be reached, 2 for bad arguments, a taken port or an unusable "
+            "--store file."
         ),
     )
     commands.add_argument(
@@ -122,6 +125,13 @@ def parser() -> argparse.ArgumentParser:
         "--any-room",
         action="store_true",
         help="let clients join a room of any name",
+    )
+    commands.add_argument(
+        "--store",
+        metavar="PATH",
+        help="keep every message in this SQLite file (created if missing), with offsets: "
+        "clients that come back get what they missed, across restarts on the same file "
+        "(default: nothing is kept)",
     )
     commands.add_argument(
         "--client-js",
@@ -166,8 +176,9 @@ def main(argv: list[str] | None = None) -> int:
             client_js=args.client_js,
             max_text=args.max_text,
             max_backlog=args.max_backlog,
+            store=args.store,
         )
-    except (FileNotFoundError, ValueError) as exc:
+    except (FileNotFoundError, ValueError, StoreFileError) as exc:
         print(f"kit.chat: {exc}", file=sys.stderr)
         return 2
 
@@ -195,6 +206,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"kit.chat: {exc}", file=sys.stderr)
             return 1
         cluster = f", Redis {args.redis} channel {args.channel!r}" if args.redis else ""
+        if chat.store is not None:
+            cluster += f", store {chat.store.path} (newest offset {chat.store.newest})"
         print(
             f"kit.chat: serving {server.url}/ (port {server.port}{cluster}); Ctrl-C stops",
             file=sys.stderr,

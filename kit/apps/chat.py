@@ -115,6 +115,35 @@ outage in ``server.log`` and counts the emits Redis did not take (``chat.cluster
 In a cluster, one client's events are handled one after the other (python-socketio's
 ``async_handlers=False``), so that what a client sends reaches every server in order.
 
+Messages that survive: ``store=``
+---------------------------------
+``kit.chat_app(store="chat.sqlite")`` (or ``python -m kit.chat --store chat.sqlite``) keeps
+every chat message in an SQLite file (:class:`~kit.apps.chatstore.ChatStore`) *before*
+broadcasting it, under an offset that only grows; without a store nothing below is on
+the wire. With one::
+
+    server -> client  (on connect)  "new message"  {"mess": "welcome ...", "rooms": [...],
+                                                    "offset": 40, "store": "9f3c..."}
+                                    (the newest offset now, and the file's store id)
+    client -> server  "recive message"  {"message": "hi", "id": "ann-1f2e3d4c5b6a"}
+                      ("id": optional, 1 to 64 characters, the client's own, unique)
+                      ack: {"ok": true, "offset": 41}
+                      the same id again, same text and room: {"ok": true, "offset": 41,
+                      "duplicate": true}, stored and broadcast once; other text: an error
+    server -> all     "new message"  {"user": "ann", "mess": "hi", ..., "id": ..., "offset": 41}
+    client -> server  CONNECT auth   {"offset": 41, "store": "9f3c...", ...anything else}
+    server -> client  "new message"  {..., "offset": 42, "replay": true}   (each one missed,
+                                     to everyone, oldest first, before any live one)
+    client -> server  "join"         {"room": "room one", "offset": 41}
+                                     (then that room's messages after 41, replayed)
+
+A bad offset (not an integer, negative, newer than the newest, or with another file's
+store id) refuses the CONNECT (``connect_error`` naming it) or the ``join``. The store
+serves one server: ``store=`` with ``redis=`` is refused (each server would count
+offsets of its own). A message that cannot be kept (the file became read-only) is
+refused with the reason, so the sender can try again; nothing kept is ever deleted but
+a message the server refused as busy before anyone received it.
+
 Why this module is long: it is the whole chat protocol in one place, and its docstring
 is that protocol's reference.
 """
@@ -128,16 +157,18 @@ import functools
 import logging
 import os
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kit import compat
 from kit.apps import admission
+from kit.apps.chatstore import MAX_ID, ChatStore, IdReused, StoredMessage
 from kit.apps.names import NameRefused, check_name, check_room_name
 from kit.apps.pageheaders import page_headers
 from kit.apps.ratelimit import RateLimit
+from kit.apps.recovery import StoreFileError
 from kit.apps.roster import (
     LocalRoster,
     RedisRoster,
@@ -310,6 +341,20 @@ def _time(payload: dict[str, Any]) -> str | int | float:
     return usv(value) if isinstance(value, str) else value
 
 
+def _message_id(payload: dict[str, Any]) -> str | None:
+    """The client's own id for a message (``"id"``), checked; None when it gave none."""
+    value = payload.get("id")
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise Refused(f"a message 'id' is text, not {type(value).__name__}")
+    if not 1 <= len(value) <= MAX_ID or not is_usv(value):
+        raise Refused(
+            f"a message 'id' has 1 to {MAX_ID} characters of valid text, not {len(value)}"
+        )
+    return value
+
+
 def _checked(check: Callable[..., Any], *args: Any) -> Any:
     """``check(*args)``, with a refusal from :mod:`kit.apps.names` or
     :mod:`kit.apps.admission` turned into the chat's :class:`Refused`."""
@@ -380,6 +425,7 @@ class ChatApp:
         rooms: the rooms clients may join, or None for any name.
         max_text: the longest message, in characters.
         max_backlog: packets a client may have waiting before broadcasts skip it.
+        store: the :class:`~kit.apps.chatstore.ChatStore` messages are kept in, or None.
     """
 
     def __init__(
@@ -398,6 +444,7 @@ class ChatApp:
         room_members: Mapping[str, Iterable[str]] | None = None,
         rate_limit: RateLimit | None = None,
         join_token: str | None = None,
+        store: str | os.PathLike[str] | ChatStore | None = None,
     ) -> None:
         import socketio
         from aiohttp import web
@@ -411,6 +458,19 @@ class ChatApp:
         self._in_flight = 0  # broadcasts python-socketio is still handing out
         self.redis_url: str | None = None
         """The Redis this server shares its chat through, or None (a server on its own)."""
+        if store is not None and redis is not None:
+            raise ValueError(
+                "store= and redis= together are not supported: each server of a cluster "
+                "would number the messages on its own; use one of them"
+            )
+        self.store: ChatStore | None = (
+            store if isinstance(store, ChatStore) or store is None else ChatStore(store)
+        )
+        """The message store (``store=``), or None: messages are not kept."""
+        self._order = asyncio.Lock()  # with a store: one message, or one replay, at a time
+        self._live: set[str] = set()  # sids past their replay: stored messages reach them
+        self._behind: dict[str, int] = {}  # with a store: sid -> offset it had when skipped
+        self._catching_up: asyncio.Task[None] | None = None
         self.channel = channel
         manager = None
         if redis is not None:
@@ -674,19 +734,48 @@ class ChatApp:
     async def _connect(self, sid: str, environ: Any = None, auth: Any = None) -> Any:
         if sid in self._connected or self._sent_by_the_client(sid):
             return await self._reserved("connect", sid)
+        resume = self._resume_point(auth)  # a bad offset: ConnectionRefusedError too
         self.admission.admit(sid, auth, self.sio)  # raises ConnectionRefusedError: connect_error
         self._connected.add(sid)
         await self.roster.add_client(sid)
         logger.info("connect %s from %s over %s", sid, _peer(environ), self.sio.transport(sid))
         rooms = list(self.rooms) if self.rooms is not None else None  # None: any name
-        welcome = {"mess": "welcome to the chat", "rooms": rooms}
-        await self.sio.emit("new message", welcome, to=sid)
+        welcome: dict[str, Any] = {"mess": "welcome to the chat", "rooms": rooms}
+        if self.store is None:
+            await self.sio.emit("new message", welcome, to=sid)
+            return None
+        # Under the lock no message is stored meanwhile: the welcome's offset is the newest,
+        # the replay ends there, and every later message reaches this client live.
+        async with self._order:
+            welcome.update(offset=self.store.newest, store=self.store.id)
+            await self.sio.emit("new message", welcome, to=sid)
+            if resume is not None:
+                await self._replay(sid, self.store.after(resume))
+            self._live.add(sid)
         return None
+
+    def _resume_point(self, auth: Any) -> int | None:
+        """The offset a CONNECT asks to resume after; a bad one refuses the connection."""
+        if self.store is None:
+            return None
+        from socketio.exceptions import ConnectionRefusedError
+
+        try:
+            return self.store.resume_point(auth)
+        except ValueError as exc:
+            raise ConnectionRefusedError(str(exc)) from None
+
+    async def _replay(self, sid: str, messages: list[StoredMessage]) -> None:
+        for kept in messages:
+            data = {**kept.payload, "offset": kept.offset, "replay": True}
+            await self.sio.emit("new message", data, to=sid)
 
     async def _disconnect(self, sid: str, reason: Any = None, *more: Any) -> Any:
         if self._sent_by_the_client(sid):
             return await self._reserved("disconnect", sid)
         self._connected.discard(sid)
+        self._live.discard(sid)
+        self._behind.pop(sid, None)
         self._missed.pop(sid, None)
         self.admission.forget(sid)
         await self.roster.remove_client(sid)
@@ -734,8 +823,67 @@ class ChatApp:
             if await self._sid_of(user, local_if_unreachable=True) is not None:
                 raise Refused(f"{user!r} is logged in on another connection")
         data = {"user": user, "mess": message, "time": time, "room": room}
-        await self._broadcast("new message", data, room=room)
-        return {"ok": True}
+        message_id = _message_id(payload)
+        if self.store is None:
+            await self._broadcast("new message", data, room=room)
+            return {"ok": True}
+        if message_id is not None:
+            data["id"] = message_id
+        return await self._keep_and_broadcast(data, room, message_id)
+
+    async def _keep_and_broadcast(
+        self, data: dict[str, Any], room: str | None, message_id: str | None
+    ) -> dict[str, Any]:
+        """Store, then broadcast with the offset; a known id is answered, not sent again."""
+        assert self.store is not None
+        async with self._order:  # offsets reach every client in order
+            try:
+                offset, duplicate = self.store.add(data, message_id=message_id)
+            except IdReused as exc:
+                raise Refused(str(exc)) from None
+            except StoreFileError as exc:
+                raise Refused(f"the message was not kept, try again later: {exc}") from None
+            if duplicate:
+                return {"ok": True, "offset": offset, "duplicate": True}
+            # Clients still connecting get it in their replay, in order, not now; clients
+            # too far behind get it from the store once they caught up (not a gap).
+            skip = []
+            for sid, _ in self.sio.manager.get_participants("/", room):
+                if sid in self._live and sid not in self._behind:
+                    if self.backlog(sid) <= self.max_backlog:
+                        continue
+                    self._behind[sid] = offset - 1
+                skip.append(sid)
+            try:
+                await self._broadcast(
+                    "new message", {**data, "offset": offset}, room=room, skip=skip
+                )
+            except Refused:
+                self.store.forget(offset)  # busy: nobody got it, the sender will retry
+                raise
+            if self._behind and (self._catching_up is None or self._catching_up.done()):
+                self._catching_up = asyncio.ensure_future(self._catch_up())
+        return {"ok": True, "offset": offset}
+
+    async def _catch_up(self) -> None:
+        """Replay from the store to each client that was too far behind, once it is not.
+
+        With a store, a client whose queue is over ``max_backlog`` is not sent new
+        messages (its queue, and the server's memory, stay bounded) and is not left with a
+        gap either: when its queue is down to half, it gets what it was skipped for, in
+        order, before anything newer.
+        """
+        assert self.store is not None
+        while self._behind:
+            await asyncio.sleep(0.05)
+            async with self._order:
+                for sid, offset in list(self._behind.items()):
+                    if sid not in self._live:
+                        del self._behind[sid]
+                    elif self.backlog(sid) <= self.max_backlog // 2:
+                        del self._behind[sid]
+                        rooms = self._joined(sid)
+                        await self._replay(sid, self.store.after(offset, rooms=[None, *rooms]))
 
     # -- backpressure ----------------------------------------------------------------------
 
@@ -745,13 +893,19 @@ class ChatApp:
         return compat.engineio_queue_size(self.sio.eio, eio_sid) if eio_sid else 0
 
     async def _broadcast(
-        self, event: str, data: Any, *, room: str | None = None, skip: str | None = None
+        self,
+        event: str,
+        data: Any,
+        *,
+        room: str | None = None,
+        skip: str | Collection[str] | None = None,
     ) -> None:
         """Emit to ``room`` (everyone: None), skipping who is behind; busy: refuse."""
+        skipping = {skip} if isinstance(skip, str) else set(skip or ())
         recipients = [
             (sid, eio_sid)
             for sid, eio_sid in self.sio.manager.get_participants("/", room)
-            if sid != skip
+            if sid not in skipping
         ]
         behind = [
             sid
@@ -773,7 +927,7 @@ class ChatApp:
                 f"busy: {self._in_flight} messages are still going out to everyone; try "
                 "again in a moment"
             )
-        skipped = behind + ([skip] if skip is not None else [])
+        skipped = behind + sorted(skipping)
         self._in_flight += 1
         try:
             await self.sio.emit(event, data, to=room, skip_sid=skipped or None)
@@ -856,7 +1010,17 @@ class ChatApp:
             raise Refused(
                 f"already in {len(joined)} rooms, the most one client may be in; leave one first"
             )
-        await self.sio.enter_room(sid, room)
+        asked = args[0] if len(args) == 1 and isinstance(args[0], dict) else {}
+        if self.store is None or asked.get("offset") is None:
+            await self.sio.enter_room(sid, room)
+            return {"ok": True, "room": room, "rooms": self._joined(sid)}
+        try:
+            offset = self.store.check_offset(asked["offset"], "the join's offset")
+        except ValueError as exc:
+            raise Refused(str(exc)) from None
+        async with self._order:  # in the room and replayed before the next message
+            await self.sio.enter_room(sid, room)
+            await self._replay(sid, self.store.after(offset, room=room))
         return {"ok": True, "room": room, "rooms": self._joined(sid)}
 
     async def _leave(self, sid: str, *args: Any) -> dict[str, Any]:
@@ -960,6 +1124,7 @@ def chat_app(
     room_members: Mapping[str, Iterable[str]] | None = None,
     rate_limit: RateLimit | None = None,
     join_token: str | None = None,
+    store: str | os.PathLike[str] | ChatStore | None = None,
 ) -> ChatApp:
     """A chat server to hand to ``kit.serve``: the page, the client, the events.
 
@@ -991,10 +1156,15 @@ def chat_app(
         redis: a Redis URL (``redis://127.0.0.1:6379/0``) or ``kit.redis()`` itself: join
             the chat of every server given the same Redis and ``channel``.
         channel: the Redis pub/sub channel, also the prefix of the online list's keys.
+        store: an SQLite file (created if missing) or a
+            :class:`~kit.apps.chatstore.ChatStore`: every message is kept there with an
+            offset, and clients that come back get what they missed (see "Messages that
+            survive" in :mod:`kit.apps.chat`). None: nothing is kept, as before.
 
     Raises:
         FileNotFoundError: ``client_js`` (or ``$KIT_SOCKETIO_JS``) names no file.
-        ValueError: ``redis`` is not a Redis URL.
+        ValueError: ``redis`` is not a Redis URL, or both ``redis`` and ``store`` are given.
+        kit.apps.recovery.StoreFileError: the store file is locked, read-only or corrupt.
 
     Serving it (``kit.serve``) raises :class:`~kit.apps.roster.RedisUnavailableError`
     when that Redis does not answer.
@@ -1013,4 +1183,5 @@ def chat_app(
         room_members=room_members,
         rate_limit=rate_limit,
         join_token=join_token,
+        store=store,
     )

@@ -23,6 +23,11 @@ in-memory one (:class:`MemoryRecoveryStore`, lost when the process ends);
 the same file recovers the clients of the one before. Both keep a bounded number of
 events, for a bounded time: a client that was away longer, or whose
 offset is gone, simply gets a new session (``recovered`` is false) and learns it.
+
+Both SQLite stores of the kit (this one and the chat's message store,
+:class:`kit.apps.chatstore.ChatStore`) open their file with :func:`open_sqlite`: the same
+pragmas, and the same clear :class:`StoreFileError` for a file that is locked, read-only
+or corrupt. They may share one file (each keeps its own tables).
 """
 
 from __future__ import annotations
@@ -30,11 +35,15 @@ from __future__ import annotations
 import base64
 import dataclasses
 import json
+import os
 import secrets
 import sqlite3
 from collections import deque
 from collections.abc import Collection
 from typing import Any, Protocol
+
+LOCK_WAIT = 0.5
+"""Seconds a store waits for another connection's lock before saying the file is locked."""
 
 __all__ = [
     "RECOVERABLE_REASONS",
@@ -43,7 +52,11 @@ __all__ = [
     "Restored",
     "SavedSession",
     "SqliteRecoveryStore",
+    "StoreFileError",
+    "open_sqlite",
     "should_receive",
+    "sqlite_problem",
+    "store_key",
 ]
 
 RECOVERABLE_REASONS = frozenset(
@@ -217,6 +230,101 @@ def _loads(text: str) -> Any:
     return json.loads(text, object_hook=decode)
 
 
+STORE_FILE_REMEDIES = {
+    "locked": "another program holds a lock on it (another server, or an sqlite3 shell "
+    "inside a transaction): stop that program, or use another file",
+    "read-only": "this process may not write to it: make it writable "
+    "(chmod u+w, and the folder too) or use another file",
+    "corrupt": "it is not a readable SQLite database: move it away (keep it, it may "
+    "be someone's data) and start with a new file",
+    "not openable": "check that its folder exists and that the path names a file",
+}
+"""What to do about each problem a :class:`StoreFileError` names."""
+
+
+class StoreFileError(RuntimeError):
+    """An SQLite store file the kit cannot use, naming the file, the problem and the fix.
+
+    Attributes:
+        path: the file.
+        problem: ``"locked"``, ``"read-only"``, ``"corrupt"`` or ``"not openable"``.
+    """
+
+    def __init__(self, path: str, problem: str, detail: str) -> None:
+        self.path, self.problem, self.detail = path, problem, detail
+        super().__init__(
+            f"the store file {path} cannot be used, it is {problem} ({detail}): "
+            f"{STORE_FILE_REMEDIES[problem]}"
+        )
+
+
+def sqlite_problem(error: sqlite3.Error) -> str:
+    """What an SQLite error says is wrong with the file: a :class:`StoreFileError` problem."""
+    text = str(error).lower()
+    if "locked" in text or "busy" in text:
+        return "locked"
+    if "readonly" in text or "read-only" in text:
+        return "read-only"
+    if "not a database" in text or "malformed" in text or "corrupt" in text:
+        return "corrupt"
+    return "not openable"
+
+
+def open_sqlite(path: str | os.PathLike[str], schema: str) -> sqlite3.Connection:
+    """Open (or create) the SQLite file ``path`` for a store, checked, with ``schema`` in it.
+
+    The connection is in autocommit mode (``isolation_level=None``), usable from any
+    thread, with the write-ahead log (WAL: readers do not wait for the writer) and
+    ``synchronous=NORMAL`` (a write survives the process being killed). Opening also
+    proves the file usable: ``PRAGMA quick_check`` reads every page, and ``schema`` is
+    applied in a write transaction, so a locked, read-only or corrupt file fails *here*,
+    not at the first message.
+
+    Raises:
+        StoreFileError: naming the file, what is wrong and what to do.
+    """
+    name = os.fspath(path)
+    try:
+        db = sqlite3.connect(name, timeout=LOCK_WAIT, check_same_thread=False, isolation_level=None)
+    except sqlite3.Error as exc:
+        raise StoreFileError(name, sqlite_problem(exc), str(exc)) from exc
+    try:
+        (check,) = db.execute("PRAGMA quick_check").fetchone()
+        if check != "ok":
+            raise StoreFileError(name, "corrupt", f"quick_check says {check!r}")
+        db.execute("PRAGMA journal_mode = WAL")
+        db.execute("PRAGMA synchronous = NORMAL")
+        db.execute("BEGIN IMMEDIATE")  # takes the write lock: locked and read-only show here
+        try:
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
+            )
+            for statement in schema.split(";"):
+                if statement.strip():
+                    db.execute(statement)
+            # A write that always writes: a read-only file refuses it.
+            db.execute("INSERT OR REPLACE INTO meta VALUES ('opened', datetime('now'))")
+            db.execute("COMMIT")
+        except BaseException:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise
+    except sqlite3.Error as exc:
+        db.close()
+        raise StoreFileError(name, sqlite_problem(exc), str(exc)) from exc
+    except BaseException:
+        db.close()
+        raise
+    return db
+
+
+def store_key(db: sqlite3.Connection, key: str) -> str:
+    """The random value kept under ``key`` in the store's ``meta`` table, made on first use."""
+    db.execute("INSERT OR IGNORE INTO meta VALUES (?, ?)", (key, secrets.token_hex(8)))
+    (value,) = db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+    return str(value)
+
+
 class SqliteRecoveryStore:
     """A :class:`RecoveryStore` in an SQLite file: it survives a server restart.
 
@@ -230,21 +338,23 @@ class SqliteRecoveryStore:
     Args:
         path: the database file (created if missing), or ``":memory:"``.
         max_events, max_sessions: as :class:`MemoryRecoveryStore`.
+
+    Raises:
+        StoreFileError: the file is locked, read-only or corrupt (see :func:`open_sqlite`).
     """
 
     def __init__(self, path: str, *, max_events: int = 10_000, max_sessions: int = 10_000) -> None:
         self.path, self.max_events, self.max_sessions = str(path), max_events, max_sessions
-        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        self._db.executescript(
+        self._db = open_sqlite(
+            self.path,
             """
-            CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
             CREATE TABLE IF NOT EXISTS events (
                 number INTEGER PRIMARY KEY AUTOINCREMENT, at REAL NOT NULL,
                 namespace TEXT NOT NULL, data TEXT NOT NULL, rooms_to TEXT NOT NULL,
                 rooms_excluded TEXT NOT NULL);
             CREATE TABLE IF NOT EXISTS sessions (
                 pid TEXT PRIMARY KEY, body TEXT NOT NULL, disconnected_at REAL NOT NULL);
-            """
+            """,
         )
         self._db.execute("INSERT OR IGNORE INTO meta VALUES ('prefix', ?)", (secrets.token_hex(4),))
         (self._prefix,) = self._db.execute("SELECT value FROM meta WHERE key = 'prefix'").fetchone()

@@ -9,7 +9,7 @@
 
 from __future__ import annotations
 
-from kit.clients.chat import ChatClient, ChatMessage, SocketIOChatClient
+from kit.clients.chat import DELIVERY_LEVELS, ChatClient, ChatMessage, SocketIOChatClient
 from kit.clients.push import (
     Delivery,
     EventSourceClient,
@@ -24,6 +24,7 @@ from kit.clients.socketio import SocketIOClient
 from kit.clients.websocket import WebSocket
 
 __all__ = [
+    "DELIVERY_LEVELS",
     "ChatClient",
     "ChatMessage",
     "Delivery",

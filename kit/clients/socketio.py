@@ -18,14 +18,25 @@ Every event the server sends, on every namespace, is kept in :attr:`received` in
 order, so a cell can wait for it after the fact without missing it; :meth:`wait_for`
 returns each one once (``received`` itself is never changed: it is the history).
 
-With ``reconnection=True`` the client does what a browser's socket.io client does when the
-network drops: it tries again, waiting longer after each failure (python-socketio's
-backoff: ``reconnection_delay``, doubled each time up to ``reconnection_delay_max``, plus
-or minus up to ``randomization_factor`` *seconds* of jitter; the JS client multiplies by
-1 ± that factor instead). :attr:`state` says where it is: ``connecting``, ``connected``,
-``reconnecting 2`` (the second attempt is under way), ``gave up`` or ``disconnected``.
+Like a browser's socket.io client, by default the client reconnects when the network
+drops (``reconnection=False`` turns that off): it tries again, waiting longer after each
+failure (python-socketio's backoff: ``reconnection_delay``, doubled each time up to
+``reconnection_delay_max``, plus or minus up to ``randomization_factor`` *seconds* of
+jitter; the JS client multiplies by 1 ± that factor instead). :attr:`state` says where it
+is: ``connecting``, ``connected``, ``reconnecting 2`` (the second attempt is under way),
+``gave up`` or ``disconnected``.
 A reconnect is a new session: a new sid, no rooms (the server forgot them), and what was
 emitted meanwhile was refused (:meth:`emit` raises while not connected).
+
+Every attempt ends with the kit: :meth:`disconnect`, ``kit.stop_all()`` and interpreter
+exit stop it, and so does stopping the kit server (or tap, or ``kit.chat_process``) the
+client is aimed at, re-serving under the same name included: a re-run cell serves on a
+new port, and nobody would ever answer on the old one. A drop the kit did not cause (a
+tap's ``cut()``, a server that crashed or was restarted outside the kit) is retried.
+
+Why this module is long: python-socketio's client needs a keeper on the runtime thread
+for each of its moods (connecting with bounded steps, reconnecting with a state a panel can
+show, and disconnecting without hanging on a long-poll), and they share their state.
 """
 
 from __future__ import annotations
@@ -85,7 +96,9 @@ class SocketIOClient:
         transports: ``["polling", "websocket"]`` (the default: poll, then upgrade),
             ``["websocket"]`` or ``["polling"]``.
         auth: the CONNECT packet's payload, if the server wants one (a dict, such as
-            ``{"token": "..."}``: the server's connect handler gets it as ``auth``).
+            ``{"token": "..."}``: the server's connect handler gets it as ``auth``), or a
+            function returning one, called before every connect and reconnect (what a
+            client that resumes uses: its last offset changes).
         headers: extra HTTP headers for the requests that open the connection, e.g.
             ``{"Origin": "http://127.0.0.1:5500"}`` to play a page from that origin.
         ssl: for ``https://``, the ``ssl.SSLContext`` to verify the server with; by
@@ -97,8 +110,8 @@ class SocketIOClient:
             ``request_timeout`` for the HTTP requests that send over long-polling.
         listener: ``listener(namespace, event, args)`` for everything received, from the
             first packet on (see :meth:`add_listener`).
-        reconnection: try again after the connection drops (off by default, so that a
-            stopped server leaves its clients offline; the JS client's default is on).
+        reconnection: try again after the connection drops (on by default, as in the JS
+            client; stopping the kit server the client is aimed at ends the attempts).
         reconnection_attempts: give up after this many failed attempts (0: never).
         reconnection_delay, reconnection_delay_max: the first wait, in seconds, and the
             longest (python-socketio's defaults, like the JS client's: 1 and 5).
@@ -116,12 +129,12 @@ class SocketIOClient:
         *,
         namespaces: Sequence[str] | None = None,
         transports: Sequence[str] | None = None,
-        auth: dict[str, Any] | None = None,
+        auth: dict[str, Any] | Callable[[], dict[str, Any]] | None = None,
         timeout: float = TIMEOUT,
         listener: Callable[[str, str, list[Any]], object] | None = None,
         headers: dict[str, str] | None = None,
         ssl: SSLContext | None = None,
-        reconnection: bool = False,
+        reconnection: bool = True,
         reconnection_attempts: int = 0,
         reconnection_delay: float = 1.0,
         reconnection_delay_max: float = 5.0,
@@ -133,6 +146,7 @@ class SocketIOClient:
             reconnection_attempts, reconnection_delay, reconnection_delay_max, randomization_factor
         )
         self.url = url.url if isinstance(url, Server) else url
+        self._namespaces = list(namespaces) if namespaces else ["/"]
         self.reconnection = bool(reconnection)
         self.attempts = 0
         """Reconnection attempts that failed since the connection last dropped."""
@@ -303,22 +317,76 @@ class SocketIOClient:
     # -- what we send ---------------------------------------------------------------------
 
     def emit(self, event: str, *args: Any, namespace: str = "/") -> None:
-        """Send ``event`` with ``args``; returns once it is handed to the transport."""
-        data = args[0] if len(args) == 1 else (tuple(args) if args else None)
-        runtime.run(
-            self._client.emit(event, data, namespace=namespace), TIMEOUT, what=f"emit {event!r}"
-        )
+        """Send ``event`` with ``args``; returns once it is handed to the transport.
 
-    def emit_soon(self, event: str, *args: Any, namespace: str = "/") -> None:
+        Raises:
+            ConnectionError: the client is not connected (say, ``reconnecting 1``):
+                python-socketio keeps nothing for later, unlike the JS client's send
+                buffer. Also python-socketio's ``BadNamespaceError``.
+        """
+        data = args[0] if len(args) == 1 else (tuple(args) if args else None)
+        try:
+            runtime.run(
+                self._client.emit(event, data, namespace=namespace),
+                TIMEOUT,
+                what=f"emit {event!r}",
+            )
+        except _errors().bad_namespace as error:
+            if namespace in self._namespaces:  # a namespace this client did connect to
+                raise _errors().not_sent(
+                    f"emit {event!r}: not sent, the client is {self.state} ({error}); "
+                    "python-socketio keeps nothing for later: send it again once connected"
+                ) from None
+            raise
+
+    def emit_soon(
+        self,
+        event: str,
+        *args: Any,
+        namespace: str = "/",
+        callback: Callable[..., Any] | None = None,
+    ) -> None:
         """Send ``event`` without waiting: safe inside a listener, on the runtime thread.
 
         A listener (see :meth:`add_listener`) runs on the kit's runtime thread, where the
         blocking :meth:`emit` would wait for itself; this schedules the emit and returns.
+        A ``callback`` asks for an ack and gets ``callback(*answer)`` on the runtime thread.
         """
         data = args[0] if len(args) == 1 else (tuple(args) if args else None)
 
         def start() -> None:
-            task = asyncio.ensure_future(self._client.emit(event, data, namespace=namespace))
+            sending = self._client.emit(event, data, namespace=namespace, callback=callback)
+            task = asyncio.ensure_future(sending)
+            self._sending.add(task)
+            task.add_done_callback(self._sending.discard)
+
+        runtime.call_soon(start)
+
+    def call_soon(
+        self,
+        event: str,
+        *args: Any,
+        namespace: str = "/",
+        timeout: float = TIMEOUT,
+        then: Callable[[Any], object] | None = None,
+    ) -> None:
+        """:meth:`call` without waiting: safe inside a listener, on the runtime thread.
+
+        ``then(answer)`` runs on the runtime thread with what the server acked, or with
+        the exception that ended the call (no answer within ``timeout``, a drop).
+        """
+        data = args[0] if len(args) == 1 else (tuple(args) if args else None)
+
+        async def ask() -> None:
+            try:
+                answer = await self._client.call(event, data, namespace=namespace, timeout=timeout)
+            except Exception as error:  # handed to `then`, which decides what it means
+                answer = error
+            if then is not None:
+                then(answer)
+
+        def start() -> None:
+            task = asyncio.ensure_future(ask())
             self._sending.add(task)
             task.add_done_callback(self._sending.discard)
 
@@ -368,6 +436,10 @@ class SocketIOClient:
                 f"handler for {event!r} on {namespace} return a value?"
             ) from None
 
+    async def acall(self, event: str, data: Any, *, namespace: str = "/", timeout: float) -> Any:
+        """:meth:`call` for code on the runtime loop; python-socketio's errors as they are."""
+        return await self._client.call(event, data, namespace=namespace, timeout=timeout)
+
     def sid(self, namespace: str = "/") -> str | None:
         """This client's socket.io id on ``namespace`` (also the name of its own room)."""
         return self._client.get_sid(namespace)
@@ -414,6 +486,12 @@ class _CallErrors:
         class ConnectRefusedError(socketio.exceptions.ConnectionError, ConnectionRefusedError):
             """The server's connect handler refused the connection (``connect_error``)."""
 
+        class NotSentError(socketio.exceptions.BadNamespaceError, ConnectionError):
+            """An emit while disconnected: python-socketio sends nothing and keeps nothing."""
+
+        self.bad_namespace = socketio.exceptions.BadNamespaceError
+        self.not_sent = NotSentError
+
         self.library_timeout = socketio.exceptions.TimeoutError
         self.timeout, self.closed = CallTimeoutError, CallConnectionError
         self.refused = ConnectRefusedError
@@ -457,10 +535,7 @@ async def _disconnect(client: Any, http: Any = None) -> None:
     A client that is between reconnection attempts is told to stop (``shutdown()``); an
     attempt under way gets ``GIVE_UP_GRACE`` seconds, then it is cancelled.
     """
-    client.reconnection = False  # a drop from now on is final
-    if not client.connected:
-        with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(client.shutdown(), GIVE_UP_GRACE)
+    await _stop_reconnecting(client)  # a drop from now on is final
     try:
         # Over polling, python-engineio's disconnect() waits for the pending long-poll
         # GET to return, which the server may hold for a whole ping interval (25 s).
@@ -484,3 +559,35 @@ class ConnectedClients(Part):
         for client in list(self.clients):
             await _disconnect(client._client, client._http)
         self.clients.clear()
+
+    async def on_server_stopping(self, netloc: str) -> None:
+        # The server these clients are aimed at goes for good: the coming drop is final
+        # (a client already between attempts stops trying).
+        for client in [c for c in self.clients if _same_place(c.url, netloc)]:
+            await _stop_reconnecting(client._client)
+
+
+_LOOPBACK_NAMES = {"localhost": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}
+
+
+def _same_place(url: str, netloc: str) -> bool:
+    """True when ``url`` (``http://localhost:8000/...``) reaches ``netloc`` (``127.0.0.1:8000``)."""
+    from urllib.parse import urlsplit
+
+    try:
+        mine, theirs = urlsplit(url), urlsplit(f"//{netloc}")
+        if mine.port is None or mine.port != theirs.port:
+            return False
+    except ValueError:
+        return False
+    host = mine.hostname or ""
+    other = theirs.hostname or ""
+    return _LOOPBACK_NAMES.get(host, host) == _LOOPBACK_NAMES.get(other, other)
+
+
+async def _stop_reconnecting(client: Any) -> None:
+    """Make the next drop of ``client`` final, and end attempts already under way."""
+    client.reconnection = False
+    if not client.connected:
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(client.shutdown(), GIVE_UP_GRACE)

@@ -144,6 +144,14 @@ class RuntimeLoop:
                     found = self._parts[kind] = kind()
         return found  # type: ignore[return-value]
 
+    async def server_stopping(self, netloc: str) -> None:
+        """Tell every part that the server at ``netloc`` stops for good (on the loop)."""
+        for part in list(self._parts.values()):
+            try:
+                await part.on_server_stopping(netloc)
+            except Exception:  # pragma: no cover - a part must not stop the others
+                log.exception("kit: telling %r about %s stopping failed", part, netloc)
+
     def stop(self, timeout: float = 5.0) -> None:
         """Close everything the kit started, cancel leftover tasks, end the thread.
 

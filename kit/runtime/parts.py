@@ -22,3 +22,11 @@ class Part:
 
     async def on_stop(self) -> None:
         """Close what this part holds (on the runtime loop, while stopping)."""
+
+    async def on_server_stopping(self, netloc: str) -> None:
+        """A kit server (or tap, or child program) at ``netloc`` (``127.0.0.1:PORT``) is
+        about to stop for good: forget what depends on it (on the runtime loop).
+
+        Clients that reconnect on their own use it to stop knocking on a port nobody will
+        open again (a re-run cell serves on a new port).
+        """

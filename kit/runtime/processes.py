@@ -214,6 +214,8 @@ class ChildProgram:
     async def stop(self) -> None:
         """SIGTERM, then SIGKILL after ``stop_timeout`` s; remove the directory."""
         runtime.part(ChildPrograms).running.discard(self)
+        if self._process is not None and self.port:
+            await runtime.server_stopping(f"{self.host}:{self.port}")
         process, self._process = self._process, None
         if process is not None and process.poll() is None:
             with contextlib.suppress(ProcessLookupError):

@@ -112,6 +112,7 @@ class Server:
         shown = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)
         netloc = f"[{shown}]:{port}" if ":" in shown else f"{shown}:{port}"
         secure = "s" if self.tls else ""
+        self._netloc = netloc
         self.url = f"http{secure}://{netloc}"
         self.ws_url = f"ws{secure}://{netloc}"
 
@@ -182,6 +183,9 @@ class Server:
         Nothing a peer does can make this take much longer than twice the grace, and
         nothing here raises: what went wrong is filed in :attr:`log`.
         """
+        # First, so that a client of this server that reconnects on its own takes the
+        # coming drop as final instead of trying a dead port forever.
+        await runtime.server_stopping(self._netloc)
         stopping = asyncio.ensure_future(self._adapter.stop())
         try:
             done, _ = await asyncio.wait({stopping}, timeout=STOP_GRACE)

@@ -88,11 +88,16 @@ class ChatPanel(widgets.VBox):
         user: this panel's user name.
         namespace: socket.io only: the namespace to chat on (default ``/``).
         room: socket.io only: a room to ask the server for right away.
-        reconnection: socket.io only: reconnect after a drop, with backoff; the header
+        reconnection: socket.io only: reconnect after a drop, with backoff (on by
+            default, as in the JS client; ``False`` leaves the panel offline); the header
             says ``reconnecting n`` meanwhile (``gave up`` at the end), and the panel asks
             for its rooms again on every reconnect.
         backoff: socket.io only: the reconnection options by name
             (``{"reconnection_delay": 0.2, "reconnection_attempts": 5}``).
+        resume, retries, ack_timeout, message_ids: socket.io only: the delivery
+            guarantees of :class:`~kit.clients.chat.SocketIOChatClient` (pass one of
+            ``kit.DELIVERY_LEVELS`` as ``**kit.DELIVERY_LEVELS["exactly-once"]``); a
+            message that finally fails shows as a note, and stays in ``client.failed``.
         protocol: ``"websocket"`` or ``"socket.io"``; by default a kit server that speaks
             socket.io or an ``http://`` URL means socket.io, anything else a plain WebSocket.
     """
@@ -105,23 +110,37 @@ class ChatPanel(widgets.VBox):
         namespace: str | None = None,
         room: str | None = None,
         protocol: str | None = None,
-        reconnection: bool = False,
+        reconnection: bool | None = None,
         backoff: Mapping[str, float] | None = None,
+        resume: bool = False,
+        retries: int = 0,
+        ack_timeout: float = 1.0,
+        message_ids: bool = False,
         **kwargs: object,
     ) -> None:
         protocol = protocol or _protocol_of(server, namespace, room)
+        delivery = (resume, retries, message_ids)
         if protocol == "socket.io":
             self.client: ChatClient | SocketIOChatClient = SocketIOChatClient(
                 server,
                 user=user,
                 namespace=namespace or "/",
                 room=room,
-                reconnection=reconnection,
+                reconnection=True if reconnection is None else reconnection,
                 backoff=backoff,
+                resume=resume,
+                retries=retries,
+                ack_timeout=ack_timeout,
+                message_ids=message_ids,
             )
         elif protocol == "websocket":
             if reconnection or backoff:
                 raise ValueError("reconnection= is for socket.io panels (protocol='socket.io')")
+            if any(delivery):
+                raise ValueError(
+                    "resume=, retries= and message_ids= are for socket.io panels "
+                    "(protocol='socket.io')"
+                )
             if namespace is not None or room is not None:
                 raise ValueError(
                     "namespaces and rooms are socket.io ideas; pass protocol='socket.io'"
@@ -193,6 +212,11 @@ class ChatPanel(widgets.VBox):
     def messages(self) -> list[ChatMessage]:
         """Every message shown in the log, in order."""
         return list(self.client.messages)
+
+    @property
+    def state(self) -> str:
+        """What the header says: ``online``, ``offline``, ``reconnecting 2``, ``gave up``."""
+        return self.client.state
 
     @property
     def transcript(self) -> str:

@@ -311,6 +311,7 @@ class Tap:
         duration: float,
         how: str = "reset",
         lasting: float | None = None,
+        delay: float | None = None,
     ) -> Schedule:
         """Repeat ``fault`` every ``every`` seconds for ``duration`` seconds, in the background.
 
@@ -319,12 +320,15 @@ class Tap:
         ``fired``); :meth:`heal` stops every schedule.
 
         Args:
-            fault: ``"cut"``, ``"black hole"`` or ``"refuse"``.
+            fault: ``"cut"``, ``"black hole"``, ``"refuse"`` or ``"latency"``.
             every: seconds between two faults.
             duration: seconds the schedule runs.
             how: for ``"cut"``: ``"reset"`` or ``"fin"`` (see :meth:`cut`).
-            lasting: for ``"black hole"`` and ``"refuse"``: how long each one lasts, at
-                most ``every``.
+            lasting: for ``"black hole"``, ``"refuse"`` and ``"latency"``: how long each
+                one lasts, at most ``every``.
+            delay: for ``"latency"``: the seconds each chunk waits while it lasts
+                (``tap.schedule("latency", every=1, duration=10, lasting=0.3, delay=0.2)``:
+                every second, 200 ms of latency for 300 ms).
         """
         if fault not in SCHEDULED:
             choices = ", ".join(repr(name) for name in SCHEDULED)
@@ -338,9 +342,18 @@ class Tap:
             )
         how = check_cut(how)
         hold = math.nan
+        wait = 0.0
+        if fault == "latency":
+            if delay is None:
+                raise ValueError("a scheduled 'latency' needs delay= (seconds each chunk waits)")
+            wait = check_seconds("delay", delay)
+        elif delay is not None:
+            raise ValueError(f"delay= is for 'latency' only, not for {fault!r}")
         if fault == "cut":
             if lasting is not None:
-                raise ValueError("lasting= is for 'black hole' and 'refuse'; a cut is instant")
+                raise ValueError(
+                    "lasting= is for 'black hole', 'refuse' and 'latency'; a cut is instant"
+                )
         else:
             if lasting is None:
                 raise ValueError(f"a scheduled {fault!r} needs lasting= (seconds, at most every)")
@@ -349,7 +362,7 @@ class Tap:
                 raise ValueError(f"lasting={lasting!r} must be at most every={every!r}")
         made = self._apply(
             f"schedule({fault!r})",
-            lambda: self._relay.faults.schedule(fault, period, length, how, hold),
+            lambda: self._relay.faults.schedule(fault, period, length, how, hold, wait),
         )
         assert isinstance(made, FaultSchedule)
         return Schedule(made)

@@ -20,7 +20,9 @@ both ends. The tap can play each of them between a client and a server:
 =================  =========================================================================
 
 ``schedule("cut", every=0.2, duration=5)`` repeats a fault: a cut every 200 ms for 5 s, for
-tests and benchmarks. Each fault is a row of the capture at the ``fault`` layer
+tests and benchmarks; a black hole, a refusal or latency (``schedule("latency", every=1,
+duration=10, lasting=0.3, delay=0.2)``: 200 ms of latency for 300 ms, every second)
+lasts ``lasting`` seconds each time. Each fault is a row of the capture at the ``fault`` layer
 (:attr:`~kit.wire.decoder.Layer.FAULT`), so an inspector or a sequence diagram shows the
 fault, then what each end did about it::
 
@@ -56,7 +58,7 @@ __all__ = [
 
 CUTS = ("reset", "fin")
 """How :meth:`Tap.cut` ends connections: a TCP reset, or a clean close (FIN)."""
-SCHEDULED = ("cut", "black hole", "refuse")
+SCHEDULED = ("cut", "black hole", "refuse", "latency")
 """The faults :meth:`Tap.schedule` can repeat."""
 MAX_SECONDS = 24 * 3600.0
 """The longest duration or interval a fault accepts (a day: anything longer is a typo)."""
@@ -264,19 +266,37 @@ class Faults:
 
     # -- schedules ----------------------------------------------------------------------
 
+    def latency_for(self, seconds: float, duration: float) -> None:
+        """Add ``seconds`` of latency for ``duration`` seconds, then remove it."""
+        self.set_latency(seconds)
+        self._heal_later("latency", duration, self._end_latency)
+
+    def _end_latency(self) -> None:
+        self._timers.pop("latency", None)
+        if self.latency:
+            self.set_latency(0.0)
+
     def schedule(
-        self, fault: str, every: float, duration: float, how: str, lasting: float
+        self,
+        fault: str,
+        every: float,
+        duration: float,
+        how: str,
+        lasting: float,
+        delay: float = 0.0,
     ) -> FaultSchedule:
         """Start repeating ``fault`` (see :data:`SCHEDULED`); return its handle."""
         actions: dict[str, Callable[[], object]] = {
             "cut": lambda: self.cut(how),
             "black hole": lambda: self.black_hole(lasting),
             "refuse": lambda: self.refuse(lasting),
+            "latency": lambda: self.latency_for(delay, lasting),
         }
         what = {
             "cut": f"cut ({how})",
             "black hole": f"black hole for {lasting:g} s",
             "refuse": f"refuse for {lasting:g} s",
+            "latency": f"latency {delay * 1000:g} ms for {lasting:g} s",
         }[fault]
         schedule = FaultSchedule(what, every, duration, actions[fault], self._note)
         self.schedules.add(schedule)

@@ -288,7 +288,7 @@ def test_help_documents_every_option() -> None:
         assert option in done.stdout, option
     assert "--client-js" in done.stdout and "--quiet" in done.stdout
     assert "--max-text N" in done.stdout and "--max-backlog N" in done.stdout
-    assert "--store PATH" in done.stdout and "lesson 07" in done.stdout
+    assert "--store PATH" in done.stdout and "SQLite file" in done.stdout
     assert "SIGTERM" in done.stdout
 
 

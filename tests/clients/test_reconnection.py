@@ -35,7 +35,7 @@ def chat_tap():
 
 def test_without_reconnection_a_cut_leaves_the_client_disconnected(chat_tap):
     _, tap = chat_tap
-    client = kit.SocketIOClient(tap.url, transports=["websocket"])
+    client = kit.SocketIOClient(tap.url, transports=["websocket"], reconnection=False)
     assert client.state == "connected"
     tap.cut()
     client.wait_for("disconnect")
@@ -126,7 +126,8 @@ def test_the_chat_client_asks_for_its_room_again_after_a_reconnect(chat_tap):
     eventually(lambda: alice.rejoined == 1, what="the rejoin sent")
     # The server forgot the room with the old session; alice's join put her back in it.
     eventually(lambda: tap.select('["join",{"room":"room one"}]', layer="socket.io") != [])
-    time.sleep(0.2)
+    # "online" again only once the server answered the join: no sleep needed before sending.
+    eventually(lambda: alice.state == "online", what="alice back in her room")
     bob.send("still there?")
     assert alice.wait_message().text == "still there?"
     assert alice.state == "online"
@@ -172,6 +173,140 @@ def test_bad_reconnection_options_get_errors_that_name_them(chat_tap):
     plain = kit.serve(silent, name="plain")
     with pytest.raises(ValueError, match=r"reconnection= is for socket\.io panels"):
         kit.ChatPanel(plain, user="x", protocol="websocket", reconnection=True)
+
+
+def test_python_socketio_jitter_is_in_seconds_not_a_factor(chat_tap, monkeypatch):
+    """python-socketio adds up to ``randomization_factor`` *seconds* to each wait; the JS
+    client multiplies the wait by 1 ± that factor. With the random part at its maximum, a
+    delay of 0.1 s and a factor of 0.4, python-socketio waits 0.1 + 0.4 = 0.5 s before its
+    first attempt, where 0.1 x 1.4 would be 0.14 s (lesson 07 shows both formulas)."""
+    import random
+
+    _, tap = chat_tap
+    client = kit.SocketIOClient(
+        tap.url,
+        transports=["websocket"],
+        reconnection_delay=0.1,
+        reconnection_delay_max=0.1,
+        randomization_factor=0.4,
+    )
+    monkeypatch.setattr(random, "random", lambda: 1.0)  # the jitter at its maximum
+    tap.refuse()
+    tap.cut()
+    started = time.monotonic()
+    eventually(lambda: tap.faults.refused >= 1, what="the first attempt")
+    assert time.monotonic() - started >= 0.45  # a lower bound: a busy machine only adds
+    client.disconnect()
+
+
+# -- on by default, and every attempt ends with the kit ----------------------------------
+
+
+def test_by_default_the_client_the_chat_client_and_the_panel_reconnect(chat_tap):
+    _, tap = chat_tap
+    client = kit.SocketIOClient(tap.url, transports=["websocket"], **FAST)
+    chat = SocketIOChatClient(tap.url, user="ann", backoff=FAST)
+    panel = kit.ChatPanel(tap.url, user="ben", backoff=FAST)
+    panel_client = panel.client
+    assert isinstance(panel_client, SocketIOChatClient)
+    everyone = [client, chat.client, panel_client.client]
+    assert all(one.reconnection for one in everyone)  # nobody asked for it
+    tap.cut()
+    eventually(lambda: all(one.reconnects == 1 for one in everyone), what="all three back")
+    eventually(lambda: "(online)" in panel._header.value, what="the panel online again")
+    assert all(one.state == "connected" for one in everyone) and panel.state == "online"
+    panel.close()
+    chat.close()
+    client.disconnect()
+
+
+def test_stopping_the_server_ends_the_attempts_of_its_clients():
+    server = kit.serve(kit.chat_app(), name="stopped for good")
+    client = kit.SocketIOClient(server.url, transports=["websocket"], **FAST)
+    chat = SocketIOChatClient(server, user="cy", backoff=FAST)
+    server.stop()
+    client.wait_for("disconnect")
+    time.sleep(0.5)  # several attempts' worth of FAST backoff, were there any
+    assert (client.state, client.attempts, client.reconnects) == ("disconnected", 0, 0)
+    assert chat.state == "offline" and chat.client.attempts == 0
+
+
+def test_stopping_a_tap_ends_attempts_already_under_way(chat_tap):
+    _, tap = chat_tap
+    client = kit.SocketIOClient(tap.url, transports=["websocket"], **FAST)
+    tap.refuse()
+    tap.cut()
+    eventually(lambda: client.attempts >= 2, what="two refused attempts")
+    tap.stop()
+    assert not client.state.startswith("reconnecting")
+    attempts = client.attempts
+    time.sleep(0.5)
+    assert client.attempts == attempts  # nobody knocks on the closed port
+
+
+def test_re_serving_under_the_same_name_ends_the_old_clients_attempts():
+    def serve_chat() -> kit.Tap:  # what a lesson's cell does; run twice, as by a learner
+        return kit.tap(kit.serve(kit.chat_app(), name="re-served chat"))
+
+    old = serve_chat()
+    client = kit.SocketIOClient(old.url, transports=["websocket"], **FAST)
+    old.refuse()
+    old.cut()
+    eventually(lambda: client.attempts >= 1, what="a refused attempt")
+    new = serve_chat()  # replaces the server, then the tap, by name
+    assert new.url != old.url
+    eventually(lambda: not client.state.startswith("reconnecting"), what="the attempts end")
+    attempts = client.attempts
+    time.sleep(0.5)
+    assert client.attempts == attempts
+    fresh = kit.SocketIOClient(new.url, **FAST)  # the new server is not affected
+    assert fresh.state == "connected"
+
+
+def test_stop_all_ends_attempts_under_way(chat_tap):
+    _, tap = chat_tap
+    client = kit.SocketIOClient(tap.url, transports=["websocket"], **FAST)
+    tap.refuse()
+    tap.cut()
+    eventually(lambda: client.attempts >= 1, what="a refused attempt")
+    kit.stop_all()  # no_leaks then finds no thread, socket or server left
+    assert not client.state.startswith("reconnecting")
+
+
+def test_interpreter_exit_ends_attempts_under_way():
+    """What a kernel shutdown does: the kit's atexit clean-up ends a client between
+    attempts, quietly (nothing on stderr), and frees the tap's port."""
+    import subprocess
+    import sys
+    import textwrap
+
+    from tests.runtime.test_servers import port_is_free
+
+    script = textwrap.dedent(
+        """
+        import time
+        import kit
+
+        tap = kit.tap(kit.serve(kit.chat_app(), name="exit"))
+        client = kit.SocketIOClient(
+            tap.url, transports=["websocket"], reconnection_delay=0.1,
+            reconnection_delay_max=0.2,
+        )
+        tap.refuse()
+        tap.cut()
+        while client.attempts < 2:
+            time.sleep(0.02)
+        print(tap.port, client.state)
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=30
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""
+    port, state = done.stdout.split(maxsplit=1)
+    assert state.startswith("reconnecting")
+    assert port_is_free(int(port))
 
 
 # -- what is emitted while disconnected: the JS client buffers it, the python client refuses --

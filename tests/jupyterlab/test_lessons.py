@@ -32,7 +32,7 @@ from tests.jupyterlab.harness import (
     type_and_enter,
 )
 
-WITH_PANELS = ["01", "02", "05", "06", "08", "09"]
+WITH_PANELS = ["01", "02", "05", "06", "07", "08", "09"]
 RUNS = int(os.environ.get("KIT_LAB_RUNS", "1"))
 """Run All each lesson this many times (``KIT_LAB_RUNS=30 ... -k 01`` before a release)."""
 

@@ -267,6 +267,53 @@ CASES = [
         ],
     ),
     ExerciseCase(
+        lesson="07",
+        answer="# Your answer: replace the ... with the body of keep_new()",
+        check='"""Check: keep_new() shows each offset once',
+        name="keep_new()",
+        solution="07_keep_new.py",
+        wrong=[
+            Wrong(
+                "shows everything that arrived, replays included",
+                "def keep_new(last, arrived):\n    return list(arrived)\n",
+                "got ['one', 'two', 'two', 'three', 'three', 'four']: each offset once",
+            ),
+            Wrong(
+                "drops repeated texts instead of repeated offsets",
+                "def keep_new(last, arrived):\n"
+                "    shown, texts = [], set()\n"
+                "    for payload in arrived:\n"
+                "        if payload['mess'] not in texts:\n"
+                "            texts.add(payload['mess'])\n"
+                "            shown.append(payload)\n"
+                "    return shown\n",
+                "last=2 was shown already; got ['two', 'three']",
+            ),
+            Wrong(
+                ">= instead of >: the last offset seen is shown again",
+                "def keep_new(last, arrived):\n"
+                "    shown = []\n"
+                "    for payload in arrived:\n"
+                "        if payload['offset'] >= last:\n"
+                "            shown.append(payload)\n"
+                "            last = payload['offset']\n"
+                "    return shown\n",
+                "got ['one', 'two', 'two', 'three', 'three', 'four']: each offset once",
+            ),
+            Wrong(
+                "forgets the payloads of a server without a store",
+                "def keep_new(last, arrived):\n"
+                "    shown = []\n"
+                "    for payload in arrived:\n"
+                "        if payload['offset'] > last:\n"
+                "            shown.append(payload)\n"
+                "            last = payload['offset']\n"
+                "    return shown\n",
+                "KeyError: 'offset'",
+            ),
+        ],
+    ),
+    ExerciseCase(
         lesson="08",
         answer="# Your answer: replace the ... with the body of push()",
         check='"""Check: push() reaches one user',

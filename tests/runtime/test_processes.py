@@ -86,3 +86,22 @@ def test_directories_left_by_a_dead_kernel_are_removed_by_the_next_start(no_leak
 
         shutil.rmtree(stale, ignore_errors=True)
         shutil.rmtree(mine, ignore_errors=True)
+
+
+def test_stopping_a_crashed_chat_process_ends_its_clients_attempts(no_leaks) -> None:
+    """A crash is retried (the program may come back on its port); the kit stopping the
+    program for good ends the attempts of the kit clients aimed at it."""
+    server = kit.chat_process(name="crashing chat")
+    client = kit.SocketIOClient(
+        server.url, transports=["websocket"], reconnection_delay=0.1, reconnection_delay_max=0.2
+    )
+    server.app.kill()  # SIGKILL: no goodbye, as in a crash
+    deadline = time.monotonic() + 10
+    while client.attempts < 2:
+        assert time.monotonic() < deadline, f"no attempts after the crash: {client.state}"
+        time.sleep(0.02)
+    server.stop()
+    assert not client.state.startswith("reconnecting")
+    attempts = client.attempts
+    time.sleep(0.5)
+    assert client.attempts == attempts  # nobody knocks on the dead port

@@ -200,6 +200,29 @@ def test_a_schedule_cuts_every_interval_and_heal_stops_it(echo_tap):
     assert any(s.startswith("schedule stopped: refuse for 0.1 s") for s in faults(tap))
 
 
+def test_a_latency_schedule_delays_while_it_lasts_then_relays_at_once(echo_tap):
+    _, tap = echo_tap
+    client = connect(tap)
+    schedule = tap.schedule("latency", every=1.0, duration=2.0, lasting=0.8, delay=0.2)
+    eventually(lambda: tap.faults.latency == 0.2, what="the first latency (at 1 s)")
+    started = time.monotonic()
+    assert round_trip(client, b"slow") == b"slow"
+    assert time.monotonic() - started >= 0.35  # 200 ms each way
+    eventually(lambda: not tap.faults.latency, what="the latency ended after 0.8 s")
+    started = time.monotonic()
+    assert round_trip(client, b"fast") == b"fast"
+    assert time.monotonic() - started < 0.2
+    assert schedule.wait() == 2
+    # The last one (at 2 s) lasts its 0.8 s beyond the schedule's end.
+    eventually(lambda: tap.faults.healthy, what="healthy after the schedule")
+    rows = faults(tap)
+    assert rows[0] == "schedule: latency 200 ms for 0.8 s every 1 s for 2 s"
+    assert rows.count("latency: each chunk waits 200 ms, both ways") == 2
+    assert rows.count("latency removed") == 2
+    assert "schedule over: latency 200 ms for 0.8 s, 2 time(s)" in rows
+    client.close()
+
+
 def test_a_scheduled_cut_keeps_cutting_new_connections(echo_tap):
     _, tap = echo_tap
     schedule = tap.schedule("cut", every=0.15, duration=0.9)
@@ -232,6 +255,15 @@ def test_a_scheduled_cut_keeps_cutting_new_connections(echo_tap):
         (lambda tap: tap.schedule("cut", every=3, duration=2), "the fault would never happen"),
         (lambda tap: tap.schedule("cut", every=1, duration=2, lasting=1), "a cut is instant"),
         (lambda tap: tap.schedule("black hole", every=1, duration=2), "needs lasting="),
+        (lambda tap: tap.schedule("latency", every=1, duration=2, lasting=1), "needs delay="),
+        (
+            lambda tap: tap.schedule("latency", every=1, duration=2, lasting=1, delay=-1),
+            "delay must be more than 0",
+        ),
+        (
+            lambda tap: tap.schedule("cut", every=1, duration=2, delay=0.1),
+            "delay= is for 'latency' only",
+        ),
         (
             lambda tap: tap.schedule("refuse", every=1, duration=2, lasting=2),
             "must be at most every",
