@@ -85,10 +85,12 @@ broadcast (``max_backlog`` packets, 100 by default):
 - when more than half of the recipients are behind, the server is *busy*: the message is
   refused (``{"error": "busy: ..."}``), so the sender knows to try again, instead of
   being queued for everyone;
-- python-socketio hands a broadcast out with one task per recipient; while
-  ``MAX_IN_FLIGHT`` (32) broadcasts are still being handed out, the event loop is
-  saturated and the server is busy too: a burst is refused rather than queued ahead of
-  heartbeats (and of a notebook cell's ``kit.run``);
+- a server on its own puts a broadcast in each recipient's queue at once, encoded once
+  (python-socketio's ``emit`` would start a task per recipient, and those tasks kept a
+  notebook cell's ``kit.run`` waiting behind the servers); in a cluster the broadcast
+  goes through ``emit`` and Redis, and while ``MAX_IN_FLIGHT`` (32) broadcasts are still
+  being handed out the server is busy too: a burst is refused rather than queued ahead
+  of heartbeats;
 - a private message to a recipient who is behind is refused the same way.
 
 So one slow reader costs the others nothing, memory stays bounded, and heartbeats never
@@ -774,11 +776,30 @@ class ChatApp:
                 "again in a moment"
             )
         skipped = behind + ([skip] if skip is not None else [])
+        if self._manager is None:
+            self._hand_out(event, data, recipients, set(behind))
+            return
         self._in_flight += 1
         try:
             await self.sio.emit(event, data, to=room, skip_sid=skipped or None)
         finally:
             self._in_flight -= 1
+
+    def _hand_out(
+        self, event: str, data: Any, recipients: list[tuple[str, str]], behind: set[str]
+    ) -> None:
+        """Put one broadcast in each recipient's queue: encoded once, no task per client.
+
+        python-socketio's ``emit`` makes the same engine.io packets and then starts one
+        task per recipient to queue them; at 200 recipients and a few messages a second
+        those tasks were most of the runtime loop's work and kept a cell's ``kit.run``
+        waiting. The packets, and so the bytes each client reads, are the same. In a
+        cluster the broadcast must go through Redis, so ``sio.emit`` is used there.
+        """
+        packets = compat.socketio_event_packets(self.sio, event, data)
+        for sid, eio_sid in recipients:
+            if sid not in behind:
+                compat.engineio_enqueue(self.sio.eio, eio_sid, packets)
 
     async def _tell_missed(self, sid: str) -> None:
         count = self._missed.pop(sid, 0)
