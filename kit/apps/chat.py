@@ -179,8 +179,9 @@ MAX_BACKLOG = 100
 """Packets a client may have waiting before broadcasts skip it (see "Clients that cannot
 keep up")."""
 MAX_IN_FLIGHT = 32
-"""Broadcasts python-socketio may be handing out at once before new ones are refused as
-busy (it makes a task per recipient: many at once keep the whole loop waiting)."""
+"""In a Redis cluster, broadcasts python-socketio may be handing out at once before new
+ones are refused as busy (it makes a task per recipient: many at once keep the whole loop
+waiting). A server on its own hands a broadcast out at once, without tasks."""
 """Rooms one client may be in at once (each join's ack lists them all)."""
 MAX_TIME = 64
 ANONYMOUS = "anonymous"
@@ -410,7 +411,7 @@ class ChatApp:
             raise ValueError(f"max_backlog must be at least 1 packet, not {max_backlog}")
         self.max_backlog = max_backlog
         self._missed: dict[str, int] = {}  # sid -> broadcasts it was skipped for
-        self._in_flight = 0  # broadcasts python-socketio is still handing out
+        self._in_flight = 0  # broadcasts python-socketio is still handing out (cluster)
         self.redis_url: str | None = None
         """The Redis this server shares its chat through, or None (a server on its own)."""
         self.channel = channel

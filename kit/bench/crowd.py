@@ -6,15 +6,19 @@ accepted (ack ``{"ok": true}``), refused (ack ``{"error": ...}``) or unanswered;
 ``new message`` it received (by sender and number); every ``missed messages`` count; and
 how its connection ended if it did. The process reports all of that at the end, so the
 benchmark can say whether each accepted message reached every client, was skipped with a
-count, or was lost.
+count, or was lost. It also counts the errors the clients' own libraries logged
+(python-engineio's client says ``packet queue is empty, aborting`` when it drops its own
+connection because its loop fell behind), so that a dropped client comes with a cause.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import random
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -64,6 +68,8 @@ class CrowdReport:
     disconnects: dict[int, str]
     latencies: list[float]
     elapsed: float
+    client_errors: dict[str, int] = field(default_factory=dict)
+    """Errors the client libraries logged (python-engineio, python-socketio), with counts."""
 
 
 async def _client(index: int, plan: CrowdPlan, log: ClientLog, start: float) -> Any:
@@ -119,7 +125,21 @@ async def _talk(index: int, client: Any, plan: CrowdPlan, log: ClientLog, start:
             log.refused.append(str(error))
 
 
+class _ErrorCounter(logging.Handler):
+    """Counts the ERROR records of the client libraries by message."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.counts: Counter[str] = Counter()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.counts[f"{record.name}: {record.getMessage()}"[:200]] += 1
+
+
 async def _crowd(plan: CrowdPlan) -> CrowdReport:
+    errors = _ErrorCounter()
+    for name in ("engineio.client", "socketio.client"):
+        logging.getLogger(name).addHandler(errors)
     logs = [ClientLog() for _ in range(plan.clients)]
     started = time.monotonic()
     limit = asyncio.Semaphore(50)
@@ -165,6 +185,7 @@ async def _crowd(plan: CrowdPlan) -> CrowdReport:
         },
         latencies=[x for log in logs for x in log.latencies],
         elapsed=time.monotonic() - started,
+        client_errors=dict(errors.counts),
     )
 
 
@@ -184,6 +205,8 @@ def merge(reports: list[CrowdReport]) -> CrowdReport:
         merged.disconnects.update(report.disconnects)
         merged.latencies += report.latencies
         merged.elapsed = max(merged.elapsed, report.elapsed)
+        for error, count in report.client_errors.items():
+            merged.client_errors[error] = merged.client_errors.get(error, 0) + count
     return merged
 
 

@@ -39,3 +39,29 @@ def test_the_command_checks_its_options(capsys: pytest.CaptureFixture[str]) -> N
 
     with pytest.raises(SystemExit, match="must be positive"):
         main(["hostile", "--clients", "0"])
+
+
+def test_a_crowd_reports_the_errors_its_client_libraries_logged() -> None:
+    """A client that drops itself logs why (python-engineio's client: "packet queue is
+    empty, aborting"); the crowd counts those records and the report shows them."""
+    import logging
+
+    from kit.bench import crowd
+
+    counter = crowd._ErrorCounter()
+    logger = logging.getLogger("engineio.client")
+    logger.addHandler(counter)
+    try:
+        logger.error("packet queue is empty, aborting")
+        logger.error("packet queue is empty, aborting")
+        logger.warning("a warning is not an error")
+    finally:
+        logger.removeHandler(counter)
+    assert counter.counts == {"engineio.client: packet queue is empty, aborting": 2}
+    first = crowd.CrowdReport(1, [], {}, [], 0, {}, {}, 0, {}, {}, [], 1.0, dict(counter.counts))
+    second = crowd.CrowdReport(1, [], {}, [], 0, {}, {}, 0, {}, {}, [], 1.0, {"x: y": 1})
+    merged = crowd.merge([first, second])
+    assert merged.client_errors == {
+        "engineio.client: packet queue is empty, aborting": 2,
+        "x: y": 1,
+    }
