@@ -475,8 +475,10 @@ def _crowd(name: str, args: argparse.Namespace, spread: float, call_bound: float
                 process.start()
                 child.close()
             sampler = CallSampler()
+            # The crowd sends for `spread` seconds, then waits up to plan.timeout for the
+            # deliveries to stop (a 200 s paced run used to be cut off at 180 s).
             sampler.sample_while(
-                lambda: all(pipe.poll() for pipe in pipes), timeout=plan.timeout + 60
+                lambda: all(pipe.poll() for pipe in pipes), timeout=spread + plan.timeout + 60
             )
             for pipe in pipes:
                 kind, report = pipe.recv() if pipe.poll(30) else ("error", "no report")
