@@ -36,7 +36,10 @@ paced           the same spread over a longer time                   also kit.ru
 "Loop blocked" is the longest the kit's runtime loop went without running a watchdog
 task that asks to wake every 10 ms. "kit.run p99" is the time a cell waits for
 ``kit.run(<no-op>)`` while the scenario runs, sampled every 20 ms from the main thread.
-Peak RSS is the whole process's (the servers and the tap live in it).
+"Runtime thread CPU / wall" (crowd scenarios) is the CPU time that thread used against
+the time the crowd ran: a long ``kit.run`` wait with a low share means the loop had little
+to do and the thread was waiting for a core (on a machine shared with the crowd's
+processes, or anything else). Peak RSS is the whole process's (the servers and the tap live in it).
 
 Why this module is long: each scenario is a small program of its own (a server, its rude
 peers, a bystander and their measurements); they share only the reporting.
@@ -135,6 +138,29 @@ class CallSampler:
             kit.run(asyncio.sleep(0), timeout=30)
             self.samples.append(time.perf_counter() - before)
             time.sleep(0.02)
+
+
+class RuntimeCPU:
+    """CPU time the kit's runtime thread used while the block ran, against the wall clock.
+
+    The thread reads its own ``time.thread_time()``. When a cell's ``kit.run`` waits long
+    while this share is low, the loop was not busy: the thread was waiting for a core.
+    """
+
+    def __init__(self) -> None:
+        self.cpu = self.wall = 0.0
+
+    @staticmethod
+    async def _thread_time() -> float:
+        return time.thread_time()
+
+    def __enter__(self) -> RuntimeCPU:
+        self._cpu, self._wall = runtime.run(self._thread_time(), 5), time.perf_counter()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.cpu = runtime.run(self._thread_time(), 30) - self._cpu
+        self.wall = time.perf_counter() - self._wall
 
 
 class RSSPeak:
@@ -470,7 +496,7 @@ def _crowd(name: str, args: argparse.Namespace, spread: float, call_bound: float
             first += share
         reports: list[CrowdReport] = []
         errors: list[object] = []
-        with RSSPeak() as rss, LoopWatch() as loop:
+        with RSSPeak() as rss, LoopWatch() as loop, RuntimeCPU() as cpu:
             for process, child in processes:
                 process.start()
                 child.close()
@@ -494,7 +520,7 @@ def _crowd(name: str, args: argparse.Namespace, spread: float, call_bound: float
         result.figure("crowd failed", "; ".join(str(error) for error in errors))
         result.check("the crowd ran", False)
         return result
-    return _crowd_result(result, merge(reports), plan, sampler, rss, loop, call_bound)
+    return _crowd_result(result, merge(reports), plan, sampler, rss, loop, cpu, call_bound)
 
 
 def _split(count: int, parts: int) -> list[range]:
@@ -515,6 +541,7 @@ def _crowd_result(
     sampler: CallSampler,
     rss: RSSPeak,
     loop: LoopWatch,
+    cpu: RuntimeCPU,
     call_bound: float | None,
 ) -> Result:
     accepted = sum(len(numbers) for numbers in report.accepted.values())
@@ -547,6 +574,10 @@ def _crowd_result(
         f"{ms(percentile(calls, 0.5))} / {ms(percentile(calls, 0.99))} ({len(calls)} samples)",
     )
     result.figure("loop blocked at most", ms(loop.longest))
+    result.figure(
+        "runtime thread CPU / wall",
+        f"{cpu.cpu:,.1f} s / {cpu.wall:,.1f} s ({cpu.cpu / max(cpu.wall, 1e-9):.0%})",
+    )
     result.figure("peak RSS growth", mib(rss.grown))
     result.check("every client connected", report.connected == plan.clients)
     result.check("no client dropped", not report.disconnects)
