@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import random
 import time
 from collections import Counter
@@ -38,6 +39,9 @@ class CrowdPlan:
     quiet: float = 3.0
     """Seconds without any delivery after the last send before the crowd reports."""
     timeout: float = 120.0
+    nice: int = 0
+    """Added to the crowd process's nice value: its clients stand for other machines, so a
+    positive value lets the server under test have the CPU first."""
 
 
 @dataclass
@@ -213,6 +217,8 @@ def merge(reports: list[CrowdReport]) -> CrowdReport:
 def crowd_process(conn: Any, plan: CrowdPlan) -> None:
     """Entry point of the crowd's process: run it, send the report down ``conn``."""
     try:
+        if plan.nice:
+            os.nice(plan.nice)
         conn.send(("report", asyncio.run(_crowd(plan))))
     except BaseException as exc:  # the parent must hear about it, whatever it is
         conn.send(("error", f"{type(exc).__name__}: {exc}"))

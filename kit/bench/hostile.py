@@ -481,7 +481,7 @@ def _crowd(name: str, args: argparse.Namespace, spread: float, call_bound: float
     with fresh_kit():
         chat = kit.chat_app()
         server = kit.serve(chat, name="chat")
-        plan = CrowdPlan(server.url, args.clients, args.messages, spread)
+        plan = CrowdPlan(server.url, args.clients, args.messages, spread, nice=args.crowd_nice)
         # The crowd is split over processes so that a delivery the clients cannot take in
         # time is the clients' lag, not the server's: each process has a share.
         shares = [len(part) for part in _split(args.clients, args.crowd_processes)]
@@ -489,7 +489,9 @@ def _crowd(name: str, args: argparse.Namespace, spread: float, call_bound: float
         pipes, processes, first = [], [], 0
         for share in shares:
             parent, child = context.Pipe()
-            part = CrowdPlan(server.url, share, args.messages, spread, first=first)
+            part = CrowdPlan(
+                server.url, share, args.messages, spread, first=first, nice=args.crowd_nice
+            )
             process = context.Process(target=crowd_process, args=(child, part), name="crowd")
             pipes.append(parent)
             processes.append((process, child))
@@ -552,6 +554,10 @@ def _crowd_result(
     reasons = sorted({reason.split(":")[0] for reason in report.refused})
     result.figure("clients connected", f"{report.connected} of {plan.clients}")
     result.figure("messages", f"{plan.clients * plan.messages} sent within {plan.spread:g} s")
+    if plan.nice:
+        result.figure(
+            "crowd processes", f"nice +{plan.nice} (the server's process has the CPU first)"
+        )
     result.figure("accepted / refused", f"{accepted} / {len(report.refused)} {reasons}")
     result.figure("unanswered", str(report.unanswered))
     result.figure("deliveries expected", f"{expected:,}")
@@ -633,6 +639,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="processes the crowd's clients are spread over (default 2)",
     )
     parser.add_argument(
+        "--crowd-nice",
+        type=int,
+        default=0,
+        help="nice increment for the crowd's processes: they stand for other machines, so a "
+        "positive value lets the kernel's servers have the CPU first (default 0)",
+    )
+    parser.add_argument(
         "--check", action="store_true", help="exit with status 1 if a bound is not met"
     )
 
@@ -652,6 +665,8 @@ def run(args: argparse.Namespace) -> int:
         raise SystemExit(
             "--clients, --messages, --crowd-processes, --spread and --paced-spread must be positive"
         )
+    if not 0 <= args.crowd_nice <= 19:
+        raise SystemExit(f"--crowd-nice is 0 to 19 (a nice increment), not {args.crowd_nice}")
     names = args.only or list(SCENARIOS)
     print(f"kit.bench hostile: {', '.join(names)}\n", flush=True)
     results = []

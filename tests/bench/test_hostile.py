@@ -17,6 +17,7 @@ def options(**overrides: object) -> argparse.Namespace:
         "spread": 1.0,
         "paced_spread": 2.0,
         "crowd_processes": 2,
+        "crowd_nice": 0,
         "only": None,
         "check": True,
     }
@@ -39,6 +40,8 @@ def test_the_command_checks_its_options(capsys: pytest.CaptureFixture[str]) -> N
 
     with pytest.raises(SystemExit, match="must be positive"):
         main(["hostile", "--clients", "0"])
+    with pytest.raises(SystemExit, match="--crowd-nice is 0 to 19"):
+        main(["hostile", "--crowd-nice", "20"])
 
 
 def test_a_crowd_reports_the_errors_its_client_libraries_logged() -> None:
@@ -65,3 +68,13 @@ def test_a_crowd_reports_the_errors_its_client_libraries_logged() -> None:
         "engineio.client: packet queue is empty, aborting": 2,
         "x: y": 1,
     }
+
+
+def test_a_crowd_can_run_at_a_lower_priority_than_the_server(no_leaks: None) -> None:
+    """--crowd-nice: the crowd's processes stand for other machines and yield the CPU."""
+    result = hostile.paced(options(clients=4, messages=2, crowd_nice=5))
+    assert ("crowd processes", "nice +5 (the server's process has the CPU first)") in (
+        result.figures
+    )
+    failed = [bound for bound, ok in result.checks if not ok and bound not in result.timed]
+    assert failed == [], hostile.format_result(result)
