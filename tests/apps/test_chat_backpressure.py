@@ -253,3 +253,33 @@ def test_a_broadcast_makes_no_task_per_recipient(rude) -> None:
     theirs = kit.run(tasks_made_by(lambda: chat.sio.emit("new message", data)))
     assert theirs >= 21, "python-socketio's emit was expected to make a task per recipient"
     assert ours == 0
+
+
+def test_a_burst_handed_out_faster_than_the_writers_run_is_refused_as_busy() -> None:
+    """On a server on its own: 40 broadcasts in one go, with no chance for the recipients'
+    writer tasks to run in between; after 32 (MAX_IN_FLIGHT) the loop counts as saturated."""
+    chat = kit.chat_app()
+    server = kit.serve(chat, name="chat")
+    clients = [kit.SocketIOClient(server) for _ in range(3)]
+    for client in clients:
+        client.wait_for("new message")  # the welcome
+    data = {"user": "ann", "mess": "hi", "time": "t", "room": None}
+
+    async def burst() -> list[str]:
+        answers = []
+        for _ in range(40):  # no await that yields to the loop in between
+            try:
+                await chat._broadcast("new message", data)
+                answers.append("ok")
+            except chatapp.Refused as exc:
+                answers.append(str(exc))
+        return answers
+
+    answers = kit.run(burst())
+    assert answers[:32] == ["ok"] * 32
+    busy = "busy: 32 messages are still going out to everyone; try again in a moment"
+    assert answers[32:] == [busy] * 8
+    for client in clients:
+        for _ in range(32):
+            assert client.wait_for("new message", timeout=10)[0] == data
+    assert clients[0].call("recive message", {"message": "after"}) == {"ok": True}
