@@ -777,7 +777,7 @@ class ChatApp:
         # Broadcasts not yet written out: python-socketio's tasks still running (in a
         # cluster), or the packets a typical recipient's writer task has not taken yet
         # (the median: one slow reader is the rule above's business, not a busy loop).
-        going_out = self._in_flight + (sorted(waiting)[len(waiting) // 2] if waiting else 0)
+        going_out = self._in_flight + (sorted(waiting)[(len(waiting) - 1) // 2] if waiting else 0)
         if going_out >= MAX_IN_FLIGHT:
             raise Refused(
                 f"busy: {going_out} messages are still going out to everyone; try again in a moment"

@@ -283,3 +283,19 @@ def test_a_burst_handed_out_faster_than_the_writers_run_is_refused_as_busy() -> 
         for _ in range(32):
             assert client.wait_for("new message", timeout=10)[0] == data
     assert clients[0].call("recive message", {"message": "after"}) == {"ok": True}
+
+
+def test_one_slow_reader_of_two_recipients_does_not_make_the_server_busy(rude) -> None:
+    """The busy rule looks at a typical recipient (the lower median), not at the slowest."""
+    chat = kit.chat_app(max_text=50_000)
+    server = kit.serve(chat, name="chat")
+    sender = kit.SocketIOClient(server)
+    rude.append(peers.stalled_socketio(server.port))
+    slow = stalled_sid(chat, {sender.sid()})
+    for _ in range(400):
+        assert sender.call("recive message", {"message": BIG}) == {"ok": True}
+        if chat.backlog(slow) > 2 * chatapp.MAX_IN_FLIGHT:
+            break
+    else:
+        pytest.fail("the stalled client never fell behind")
+    assert sender.call("recive message", {"message": "still fine"}) == {"ok": True}
