@@ -503,10 +503,15 @@ def _crowd(name: str, args: argparse.Namespace, spread: float, call_bound: float
                 process.start()
                 child.close()
             sampler = CallSampler()
-            # The crowd sends for `spread` seconds, then waits up to plan.timeout for the
-            # deliveries to stop (a 200 s paced run used to be cut off at 180 s).
+            # The crowd connects (500 clients take minutes on a busy machine), sends for
+            # `spread` seconds, then waits up to plan.timeout for the deliveries to stop;
+            # its processes end on their own, so wait for their reports or their end.
             sampler.sample_while(
-                lambda: all(pipe.poll() for pipe in pipes), timeout=spread + plan.timeout + 60
+                lambda: (
+                    all(pipe.poll() for pipe in pipes)
+                    or not any(process.is_alive() for process, _ in processes)
+                ),
+                timeout=spread + plan.timeout + 600,
             )
             for pipe in pipes:
                 kind, report = pipe.recv() if pipe.poll(30) else ("error", "no report")
