@@ -574,7 +574,7 @@ def _crowd_result(
     )
     if report.client_errors:
         causes = "; ".join(f"{count} x {error}" for error, count in report.client_errors.items())
-        result.figure("errors the clients logged", causes)
+        result.figure("what the clients logged", causes)
     result.figure(
         "delivery latency p50 / p99",
         f"{ms(percentile(report.latencies, 0.5))} / {ms(percentile(report.latencies, 0.99))}",

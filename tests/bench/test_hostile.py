@@ -46,7 +46,8 @@ def test_the_command_checks_its_options(capsys: pytest.CaptureFixture[str]) -> N
 
 def test_a_crowd_reports_the_errors_its_client_libraries_logged() -> None:
     """A client that drops itself logs why (python-engineio's client: "packet queue is
-    empty, aborting"); the crowd counts those records and the report shows them."""
+    empty, aborting", an ERROR; "Server has stopped communicating", a WARNING); the crowd
+    counts those records and the report shows them."""
     import logging
 
     from kit.bench import crowd
@@ -57,17 +58,18 @@ def test_a_crowd_reports_the_errors_its_client_libraries_logged() -> None:
     try:
         logger.error("packet queue is empty, aborting")
         logger.error("packet queue is empty, aborting")
-        logger.warning("a warning is not an error")
+        logger.warning("Server has stopped communicating, aborting")
+        logger.info("an info record is not counted")
     finally:
         logger.removeHandler(counter)
-    assert counter.counts == {"engineio.client: packet queue is empty, aborting": 2}
+    assert counter.counts == {
+        "engineio.client: packet queue is empty, aborting": 2,
+        "engineio.client: Server has stopped communicating, aborting": 1,
+    }
     first = crowd.CrowdReport(1, [], {}, [], 0, {}, {}, 0, {}, {}, [], 1.0, dict(counter.counts))
     second = crowd.CrowdReport(1, [], {}, [], 0, {}, {}, 0, {}, {}, [], 1.0, {"x: y": 1})
     merged = crowd.merge([first, second])
-    assert merged.client_errors == {
-        "engineio.client: packet queue is empty, aborting": 2,
-        "x: y": 1,
-    }
+    assert merged.client_errors == {**counter.counts, "x: y": 1}
 
 
 def test_a_crowd_can_run_at_a_lower_priority_than_the_server(no_leaks: None) -> None:
