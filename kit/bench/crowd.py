@@ -172,6 +172,10 @@ async def _crowd(plan: CrowdPlan) -> CrowdReport:
             break
         last = total
         await asyncio.sleep(plan.quiet)
+    for name in ("engineio.client", "socketio.client"):
+        # What the clients log while the crowd hangs up ("Server sent close packet") is
+        # not about the run.
+        logging.getLogger(name).removeHandler(errors)
     for _, client in live:
         with contextlib.suppress(Exception):
             await asyncio.wait_for(client.disconnect(), 2)
