@@ -33,13 +33,19 @@ paced           the same spread over a longer time                   also kit.ru
                                                                      under 50 ms
 ==============  ===================================================  =====================
 
+The crowd's clients stand for a class's machines; on one machine they compete with the
+kernel's servers for the CPU. ``--crowd-nice N`` runs their processes N nice steps lower,
+so the servers have the CPU first, as they would with the clients elsewhere.
+
 "Loop blocked" is the longest the kit's runtime loop went without running a watchdog
 task that asks to wake every 10 ms. "kit.run p99" is the time a cell waits for
 ``kit.run(<no-op>)`` while the scenario runs, sampled every 20 ms from the main thread.
 "Runtime thread CPU / wall" (crowd scenarios) is the CPU time that thread used against
 the time the crowd ran: a long ``kit.run`` wait with a low share means the loop had little
 to do and the thread was waiting for a core (on a machine shared with the crowd's
-processes, or anything else). Peak RSS is the whole process's (the servers and the tap live in it).
+processes, or anything else). "What the clients logged" counts the warnings and errors
+of the clients' own libraries (a client that drops itself says why there). Peak RSS is
+the whole process's (the servers and the tap live in it).
 
 Why this module is long: each scenario is a small program of its own (a server, its rude
 peers, a bystander and their measurements); they share only the reporting.
