@@ -23,7 +23,12 @@ python-socketio client            the ``"__disconnect_final"`` event: the client
                                   documented): filled before ``connected`` is set
 python-engineio server            ``eio.sockets[eio_sid].queue``: how many packets   4.x
                                   wait to be written to one client (the chat app's
-                                  backpressure); no public API reports it
+                                  backpressure); no public API reports it. And
+                                  ``queue.put_nowait``: hand one packet, encoded
+                                  once, to many clients without a task per client
+python-socketio server            ``sio.packet_class`` and ``socketio.packet.EVENT``:  5.x
+                                  the EVENT packet ``emit()`` builds, made once for
+                                  the chat app's own fan-out
 websockets asyncio server         ``server.all_connections`` (public name, not       13-17
                                   documented): every connection, also those already
                                   closing, which a stop must be able to drop
@@ -49,12 +54,14 @@ __all__ = [
     "abort_engineio_client",
     "close_redis_manager",
     "counting_redis_manager",
+    "engineio_enqueue",
     "engineio_queue_size",
     "engineio_service_stopped",
     "ipykernel_has_context_parents",
     "ipykernel_parent_vars",
     "rearm_engineio_service",
     "socketio_client_has_namespaces",
+    "socketio_event_packets",
     "websockets_server_transports",
 ]
 
@@ -124,6 +131,45 @@ def engineio_queue_size(eio: Any, eio_sid: str) -> int:
     """
     socket = eio.sockets.get(eio_sid)
     return socket.queue.qsize() if socket is not None else 0
+
+
+def engineio_enqueue(eio: Any, eio_sid: str, packets: list[Any]) -> bool:
+    """Queue engine.io ``packets`` for one client at once, without a task; False if gone.
+
+    This is what ``AsyncSocket.send()`` ends in (``await self.queue.put(pkt)`` on an
+    unbounded queue, which never waits), without the coroutine around it: python-socketio
+    runs that coroutine in one task per recipient, and for a broadcast to hundreds of
+    clients those tasks are most of the runtime loop's work. The client's writer task
+    takes the packets out and writes them exactly as it writes any other. A client that
+    is gone or closing gets nothing (``send()`` would refuse it too); a client that went
+    silent is still found by python-engineio's own heartbeat task.
+    """
+    socket = eio.sockets.get(eio_sid)
+    if socket is None or socket.closed:
+        return False
+    for packet in packets:
+        socket.queue.put_nowait(packet)
+    return True
+
+
+# -- python-socketio, server side --------------------------------------------------------
+
+
+def socketio_event_packets(sio: Any, event: str, data: Any, namespace: str = "/") -> list[Any]:
+    """The engine.io packets ``sio.emit(event, data)`` sends each recipient, built once.
+
+    python-socketio's ``AsyncManager.emit`` (without a callback) encodes one EVENT packet
+    with the server's ``packet_class`` and wraps each encoded part in an engine.io
+    MESSAGE packet; every recipient gets those same objects. This builds them the same
+    way, so the bytes on the wire are the same (``42["new message",{...}]``).
+    """
+    from engineio import packet as eio_packet
+    from socketio import packet
+
+    pkt = sio.packet_class(packet.EVENT, namespace=namespace, data=[event, data])
+    encoded = pkt.encode()
+    parts = encoded if isinstance(encoded, list) else [encoded]
+    return [eio_packet.Packet(eio_packet.MESSAGE, part) for part in parts]
 
 
 SOCKETIO_FINAL_DISCONNECT = "__disconnect_final"

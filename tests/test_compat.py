@@ -128,6 +128,37 @@ def test_engineio_server_sockets_have_a_packet_queue(no_leaks: None) -> None:
     assert compat.engineio_queue_size(sio.eio, "no such sid") == 0
 
 
+def test_engineio_sockets_take_packets_from_their_queue_and_socketio_builds_events(
+    no_leaks: None,
+) -> None:
+    """python-engineio: a packet put in eio.sockets[eio_sid].queue is written by the
+    client's writer task (engineio_enqueue); python-socketio: sio.packet_class and
+    packet.EVENT build what emit() sends (socketio_event_packets)."""
+    import socketio
+    from engineio import packet as eio_packet
+
+    import kit
+
+    sio = socketio.AsyncServer(async_mode="aiohttp")
+    server = kit.serve(sio, name="canary")
+    client = kit.SocketIOClient(server)
+    eio_sid = sio.manager.eio_sid_from_sid(client.sid(), "/")
+    packets = compat.socketio_event_packets(sio, "canary", {"n": 1})
+    assert [type(p) for p in packets] == [eio_packet.Packet], (
+        "kit.compat.socketio_event_packets: python-socketio's packet_class or EVENT changed"
+    )
+    assert packets[0].encode() == '42["canary",{"n":1}]'
+
+    assert kit.run(_enqueue_to(sio, eio_sid, packets)), (
+        "kit.compat.engineio_enqueue: the client's socket was not found"
+    )
+    assert client.wait_for("canary", timeout=5) == [{"n": 1}], (
+        "kit.compat.engineio_enqueue: a packet put in the socket's queue was not written; "
+        "python-engineio's writer no longer reads AsyncSocket.queue"
+    )
+    assert kit.run(_enqueue_to(sio, "no such sid", packets)) is False
+
+
 def test_redis_manager_publish_and_connect_hooks() -> None:
     """python-socketio's AsyncRedisManager: _publish returns PUBLISH's answer, _redis_connect."""
     import socketio
@@ -144,3 +175,8 @@ def test_redis_manager_publish_and_connect_hooks() -> None:
     )
     manager = compat.counting_redis_manager("redis://127.0.0.1:1/0", channel="canary")
     assert manager.stats.published == 0 and manager.made == []
+
+
+async def _enqueue_to(sio: Any, eio_sid: str, packets: list[Any]) -> bool:
+    """On the runtime loop, where python-engineio's queues live."""
+    return compat.engineio_enqueue(sio.eio, eio_sid, packets)

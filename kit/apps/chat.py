@@ -85,10 +85,13 @@ broadcast (``max_backlog`` packets, 100 by default):
 - when more than half of the recipients are behind, the server is *busy*: the message is
   refused (``{"error": "busy: ..."}``), so the sender knows to try again, instead of
   being queued for everyone;
-- python-socketio hands a broadcast out with one task per recipient; while
-  ``MAX_IN_FLIGHT`` (32) broadcasts are still being handed out, the event loop is
-  saturated and the server is busy too: a burst is refused rather than queued ahead of
-  heartbeats (and of a notebook cell's ``kit.run``);
+- a server on its own puts a broadcast in each recipient's queue at once, encoded once
+  (python-socketio's ``emit`` would start a task per recipient, and those tasks kept a
+  notebook cell's ``kit.run`` waiting behind the servers); in a cluster the broadcast
+  goes through ``emit`` and Redis. While ``MAX_IN_FLIGHT`` (32) broadcasts are still
+  going out (python-socketio's tasks in a cluster; on a server on its own, packets a
+  typical recipient's writer has not taken yet) the loop is saturated and the server is
+  busy too: a burst is refused rather than queued ahead of heartbeats;
 - a private message to a recipient who is behind is refused the same way.
 
 So one slow reader costs the others nothing, memory stays bounded, and heartbeats never
@@ -208,8 +211,10 @@ MAX_BACKLOG = 100
 """Packets a client may have waiting before broadcasts skip it (see "Clients that cannot
 keep up")."""
 MAX_IN_FLIGHT = 32
-"""Broadcasts python-socketio may be handing out at once before new ones are refused as
-busy (it makes a task per recipient: many at once keep the whole loop waiting)."""
+"""Broadcasts that may still be going out before new ones are refused as busy: in a Redis
+cluster, those python-socketio is handing out (a task per recipient); on a server on its
+own, the packets a typical (median) recipient's writer has not taken yet. Either way,
+past this the runtime loop is saturated and a message would wait behind the others."""
 """Rooms one client may be in at once (each join's ack lists them all)."""
 MAX_TIME = 64
 ANONYMOUS = "anonymous"
@@ -455,7 +460,7 @@ class ChatApp:
             raise ValueError(f"max_backlog must be at least 1 packet, not {max_backlog}")
         self.max_backlog = max_backlog
         self._missed: dict[str, int] = {}  # sid -> broadcasts it was skipped for
-        self._in_flight = 0  # broadcasts python-socketio is still handing out
+        self._in_flight = 0  # broadcasts python-socketio is still handing out (cluster)
         self.redis_url: str | None = None
         """The Redis this server shares its chat through, or None (a server on its own)."""
         if store is not None and redis is not None:
@@ -907,10 +912,11 @@ class ChatApp:
             for sid, eio_sid in self.sio.manager.get_participants("/", room)
             if sid not in skipping
         ]
+        waiting = [compat.engineio_queue_size(self.sio.eio, eio_sid) for _, eio_sid in recipients]
         behind = [
             sid
-            for sid, eio_sid in recipients
-            if compat.engineio_queue_size(self.sio.eio, eio_sid) > self.max_backlog
+            for (sid, _), size in zip(recipients, waiting, strict=True)
+            if size > self.max_backlog
         ]
         if recipients and len(behind) * 2 > len(recipients):
             raise Refused(
@@ -922,17 +928,39 @@ class ChatApp:
         for sid, _ in recipients:
             if sid in self._missed and sid not in behind:
                 await self._tell_missed(sid)
-        if self._in_flight >= MAX_IN_FLIGHT:
+        # Broadcasts not yet written out: python-socketio's tasks still running (in a
+        # cluster), or the packets a typical recipient's writer task has not taken yet
+        # (the median: one slow reader is the rule above's business, not a busy loop).
+        going_out = self._in_flight + (sorted(waiting)[(len(waiting) - 1) // 2] if waiting else 0)
+        if going_out >= MAX_IN_FLIGHT:
             raise Refused(
-                f"busy: {self._in_flight} messages are still going out to everyone; try "
-                "again in a moment"
+                f"busy: {going_out} messages are still going out to everyone; try again in a moment"
             )
         skipped = behind + sorted(skipping)
+        if self._manager is None:
+            self._hand_out(event, data, recipients, set(behind))
+            return
         self._in_flight += 1
         try:
             await self.sio.emit(event, data, to=room, skip_sid=skipped or None)
         finally:
             self._in_flight -= 1
+
+    def _hand_out(
+        self, event: str, data: Any, recipients: list[tuple[str, str]], behind: set[str]
+    ) -> None:
+        """Put one broadcast in each recipient's queue: encoded once, no task per client.
+
+        python-socketio's ``emit`` makes the same engine.io packets and then starts one
+        task per recipient to queue them; at 200 recipients and a few messages a second
+        those tasks were most of the runtime loop's work and kept a cell's ``kit.run``
+        waiting. The packets, and so the bytes each client reads, are the same. In a
+        cluster the broadcast must go through Redis, so ``sio.emit`` is used there.
+        """
+        packets = compat.socketio_event_packets(self.sio, event, data)
+        for sid, eio_sid in recipients:
+            if sid not in behind:
+                compat.engineio_enqueue(self.sio.eio, eio_sid, packets)
 
     async def _tell_missed(self, sid: str) -> None:
         count = self._missed.pop(sid, 0)

@@ -6,15 +6,20 @@ accepted (ack ``{"ok": true}``), refused (ack ``{"error": ...}``) or unanswered;
 ``new message`` it received (by sender and number); every ``missed messages`` count; and
 how its connection ended if it did. The process reports all of that at the end, so the
 benchmark can say whether each accepted message reached every client, was skipped with a
-count, or was lost.
+count, or was lost. It also counts the errors the clients' own libraries logged
+(python-engineio's client says ``packet queue is empty, aborting`` when it drops its own
+connection because its loop fell behind), so that a dropped client comes with a cause.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import os
 import random
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,6 +39,9 @@ class CrowdPlan:
     quiet: float = 3.0
     """Seconds without any delivery after the last send before the crowd reports."""
     timeout: float = 120.0
+    nice: int = 0
+    """Added to the crowd process's nice value: its clients stand for other machines, so a
+    positive value lets the server under test have the CPU first."""
 
 
 @dataclass
@@ -64,6 +72,9 @@ class CrowdReport:
     disconnects: dict[int, str]
     latencies: list[float]
     elapsed: float
+    client_errors: dict[str, int] = field(default_factory=dict)
+    """Warnings and errors the client libraries logged (python-engineio, python-socketio),
+    with counts."""
 
 
 async def _client(index: int, plan: CrowdPlan, log: ClientLog, start: float) -> Any:
@@ -119,7 +130,24 @@ async def _talk(index: int, client: Any, plan: CrowdPlan, log: ClientLog, start:
             log.refused.append(str(error))
 
 
+class _ErrorCounter(logging.Handler):
+    """Counts the WARNING and ERROR records of the client libraries by message."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.counts: Counter[str] = Counter()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.counts[f"{record.name}: {record.getMessage()}"[:200]] += 1
+
+
 async def _crowd(plan: CrowdPlan) -> CrowdReport:
+    errors = _ErrorCounter()
+    for name in ("engineio.client", "socketio.client"):
+        # python-engineio's client sets ERROR on its logger when it has no level; a
+        # connection it ends because the server went quiet or closed is a WARNING.
+        logging.getLogger(name).setLevel(logging.WARNING)
+        logging.getLogger(name).addHandler(errors)
     logs = [ClientLog() for _ in range(plan.clients)]
     started = time.monotonic()
     limit = asyncio.Semaphore(50)
@@ -144,6 +172,10 @@ async def _crowd(plan: CrowdPlan) -> CrowdReport:
             break
         last = total
         await asyncio.sleep(plan.quiet)
+    for name in ("engineio.client", "socketio.client"):
+        # What the clients log while the crowd hangs up ("Server sent close packet") is
+        # not about the run.
+        logging.getLogger(name).removeHandler(errors)
     for _, client in live:
         with contextlib.suppress(Exception):
             await asyncio.wait_for(client.disconnect(), 2)
@@ -165,6 +197,7 @@ async def _crowd(plan: CrowdPlan) -> CrowdReport:
         },
         latencies=[x for log in logs for x in log.latencies],
         elapsed=time.monotonic() - started,
+        client_errors=dict(errors.counts),
     )
 
 
@@ -184,12 +217,16 @@ def merge(reports: list[CrowdReport]) -> CrowdReport:
         merged.disconnects.update(report.disconnects)
         merged.latencies += report.latencies
         merged.elapsed = max(merged.elapsed, report.elapsed)
+        for error, count in report.client_errors.items():
+            merged.client_errors[error] = merged.client_errors.get(error, 0) + count
     return merged
 
 
 def crowd_process(conn: Any, plan: CrowdPlan) -> None:
     """Entry point of the crowd's process: run it, send the report down ``conn``."""
     try:
+        if plan.nice:
+            os.nice(plan.nice)
         conn.send(("report", asyncio.run(_crowd(plan))))
     except BaseException as exc:  # the parent must hear about it, whatever it is
         conn.send(("error", f"{type(exc).__name__}: {exc}"))

@@ -6,10 +6,12 @@ stop reading (kit.bench.peers): python-socketio's client would read too eagerly.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any
 
 import pytest
 
@@ -180,3 +182,120 @@ def test_while_too_many_broadcasts_are_going_out_a_message_is_refused_as_busy(
     }
     monkeypatch.setattr(chatapp, "MAX_IN_FLIGHT", 32)
     assert ann.call("recive message", {"message": "hi"}) == {"ok": True}
+
+
+def raw_text_frames(sock: socket.socket, count: int, timeout: float = 10.0) -> list[bytes]:
+    """The next ``count`` TEXT payloads starting ``42`` (socket.io EVENTs), as raw bytes."""
+    sock.settimeout(timeout)
+    reader = MessageReader(mask_required=False, max_size=None)
+    payloads: list[bytes] = []
+    while len(payloads) < count:
+        data = sock.recv(65536)
+        assert data, f"the server closed the connection after {payloads}"
+        reader.feed(data)
+        for message in reader:
+            if not isinstance(message, Frame) and message.data.startswith("42"):
+                payloads.append(message.data.encode())
+    return payloads
+
+
+def test_a_broadcast_puts_the_same_bytes_on_the_wire_as_python_socketio_emit(rude) -> None:
+    """The chat's own fan-out (no task per recipient) against ``sio.emit``, byte for byte."""
+    chat = kit.chat_app()
+    server = kit.serve(chat, name="chat")
+    sender = kit.SocketIOClient(server)
+    peer = peers.stalled_socketio(server.port)  # reads below, when the test says so
+    rude.append(peer)
+    stalled_sid(chat, {sender.sid()})
+    (welcome,) = raw_text_frames(peer, 1)
+    assert welcome.startswith(b'42["new message",{"mess":')
+    text = 'h\u00e9llo "quoted" \\ \u2603 \U0001f600 </script>'
+    stamp = "2024-05-01T08:00:00.000Z"
+    assert sender.call("recive message", {"message": text, "time": stamp}) == {"ok": True}
+    data = {"user": "anonymous", "mess": text, "time": stamp, "room": None}
+    kit.run(chat.sio.emit("new message", data))  # python-socketio's own path
+    ours, theirs = raw_text_frames(peer, 2)
+    assert ours == theirs
+    assert json.loads(ours[2:]) == ["new message", data]
+
+
+def test_a_broadcast_makes_no_task_per_recipient(rude) -> None:
+    """Handing a message to 20 clients starts no task per client (python-socketio's emit
+    starts one each): the runtime loop's work for a broadcast no longer grows with tasks."""
+    chat = kit.chat_app()
+    server = kit.serve(chat, name="chat")
+    listener = kit.SocketIOClient(server)
+    assert "welcome" in listener.wait_for("new message")[0]["mess"]
+    for _ in range(20):
+        rude.append(peers.stalled_socketio(server.port))
+    eventually(lambda: len(list(chat.sio.manager.get_participants("/", None))) == 21)
+
+    async def tasks_made_by(send: Callable[[], Awaitable[object]]) -> int:
+        loop = asyncio.get_running_loop()
+        factory = loop.get_task_factory()
+        made = 0
+
+        def counting(loop: asyncio.AbstractEventLoop, coro: Any, **kwargs: Any) -> Any:
+            nonlocal made
+            made += 1
+            assert factory is not None
+            return factory(loop, coro, **kwargs)
+
+        loop.set_task_factory(counting)
+        try:
+            await send()
+        finally:
+            loop.set_task_factory(factory)
+        return made
+
+    data = {"user": "ann", "mess": "hi", "time": "t", "room": None}
+    ours = kit.run(tasks_made_by(lambda: chat._broadcast("new message", data)))
+    theirs = kit.run(tasks_made_by(lambda: chat.sio.emit("new message", data)))
+    assert theirs >= 21, "python-socketio's emit was expected to make a task per recipient"
+    assert ours == 0
+
+
+def test_a_burst_handed_out_faster_than_the_writers_run_is_refused_as_busy() -> None:
+    """On a server on its own: 40 broadcasts in one go, with no chance for the recipients'
+    writer tasks to run in between; after 32 (MAX_IN_FLIGHT) the loop counts as saturated."""
+    chat = kit.chat_app()
+    server = kit.serve(chat, name="chat")
+    clients = [kit.SocketIOClient(server) for _ in range(3)]
+    for client in clients:
+        client.wait_for("new message")  # the welcome
+    data = {"user": "ann", "mess": "hi", "time": "t", "room": None}
+
+    async def burst() -> list[str]:
+        answers = []
+        for _ in range(40):  # no await that yields to the loop in between
+            try:
+                await chat._broadcast("new message", data)
+                answers.append("ok")
+            except chatapp.Refused as exc:
+                answers.append(str(exc))
+        return answers
+
+    answers = kit.run(burst())
+    assert answers[:32] == ["ok"] * 32
+    busy = "busy: 32 messages are still going out to everyone; try again in a moment"
+    assert answers[32:] == [busy] * 8
+    for client in clients:
+        for _ in range(32):
+            assert client.wait_for("new message", timeout=10)[0] == data
+    assert clients[0].call("recive message", {"message": "after"}) == {"ok": True}
+
+
+def test_one_slow_reader_of_two_recipients_does_not_make_the_server_busy(rude) -> None:
+    """The busy rule looks at a typical recipient (the lower median), not at the slowest."""
+    chat = kit.chat_app(max_text=50_000)
+    server = kit.serve(chat, name="chat")
+    sender = kit.SocketIOClient(server)
+    rude.append(peers.stalled_socketio(server.port))
+    slow = stalled_sid(chat, {sender.sid()})
+    for _ in range(400):
+        assert sender.call("recive message", {"message": BIG}) == {"ok": True}
+        if chat.backlog(slow) > 2 * chatapp.MAX_IN_FLIGHT:
+            break
+    else:
+        pytest.fail("the stalled client never fell behind")
+    assert sender.call("recive message", {"message": "still fine"}) == {"ok": True}

@@ -17,6 +17,7 @@ def options(**overrides: object) -> argparse.Namespace:
         "spread": 1.0,
         "paced_spread": 2.0,
         "crowd_processes": 2,
+        "crowd_nice": 0,
         "only": None,
         "check": True,
     }
@@ -39,3 +40,46 @@ def test_the_command_checks_its_options(capsys: pytest.CaptureFixture[str]) -> N
 
     with pytest.raises(SystemExit, match="must be positive"):
         main(["hostile", "--clients", "0"])
+    with pytest.raises(SystemExit, match="--crowd-nice is 0 to 19"):
+        main(["hostile", "--crowd-nice", "20"])
+
+
+def test_a_crowd_reports_the_errors_its_client_libraries_logged() -> None:
+    """A client that drops itself logs why (python-engineio's client: "packet queue is
+    empty, aborting", an ERROR; "Server has stopped communicating", a WARNING); the crowd
+    counts those records and the report shows them."""
+    import logging
+
+    from kit.bench import crowd
+
+    counter = crowd._ErrorCounter()
+    logger = logging.getLogger("engineio.client")
+    level = logger.level  # python-engineio sets ERROR here once a default client is made
+    logger.setLevel(logging.WARNING)  # as the crowd does
+    logger.addHandler(counter)
+    try:
+        logger.error("packet queue is empty, aborting")
+        logger.error("packet queue is empty, aborting")
+        logger.warning("Server has stopped communicating, aborting")
+        logger.info("an info record is not counted")
+    finally:
+        logger.removeHandler(counter)
+        logger.setLevel(level)
+    assert counter.counts == {
+        "engineio.client: packet queue is empty, aborting": 2,
+        "engineio.client: Server has stopped communicating, aborting": 1,
+    }
+    first = crowd.CrowdReport(1, [], {}, [], 0, {}, {}, 0, {}, {}, [], 1.0, dict(counter.counts))
+    second = crowd.CrowdReport(1, [], {}, [], 0, {}, {}, 0, {}, {}, [], 1.0, {"x: y": 1})
+    merged = crowd.merge([first, second])
+    assert merged.client_errors == {**counter.counts, "x: y": 1}
+
+
+def test_a_crowd_can_run_at_a_lower_priority_than_the_server(no_leaks: None) -> None:
+    """--crowd-nice: the crowd's processes stand for other machines and yield the CPU."""
+    result = hostile.paced(options(clients=4, messages=2, crowd_nice=5))
+    assert ("crowd processes", "nice +5 (the server's process has the CPU first)") in (
+        result.figures
+    )
+    failed = [bound for bound, ok in result.checks if not ok and bound not in result.timed]
+    assert failed == [], hostile.format_result(result)
