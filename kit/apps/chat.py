@@ -145,7 +145,10 @@ store id) refuses the CONNECT (``connect_error`` naming it) or the ``join``. The
 serves one server: ``store=`` with ``redis=`` is refused (each server would count
 offsets of its own). A message that cannot be kept (the file became read-only) is
 refused with the reason, so the sender can try again; nothing kept is ever deleted but
-a message the server refused as busy before anyone received it.
+a message the server refused as busy before anyone received it. A client that falls
+more than ``max_backlog`` packets behind is not sent new messages meanwhile, and not told
+"missed messages" either: once its queue is down to half, it gets what it was skipped
+for from the store, in order (so a client that resumes never has a gap).
 
 Why this module is long: it is the whole chat protocol in one place, and its docstring
 is that protocol's reference.

@@ -386,6 +386,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="the levels to run (default: all four, weakest first)",
     )
     parser.add_argument(
+        "--timeout",
+        type=float,
+        default=1200.0,
+        help="seconds any one phase of a level may take (default 1200)",
+    )
+    parser.add_argument(
         "--pace",
         type=float,
         default=0.01,
@@ -403,6 +409,7 @@ def command(args: argparse.Namespace) -> int:
             cut_every=args.cut_every,
             levels=args.levels,
             pace=args.pace,
+            timeout=args.timeout,
         )
     except ValueError as exc:
         raise SystemExit(f"kit.bench chaos: {exc}") from None

@@ -608,6 +608,8 @@ class SocketIOChatClient(_Conversation):
             if error is not None and not self._online:
                 continue  # the connection went while sending: not an attempt
             reply = None if error is not None else answer.result()
+            if not self._outbox or self._outbox[0] is not item:
+                continue  # failed meanwhile (the client closed, or kit.stop_all())
             if isinstance(reply, dict) and reply.get("ok") is True:
                 self._outbox.popleft()
                 self.acked += 1
