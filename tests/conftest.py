@@ -54,7 +54,7 @@ _PROCESS_FILES = (
     "tests/runtime/test_processes.py",
     "tests/conformance/test_suites.py::test_the_command_",  # python -m kit.conformance
 )
-_BROWSER_FIXTURES = {"browser", "page", "lab", "hub_lab", "tls_browser", "pinning_playwright"}
+_BROWSER_FIXTURES = {"browser", "page", "lab", "hub_lab", "nss_chromium"}
 _INTEROP_FIXTURES = {"socketio_client_js", "node"}
 TIERS = ("fast", "e2e", "kernel", "process", "browser", "interop", "bench", "typecheck")
 _E2E_FIXTURES = {"no_leaks"}
@@ -177,6 +177,83 @@ def page(browser):
     context = browser.new_context()
     yield context.new_page()
     context.close()
+
+
+LOCAL_CA_NICKNAME = "wire-to-room local CA"
+"""The name the kit's local CA is imported under in a test's NSS database."""
+
+
+def _certutil() -> str:
+    """NSS's certutil (Debian's libnss3-tools); skip without it, fail under CI."""
+    found = shutil.which("certutil")
+    if found is None:
+        _missing("NSS's certutil is not installed (Debian: apt-get install libnss3-tools)")
+    return str(found)
+
+
+def nss_home(folder: Path, trusted_ca: Path | None) -> Path:
+    """Make ``folder`` a HOME whose NSS database trusts ``trusted_ca`` (a PEM file), or
+    nothing at all when it is None; returns ``folder``.
+
+    Chromium on Linux takes the authorities a user added from ``$HOME/.pki/nssdb``: a
+    fresh database there (``certutil -N --empty-password``) plus one
+    ``certutil -A -t "C,,"`` ("a CA trusted to issue server certificates") is what a
+    learner would do by hand, and it leaves the machine's own trust untouched.
+    """
+    certutil = _certutil()
+    database = folder / ".pki" / "nssdb"
+    database.mkdir(parents=True)
+    steps = [["-N", "--empty-password"]]
+    if trusted_ca is not None:
+        steps.append(["-A", "-n", LOCAL_CA_NICKNAME, "-t", "C,,", "-i", str(trusted_ca)])
+    for step in steps:
+        done = subprocess.run(
+            [certutil, "-d", f"sql:{database}", *step],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        if done.returncode != 0:
+            raise RuntimeError(
+                f"certutil {' '.join(step)} failed in {database}: {done.stderr.strip()}"
+            )
+    return folder
+
+
+@pytest.fixture(scope="module")
+def nss_chromium(tmp_path_factory: pytest.TempPathFactory):
+    """``launch(trust_local_ca)``: a headless Chromium whose HOME has a fresh NSS
+    database that trusts the kit's local CA (its ``ca_file`` imported with certutil), or
+    trusts nothing. No certificate-error flag and no pinned key: Chromium checks the
+    chain and the name itself. One browser per answer, for the module.
+    """
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _missing("Playwright for Python is not installed (pip install -e '.[tests]')")
+    executable = _chromium()
+    if executable is None:
+        _missing("no Chromium found; install Debian's package: apt-get install chromium")
+    _certutil()
+    from kit.runtime import tls
+
+    with sync_playwright() as playwright:
+        launched = {}
+
+        def launch(trust_local_ca: bool):
+            if trust_local_ca not in launched:
+                trusted = tls.local_ca().ca_file if trust_local_ca else None
+                home = nss_home(tmp_path_factory.mktemp("chromium-home"), trusted)
+                launched[trust_local_ca] = playwright.chromium.launch(
+                    executable_path=executable,
+                    args=CHROMIUM_FLAGS,
+                    env={**os.environ, "HOME": str(home)},
+                )
+            return launched[trust_local_ca]
+
+        yield launch
+        for browser in launched.values():
+            browser.close()
 
 
 JS_CLIENTS = Path(__file__).resolve().parent / "js"

@@ -7,7 +7,15 @@ from hypothesis import is_hypothesis_test, settings
 
 from tests.conftest import FAST_EXAMPLES, TIERS, examples, profile_for
 
-_HEAVY_FIXTURES = {"no_leaks", "browser", "page", "lab", "socketio_client_js", "node"}
+_HEAVY_FIXTURES = {
+    "no_leaks",
+    "browser",
+    "page",
+    "lab",
+    "nss_chromium",
+    "socketio_client_js",
+    "node",
+}
 
 
 def test_every_collected_test_is_in_exactly_one_tier(request: pytest.FixtureRequest) -> None:

@@ -16,8 +16,11 @@ Who trusts the local CA:
 - the kit's own clients (``kit.WebSocket``, ``kit.SocketIOClient``, ``kit.ChatPanel``):
   :func:`client_context` is the system's trust store plus the kit's CA. They still check
   the whole chain and the name, as a browser does;
-- a browser started for a test: Chromium's ``--ignore-certificate-errors-spki-list`` with
-  the server certificate's key hash (:attr:`ServerCertificate.spki_sha256`);
+- a browser, once :attr:`LocalCA.ca_file` is imported into its trust store. Chromium on
+  Linux reads the authorities a user added from the NSS database ``$HOME/.pki/nssdb``:
+  ``certutil -d sql:$HOME/.pki/nssdb -A -t "C,," -n "wire-to-room local CA" -i FILE``
+  (``certutil`` is in Debian's ``libnss3-tools``). The browser tests do exactly that in a
+  temporary HOME, with no certificate-error flag, so Chromium checks chain and name;
 - Node.js: ``NODE_EXTRA_CA_CERTS`` set to :attr:`LocalCA.ca_file`;
 - nobody else. A program that does not know the CA refuses the server
   (``CERTIFICATE_VERIFY_FAILED``), which is the point of a certificate.
@@ -30,8 +33,6 @@ a :class:`ServerCertificate`, an ``ssl.SSLContext`` you made, or a pair of file 
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import os
 import ssl
 import tempfile
@@ -65,13 +66,10 @@ class ServerCertificate:
     Attributes:
         names: what it is valid for (``subjectAltName``), e.g. ``("127.0.0.1", ...)``.
         cert_pem: the certificate chain in PEM (the server's certificate first).
-        spki_sha256: base64 of the SHA-256 of its public key (SubjectPublicKeyInfo), the
-            value Chromium's ``--ignore-certificate-errors-spki-list`` takes.
     """
 
     names: tuple[str, ...]
     cert_pem: bytes
-    spki_sha256: str
     _issued: Any  # trustme.LeafCert: holds the private key, in memory only
 
     def server_context(self) -> ssl.SSLContext:
@@ -126,7 +124,7 @@ class LocalCA:
             raise TLSSetupError(f"a certificate names hosts like ('127.0.0.1',), not {names!r}")
         issued = self._ca.issue_cert(*names)
         chain = b"".join(blob.bytes() for blob in issued.cert_chain_pems)
-        return ServerCertificate(tuple(names), chain, spki_sha256(chain), issued)
+        return ServerCertificate(tuple(names), chain, issued)
 
     def trust(self, context: ssl.SSLContext) -> ssl.SSLContext:
         """Add this CA to ``context``'s trusted authorities; returns ``context``."""
@@ -148,18 +146,6 @@ def local_ca() -> LocalCA:
         if _LOCAL_CA is None:
             _LOCAL_CA = LocalCA()
         return _LOCAL_CA
-
-
-def spki_sha256(cert_pem: bytes) -> str:
-    """base64(SHA-256(SubjectPublicKeyInfo)) of the first certificate in ``cert_pem``."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import serialization
-
-    cert = x509.load_pem_x509_certificate(cert_pem)
-    spki = cert.public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    return base64.b64encode(hashlib.sha256(spki).digest()).decode("ascii")
 
 
 def client_context() -> ssl.SSLContext:

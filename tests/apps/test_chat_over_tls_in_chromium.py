@@ -1,11 +1,11 @@
 """The chat page over https:// and wss:// in Chromium, chatting with a notebook panel.
 
-Chromium trusts the one server certificate the test issued from the kit's local CA:
-``--ignore-certificate-errors-spki-list`` with that certificate's key hash (its SPKI
-SHA-256). That pins the leaf: any other certificate, even from the same CA, is still
-refused (checked below), so the flag does not turn certificate checks off. Importing
-the CA into an NSS database would check the chain instead; it needs NSS's certutil,
-which the test machine does not have.
+Chromium trusts the kit's local certificate authority the way a learner would make it:
+the CA certificate (``tls.local_ca().ca_file``, no key) imported with NSS's certutil
+into a fresh NSS database in a temporary HOME (the ``nss_chromium`` fixture in
+tests/conftest.py). It runs with no certificate-error flag and no pinned key, so it
+checks the chain and the name itself: the same page is refused without the import, and a
+certificate for another name or from another CA is refused with it.
 """
 
 from __future__ import annotations
@@ -16,38 +16,33 @@ import pytest
 
 import kit
 from kit.runtime import tls
-from tests.conftest import CHROMIUM_FLAGS, _chromium, _missing
+from tests.conftest import CHROMIUM_FLAGS, _certutil
 
 pytestmark = pytest.mark.usefixtures("no_leaks")
 
 
-@pytest.fixture(scope="module")
-def tls_browser():
-    """(Chromium that trusts one certificate, that certificate), for this module."""
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        _missing("Playwright for Python is not installed (pip install -e '.[tests]')")
-    executable = _chromium()
-    if executable is None:
-        _missing("no Chromium found; install Debian's package: apt-get install chromium")
-    certificate = tls.local_ca().issue()
-    flags = [*CHROMIUM_FLAGS, f"--ignore-certificate-errors-spki-list={certificate.spki_sha256}"]
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=executable, args=flags)
-        yield browser, certificate
-        browser.close()
+def test_chromium_runs_without_any_certificate_flag() -> None:
+    assert not [flag for flag in CHROMIUM_FLAGS if "certificate" in flag]
 
 
-def test_the_wss_page_chats_with_a_notebook_panel(tls_browser, socketio_client_js: Path) -> None:
+def test_a_missing_certutil_skips_with_the_install_command_and_fails_under_ci(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))  # an empty folder: no certutil on it
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="apt-get install libnss3-tools"):
+        _certutil()
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="apt-get install libnss3-tools"):
+        _certutil()
+
+
+def test_the_wss_page_chats_with_a_notebook_panel(nss_chromium, socketio_client_js: Path) -> None:
     from playwright.sync_api import expect
 
-    browser, certificate = tls_browser
-    server = kit.serve(
-        kit.chat_app(client_js=socketio_client_js), name="secure chat", tls=certificate
-    )
+    server = kit.serve(kit.chat_app(client_js=socketio_client_js), name="secure chat", tls=True)
     panel = kit.ChatPanel(server, user="alice", room="room one")
-    context = browser.new_context()
+    context = nss_chromium(trust_local_ca=True).new_context()
     try:
         page = context.new_page()
         page.goto(server.url + "/")
@@ -69,13 +64,43 @@ def test_the_wss_page_chats_with_a_notebook_panel(tls_browser, socketio_client_j
         context.close()
 
 
-def test_another_certificate_from_the_same_ca_is_still_refused(tls_browser) -> None:
-    browser, _certificate = tls_browser
-    other = kit.serve(kit.chat_app(), name="other certificate", tls=True)  # a fresh leaf
-    context = browser.new_context()
+def test_without_the_ca_import_the_same_page_is_refused(
+    nss_chromium, socketio_client_js: Path
+) -> None:
+    """Two Chromiums, each with a fresh NSS database: only the import differs."""
+    from playwright.sync_api import expect
+
+    server = kit.serve(kit.chat_app(client_js=socketio_client_js), name="secure chat", tls=True)
+    trusting = nss_chromium(trust_local_ca=True).new_context()
+    untrusting = nss_chromium(trust_local_ca=False).new_context()
     try:
-        page = context.new_page()
+        page = trusting.new_page()
+        page.goto(server.url + "/")
+        expect(page.locator("#status")).to_have_text("connected over websocket")
         with pytest.raises(Exception, match="ERR_CERT_AUTHORITY_INVALID"):
-            page.goto(other.url + "/")
+            untrusting.new_page().goto(server.url + "/")
+    finally:
+        trusting.close()
+        untrusting.close()
+
+
+def test_a_certificate_from_the_trusted_ca_for_another_name_is_refused(nss_chromium) -> None:
+    certificate = tls.local_ca().issue(["chat.wire-to-room.test"])
+    server = kit.serve(kit.chat_app(), name="wrong name", tls=certificate)
+    context = nss_chromium(trust_local_ca=True).new_context()
+    try:
+        with pytest.raises(Exception, match="ERR_CERT_COMMON_NAME_INVALID"):
+            context.new_page().goto(server.url + "/")
+    finally:
+        context.close()
+
+
+def test_a_certificate_from_another_ca_is_refused(nss_chromium) -> None:
+    stranger = tls.LocalCA()  # a second authority, never imported
+    server = kit.serve(kit.chat_app(), name="other ca", tls=stranger.issue())
+    context = nss_chromium(trust_local_ca=True).new_context()
+    try:
+        with pytest.raises(Exception, match="ERR_CERT_AUTHORITY_INVALID"):
+            context.new_page().goto(server.url + "/")
     finally:
         context.close()

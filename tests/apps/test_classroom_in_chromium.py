@@ -1,8 +1,9 @@
 """Classroom mode in Chromium: the link's #join= token lets the chat page in.
 
-Chromium trusts the classroom's own certificate by its key hash
-(``--ignore-certificate-errors-spki-list``), as in test_chat_over_tls_in_chromium.py;
-the server listens on 127.0.0.2, a loopback address classroom mode treats like a LAN's.
+Chromium trusts the CA certificate file the classroom hands out, imported with NSS's
+certutil as a learner would (the ``nss_chromium`` fixture, as in
+test_chat_over_tls_in_chromium.py), with no certificate-error flag; the server listens
+on 127.0.0.2, a loopback address classroom mode treats like a LAN's.
 """
 
 from __future__ import annotations
@@ -12,39 +13,23 @@ from pathlib import Path
 import pytest
 
 import kit
-from tests.conftest import CHROMIUM_FLAGS, _chromium, _missing
+from kit.runtime import tls
 
 pytestmark = pytest.mark.usefixtures("no_leaks")
 
 
-@pytest.fixture(scope="module")
-def pinning_playwright():
-    """(Playwright, Chromium's path): each test launches Chromium pinned to its server."""
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        _missing("Playwright for Python is not installed (pip install -e '.[tests]')")
-    executable = _chromium()
-    if executable is None:
-        _missing("no Chromium found; install Debian's package: apt-get install chromium")
-    with sync_playwright() as playwright:
-        yield playwright, executable
-
-
 def test_the_classroom_link_carries_the_join_token_and_the_bare_address_is_refused(
-    pinning_playwright, socketio_client_js: Path
+    nss_chromium, socketio_client_js: Path
 ) -> None:
     """The chat page sends what follows #join= as its auth; without it, it says why."""
     from playwright.sync_api import expect
 
     room = kit.classroom_chat(host="127.0.0.2", name="class", client_js=socketio_client_js)
-    assert room.server.certificate is not None
-    pin = f"--ignore-certificate-errors-spki-list={room.server.certificate.spki_sha256}"
+    assert room.ca_file == tls.local_ca().ca_file  # the handed-out file is what Chromium trusts
     teacher = kit.SocketIOClient(room.url, auth={"token": room.join_token})
-    playwright, executable = pinning_playwright
-    browser = playwright.chromium.launch(executable_path=executable, args=[*CHROMIUM_FLAGS, pin])
+    context = nss_chromium(trust_local_ca=True).new_context()
     try:
-        page = browser.new_page()
+        page = context.new_page()
         page.goto(room.url + "/")
         expect(page.locator("#status")).to_have_text(
             "refused: this chat wants the join token your instructor handed out: connect "
@@ -62,4 +47,4 @@ def test_the_classroom_link_carries_the_join_token_and_the_bare_address_is_refus
         heard = teacher.wait_for("new message")[0]
         assert (heard["user"], heard["mess"]) == ("learner", "hello from a laptop")
     finally:
-        browser.close()
+        context.close()
