@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
-import time
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
@@ -19,6 +18,7 @@ import kit
 from kit.apps import chat as chatapp
 from kit.bench import peers
 from kit.wire import Frame, MessageReader, Opcode
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.usefixtures("no_leaks")
 
@@ -31,14 +31,6 @@ def rude() -> Iterator[list[socket.socket]]:
     yield sockets
     for sock in sockets:
         sock.close()
-
-
-def eventually(check, timeout: float = 10.0, what: str = "") -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            pytest.fail(f"not within {timeout:g} s: {what}")
-        time.sleep(0.02)
 
 
 def socketio_events(sock: socket.socket, *, until: str, timeout: float = 10.0) -> list[list]:

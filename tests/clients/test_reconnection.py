@@ -7,24 +7,16 @@ cuts, refuses or goes silent, and each test reads what the client did about it.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 
 import pytest
 
 import kit
 from kit.clients.chat import SocketIOChatClient
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.usefixtures("no_leaks")
 
 FAST = {"reconnection_delay": 0.1, "reconnection_delay_max": 0.2, "randomization_factor": 0}
-
-
-def eventually(check: Callable[[], bool], timeout: float = 8.0, what: str = "") -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            pytest.fail(f"not within {timeout:g} s: {what}")
-        time.sleep(0.02)
 
 
 @pytest.fixture

@@ -20,15 +20,7 @@ from kit.apps.scratch import ScratchServer
 from kit.bench import peers
 from kit.runtime.errors import ServeError
 from kit.wire import CloseCode, Frame, Opcode
-
-
-def eventually(check: Callable[[], bool], timeout: float = 5.0, what: str = "") -> None:
-    """Poll ``check`` until it is true; fail naming ``what`` after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            pytest.fail(f"not within {timeout:g} s: {what}")
-        time.sleep(0.02)
+from tests.waiting import eventually
 
 
 async def flood(websocket: object) -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import socket
 import time
 import xml.etree.ElementTree as ET
-from collections.abc import Callable
 
 import pytest
 import socketio
@@ -17,18 +16,11 @@ import socketio
 import kit
 from kit.wiretap.records import Layer
 from kit.wiretap.relay import LINGER
+from tests.waiting import eventually
 from tests.wiretap.test_tap import RawEcho
 
 pytestmark = pytest.mark.usefixtures("no_leaks")
 SVG = "{http://www.w3.org/2000/svg}"
-
-
-def eventually(check: Callable[[], bool], timeout: float = 5.0, what: str = "") -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            pytest.fail(f"not within {timeout:g} s: {what}")
-        time.sleep(0.02)
 
 
 @pytest.fixture
