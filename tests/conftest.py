@@ -7,8 +7,9 @@ import os
 import shutil
 import subprocess
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import psutil
 import pytest
@@ -151,13 +152,8 @@ def _missing(reason: str) -> None:
     pytest.skip(reason)
 
 
-@pytest.fixture(scope="module")
-def browser():
-    """Debian's Chromium, headless, driven by Playwright (no browser download).
-
-    Module-scoped: Playwright's sync API keeps an event loop marked as running on the
-    main thread while it is open, which other modules' asyncio.run() would trip over.
-    """
+def _playwright_and_chromium() -> tuple[Callable[[], Any], str]:
+    """Playwright's ``sync_playwright`` and Debian's Chromium, or a skip (a failure in CI)."""
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
@@ -165,6 +161,17 @@ def browser():
     executable = _chromium()
     if executable is None:
         _missing("no Chromium found; install Debian's package: apt-get install chromium")
+    return sync_playwright, executable
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's Chromium, headless, driven by Playwright (no browser download).
+
+    Module-scoped: Playwright's sync API keeps an event loop marked as running on the
+    main thread while it is open, which other modules' asyncio.run() would trip over.
+    """
+    sync_playwright, executable = _playwright_and_chromium()
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_FLAGS)
         yield launched
@@ -227,13 +234,7 @@ def nss_chromium(tmp_path_factory: pytest.TempPathFactory):
     trusts nothing. No certificate-error flag and no pinned key: Chromium checks the
     chain and the name itself. One browser per answer, for the module.
     """
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        _missing("Playwright for Python is not installed (pip install -e '.[tests]')")
-    executable = _chromium()
-    if executable is None:
-        _missing("no Chromium found; install Debian's package: apt-get install chromium")
+    sync_playwright, executable = _playwright_and_chromium()
     _certutil()
     from kit.runtime import tls
 
