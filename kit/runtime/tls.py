@@ -33,7 +33,9 @@ a :class:`ServerCertificate`, an ``ssl.SSLContext`` you made, or a pair of file 
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import ssl
 import tempfile
 import threading
@@ -107,11 +109,14 @@ class LocalCA:
         """The CA certificate written to a private temporary file (no key is written).
 
         For programs that read trust from a file: ``NODE_EXTRA_CA_CERTS``, ``curl
-        --cacert``, ``openssl s_client -CAfile``.
+        --cacert``, ``openssl s_client -CAfile``. The folder goes when this process
+        exits; if it is killed, the next kit process that starts a program removes it
+        (its name carries this process's pid, like the child programs' folders).
         """
         with self._lock:
             if self._ca_file is None:
-                folder = Path(tempfile.mkdtemp(prefix="kit-ca-"))
+                folder = Path(tempfile.mkdtemp(prefix=f"kit-ca-pid{os.getpid()}-"))
+                atexit.register(shutil.rmtree, folder, ignore_errors=True)
                 path = folder / "kit-local-ca.pem"
                 path.write_bytes(self.cert_pem)
                 os.chmod(path, 0o644)

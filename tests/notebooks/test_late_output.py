@@ -7,7 +7,9 @@ untouched lesson top to bottom, like Run All, then keeps listening for a few sec
 fails on
 
 - any output that reached a cell after that cell had finished (late output);
-- any error output or text on stderr in any cell (a lesson's Run All is clean).
+- any error output or text on stderr in any cell (a lesson's Run All is clean);
+- anything the lesson or the kit left in the temporary directory once the kernel is gone
+  (a ``lesson*`` folder, or a ``kit-*-pid<kernel>-*`` one).
 
 A race that shows once in seven runs needs many runs to be caught: set
 ``KIT_LATE_OUTPUT_RUNS`` (the default, 3 per lesson, keeps CI short; the maintainers' check
@@ -17,6 +19,7 @@ before a release is 20).
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import nbformat
@@ -34,9 +37,12 @@ LISTEN = float(os.environ.get("KIT_LATE_OUTPUT_LISTEN", "3"))
 @pytest.mark.parametrize("lesson", LESSONS, ids=lambda path: path.name[:2])
 def test_run_all_is_clean_and_nothing_arrives_late(lesson: Path, run: int) -> None:
     notebook = nbformat.read(lesson, as_version=4)
+    temp = Path(tempfile.gettempdir())
+    before = set(temp.glob("lesson*"))
     kernel = Kernel(cwd=NOTEBOOKS)
     cells: dict[str, int] = {}
     try:
+        pid = kernel.value("__import__('os').getpid()")
         for index, cell in enumerate(notebook.cells):
             if cell.cell_type != "code":
                 continue
@@ -56,3 +62,5 @@ def test_run_all_is_clean_and_nothing_arrives_late(lesson: Path, run: int) -> No
         if o.msg_type == "error" or (o.msg_type == "stream" and o.content["name"] == "stderr")
     ]
     assert noisy == [], f"{lesson.name}: errors or stderr during Run All: {noisy}"
+    left = (set(temp.glob("lesson*")) - before) | set(temp.glob(f"kit-*-pid{pid}-*"))
+    assert not left, f"{lesson.name}: left in {temp} after the kernel ended: {sorted(left)}"

@@ -163,6 +163,32 @@ def test_the_local_ca_is_one_per_process_and_its_file_holds_no_key() -> None:
     assert _public_key(ca.issue()) != _public_key(ca.issue())  # a fresh key each time
 
 
+def test_the_ca_file_goes_when_its_process_exits_or_is_swept_after_a_kill() -> None:
+    """The CA file's folder must not pile up in the temp directory, one per kernel."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from kit.runtime import processes
+
+    show = "from kit.runtime import tls; print(tls.local_ca().ca_file, flush=True)"
+    ended = subprocess.run([sys.executable, "-c", show], capture_output=True, text=True)
+    path = Path(ended.stdout.strip())
+    assert ended.returncode == 0 and path.name == "kit-local-ca.pem", ended.stderr
+    assert not path.parent.exists()  # removed at exit
+    killed = subprocess.Popen(
+        [sys.executable, "-c", show + "; import os; os.kill(os.getpid(), 9)"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert killed.stdout is not None
+    left = Path(killed.stdout.readline().strip()).parent
+    killed.wait(timeout=30)
+    assert left.is_dir() and f"-pid{killed.pid}-" in left.name  # a kill skips atexit
+    processes._sweep_directories_of_dead_kernels()
+    assert not left.exists()
+
+
 def _public_key(certificate: tls.ServerCertificate) -> bytes:
     """The DER SubjectPublicKeyInfo of the certificate's first (the server's) entry."""
     from cryptography import x509
