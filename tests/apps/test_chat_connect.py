@@ -1,0 +1,101 @@
+"""kit.chat_app(): its heartbeat options, and the refusal of a CONNECT that came twice.
+
+Both over raw engine.io long-polling against a real server on loopback (urllib, one
+request at a time), so that each packet the server sends is read as it went out.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import urllib.request
+
+import pytest
+
+import kit
+
+pytestmark = pytest.mark.usefixtures("no_leaks")
+
+
+def polling(server: kit.Server, sid: str | None = None, body: str | None = None) -> str:
+    """One long-polling request: a GET (``body`` None) or a POST of ``body``."""
+    url = f"{server.url}/socket.io/?EIO=4&transport=polling"
+    if sid is not None:
+        url += f"&sid={sid}"
+    data = body.encode() if body is not None else None
+    with urllib.request.urlopen(urllib.request.Request(url, data=data), timeout=5) as answer:
+        return str(answer.read().decode())
+
+
+def handshake(server: kit.Server) -> dict[str, object]:
+    """The engine.io OPEN packet's payload ("0{...}")."""
+    body = polling(server)
+    assert body.startswith("0{"), body
+    opened = json.loads(body[1:])
+    assert isinstance(opened, dict)
+    return opened
+
+
+def test_the_heartbeat_defaults_are_25_and_20_seconds() -> None:
+    server = kit.serve(kit.chat_app(), name="chat")
+    opened = handshake(server)
+    assert (opened["pingInterval"], opened["pingTimeout"]) == (25000, 20000)
+
+
+def test_the_heartbeat_options_reach_the_open_packet() -> None:
+    chat = kit.chat_app(ping_interval=2, ping_timeout=1.5)
+    assert (chat.ping_interval, chat.ping_timeout) == (2.0, 1.5)
+    server = kit.serve(chat, name="chat")
+    opened = handshake(server)
+    assert (opened["pingInterval"], opened["pingTimeout"]) == (2000, 1500)
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "error", "why"),
+    [
+        ("ping_interval", 0, ValueError, "ping_interval must be a positive number of seconds"),
+        ("ping_timeout", -1, ValueError, "ping_timeout must be a positive number of seconds"),
+        ("ping_interval", math.inf, ValueError, "positive number of seconds, not inf"),
+        ("ping_timeout", math.nan, ValueError, "positive number of seconds, not nan"),
+        ("ping_interval", "25", TypeError, "ping_interval must be a number of seconds, not '25'"),
+        ("ping_timeout", True, TypeError, "ping_timeout must be a number of seconds, not True"),
+        ("ping_interval", None, TypeError, "not None"),
+    ],
+)
+def test_a_bad_heartbeat_option_is_a_clear_error(
+    option: str, value: object, error: type[Exception], why: str
+) -> None:
+    with pytest.raises(error, match=why.replace("(", r"\(")):
+        kit.chat_app(**{option: value})  # type: ignore[arg-type]
+
+
+def test_a_connect_that_came_twice_is_refused_with_its_reason() -> None:
+    server = kit.serve(kit.chat_app(), name="chat")
+    sid = str(handshake(server)["sid"])
+    assert polling(server, sid, "40{}") == "OK"
+    assert '40{"sid":' in polling(server, sid)  # connected (and the welcome)
+    # The same CONNECT again on this engine.io connection, as a POST the browser sent
+    # again after a cut would bring it. python-socketio answers with a bare string, which
+    # the official JS client reads as a refusal without a message: here it says why.
+    assert polling(server, sid, "40{}") == "OK"
+    packets = polling(server, sid).split("\x1e")
+    refusals = [json.loads(p[2:]) for p in packets if p.startswith("44")]
+    assert len(refusals) == 1, packets
+    refusal = refusals[0]
+    assert refusal["message"].startswith("Unable to connect: this connection already has ")
+    assert "namespace '/'" in refusal["message"] and "connect again" in refusal["message"]
+    assert refusal["data"] == {"retry": True}
+
+
+def test_a_connect_to_a_namespace_the_chat_does_not_serve_says_so() -> None:
+    server = kit.serve(kit.chat_app(), name="chat")
+    sid = str(handshake(server)["sid"])
+    assert polling(server, sid, "40/admin,{}") == "OK"
+    packets = polling(server, sid).split("\x1e")
+    refusals = [json.loads(p[len("44/admin,") :]) for p in packets if p.startswith("44/admin,")]
+    assert refusals == [
+        {
+            "message": "Unable to connect: this server has no namespace '/admin'; connect to '/'",
+            "data": {"retry": False},
+        }
+    ], packets
