@@ -125,8 +125,8 @@ every chat message in an SQLite file (:class:`~kit.apps.chatstore.ChatStore`) *b
 broadcasting it, under an offset that only grows; without a store nothing below is on
 the wire. With one::
 
-    server -> client  (on connect)  "new message"  {"mess": "welcome ...", "rooms": [...],
-                                                    "offset": 40, "store": "9f3c..."}
+    server -> client  (on connect, after the CONNECT answer)  "new message"
+                      {"mess": "welcome ...", "rooms": [...], "offset": 40, "store": "9f3c..."}
                                     (the newest offset now, and the file's store id)
     client -> server  "recive message"  {"message": "hi", "id": "ann-1f2e3d4c5b6a"}
                       ("id": optional, 1 to 64 characters, the client's own, unique)
@@ -141,7 +141,12 @@ the wire. With one::
                                      (then that room's messages after 41, replayed)
 
 A bad offset (not an integer, negative, newer than the newest, or with another file's
-store id) refuses the CONNECT (``connect_error`` naming it) or the ``join``. The store
+store id) refuses the CONNECT (``connect_error`` naming it) or the ``join``. Every
+CONNECT_ERROR names its reason, python-socketio's own too (see
+:func:`connect_error_payload`), and says in ``data.retry`` whether connecting again can
+help; the chat page retries those that say so. The welcome and the replay follow the
+CONNECT answer: the official JS client drops events that came before it when the
+connection breaks before the answer arrives. The store
 serves one server: ``store=`` with ``redis=`` is refused (each server would count
 offsets of its own). A message that cannot be kept (the file became read-only) is
 refused with the reason, so the sender can try again; nothing kept is ever deleted but

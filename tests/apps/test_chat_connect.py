@@ -1,4 +1,8 @@
-"""kit.chat_app(): its heartbeat options, and the refusal of a CONNECT that came twice.
+"""kit.chat_app(): its heartbeat options, what it answers to a CONNECT, in which order.
+
+The heartbeat options reach the OPEN packet; a CONNECT that came twice (or for a namespace
+the chat does not serve) is refused with a message that names the reason; with a store,
+the CONNECT answer goes out before the welcome and the replay.
 
 Both over raw engine.io long-polling against a real server on loopback (urllib, one
 request at a time), so that each packet the server sends is read as it went out.
@@ -9,6 +13,7 @@ from __future__ import annotations
 import json
 import math
 import urllib.request
+from pathlib import Path
 
 import pytest
 
@@ -99,3 +104,35 @@ def test_a_connect_to_a_namespace_the_chat_does_not_serve_says_so() -> None:
             "data": {"retry": False},
         }
     ], packets
+
+
+def test_with_a_store_the_connect_answer_goes_out_before_the_welcome_and_the_replay(
+    tmp_path: Path,
+) -> None:
+    # The official JS client keeps events that come before the CONNECT answer and drops
+    # them when the connection breaks first: a replay sent ahead of the answer was lost
+    # whole at every cut. The answer now leads; the welcome and the replay follow it.
+    chat = kit.chat_app(store=tmp_path / "chat.sqlite")
+    server = kit.serve(chat, name="chat")
+    ann = kit.SocketIOChatClient(server, user="ann", retries=5, message_ids=True)
+    try:
+        for n in range(3):
+            ann.send(f"m{n}")
+        ann.wait_sent(10)
+    finally:
+        ann.close()
+    sid = str(handshake(server)["sid"])
+    auth = json.dumps({"offset": 0, "store": chat.store.id})
+    assert polling(server, sid, f"40{auth}") == "OK"
+    packets: list[str] = []
+    for _ in range(10):  # each GET brings what was queued: stop at the welcome + 3
+        packets += polling(server, sid).split("\x1e")
+        if sum(p.startswith('42["new message"') for p in packets) >= 4:
+            break
+    assert packets[0].startswith('40{"sid":'), packets
+    said = [json.loads(p[2:])[1] for p in packets[1:]]
+    assert said[0]["mess"] == "welcome to the chat" and said[0]["offset"] == 3
+    assert [(m["mess"], m["offset"], m["replay"]) for m in said[1:]] == [
+        (f"m{n}", n + 1, True) for n in range(3)
+    ]
+    chat.store.close()
