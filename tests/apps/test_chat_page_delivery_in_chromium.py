@@ -254,3 +254,31 @@ def test_the_page_through_cuts_loses_and_doubles_nothing_with_a_store(
     # Up: each message stored once, though the cuts made the page send some again.
     assert chat.store.count == 2 * COUNT
     chat.store.close()
+
+
+@pytest.mark.parametrize(
+    ("link", "delays", "error"),
+    [
+        ("#reconnectionDelay=50&reconnectionDelayMax=200", [50, 200], None),
+        ("", [1000, 5000], None),
+        (
+            "#reconnectionDelay=soon",
+            [1000, 5000],
+            "reconnectionDelay=soon in the link: not a number of milliseconds (1-999999); "
+            "the client's default is used",
+        ),
+        ("#reconnectionDelayMax=0", [1000, 5000], "reconnectionDelayMax=0 in the link"),
+    ],
+)
+def test_the_link_sets_the_reconnect_backoff_and_a_bad_value_is_named(
+    no_leaks, page, socketio_client_js: Path, link: str, delays: list[int], error: str | None
+) -> None:
+    server = kit.serve(kit.chat_app(client_js=socketio_client_js), name="chat")
+    log_in(page, f"{server.url}/{link}", "ann")
+    used = "() => [socket.io.reconnectionDelay(), socket.io.reconnectionDelayMax()]"
+    assert page.evaluate(used) == delays
+    errors = page.locator("li.error").all_text_contents()
+    if error is None:
+        assert errors == []
+    else:
+        assert len(errors) == 1 and errors[0].startswith(error), errors
