@@ -134,7 +134,8 @@ the wire. With one::
                       the same id again, same text and room: {"ok": true, "offset": 41,
                       "duplicate": true}, stored and broadcast once; other text: an error
     server -> all     "new message"  {"user": "ann", "mess": "hi", ..., "id": ..., "offset": 41}
-    client -> server  CONNECT auth   {"offset": 41, "store": "9f3c...", ...anything else}
+    client -> server  CONNECT auth   {"offset": 41, "store": "9f3c...", "client": "tab-1f2e",
+                                     ...anything else}   ("client": optional, see below)
     server -> client  "new message"  {..., "offset": 42, "replay": true}   (each one missed,
                                      to everyone, oldest first, before any live one)
     client -> server  "join"         {"room": "room one", "offset": 41}
@@ -144,7 +145,11 @@ A bad offset (not an integer, negative, newer than the newest, or with another f
 store id) refuses the CONNECT (``connect_error`` naming it) or the ``join``. Every
 CONNECT_ERROR names its reason, python-socketio's own too (see
 :func:`connect_error_payload`), and says in ``data.retry`` whether connecting again can
-help; the chat page retries those that say so. The welcome and the replay follow the
+help; the chat page retries those that say so. A client that sends the same ``client``
+id (8 to 64 letters, digits, ``-``, ``_``; the page makes one per tab) on every CONNECT
+takes its name over from an old session of its own that the server still holds (one it
+has not seen go: only a heartbeat tells, up to ``ping_interval + ping_timeout`` later);
+the old session is disconnected. The welcome and the replay follow the
 CONNECT answer: the official JS client drops events that came before it when the
 connection breaks before the answer arrives. The store
 serves one server: ``store=`` with ``redis=`` is refused (each server would count
@@ -168,6 +173,7 @@ import functools
 import logging
 import math
 import os
+import re
 import time
 from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
@@ -234,6 +240,8 @@ PING_INTERVAL = 25.0
 """Seconds between the server's heartbeats (python-socketio's default, and Node's)."""
 PING_TIMEOUT = 20.0
 """Seconds the server waits for a heartbeat's answer before it drops the client."""
+CLIENT_ID = re.compile(r"[A-Za-z0-9_-]{8,64}")
+"""A client id in a CONNECT's auth (with a store): one per tab, the same on every reconnect."""
 CONNECT_WAIT = 5.0  # seconds a welcome waits for python-socketio's CONNECT answer to go out
 """The Redis pub/sub channel (and key prefix) a chat cluster uses by default."""
 
@@ -538,6 +546,7 @@ class ChatApp:
         self._behind: dict[str, int] = {}  # with a store: sid -> offset it had when skipped
         self._catching_up: asyncio.Task[None] | None = None
         self._welcoming: set[asyncio.Future[None]] = set()  # welcomes and replays to send
+        self._tabs: dict[str, str] = {}  # with a store: sid -> the client id of its auth
         self.channel = channel
         manager = None
         if redis is not None:
@@ -806,8 +815,11 @@ class ChatApp:
         if sid in self._connected or self._sent_by_the_client(sid):
             return await self._reserved("connect", sid)
         resume = self._resume_point(auth)  # a bad offset: ConnectionRefusedError too
+        tab = self._client_id(auth)  # a bad client id too
         self.admission.admit(sid, auth, self.sio)  # raises ConnectionRefusedError: connect_error
         self._connected.add(sid)
+        if tab is not None:
+            self._tabs[sid] = tab
         await self.roster.add_client(sid)
         logger.info("connect %s from %s over %s", sid, _peer(environ), self.sio.transport(sid))
         rooms = list(self.rooms) if self.rooms is not None else None  # None: any name
@@ -856,6 +868,43 @@ class ChatApp:
         except ValueError as exc:
             raise ConnectionRefusedError(str(exc)) from None
 
+    def _client_id(self, auth: Any) -> str | None:
+        """The client id a CONNECT's ``auth`` gives (``{"client": ...}``), with a store.
+
+        A client that comes back with the same id is the same client (the chat page sends
+        one per tab): its ``add user`` may take over its name from its old session, which
+        the server may still hold (see :meth:`_take_over`). A bad id refuses the CONNECT.
+        """
+        if self.store is None or not isinstance(auth, dict) or auth.get("client") is None:
+            return None
+        from socketio.exceptions import ConnectionRefusedError
+
+        tab = auth["client"]
+        if not isinstance(tab, str) or not CLIENT_ID.fullmatch(tab):
+            raise ConnectionRefusedError(
+                f"the client id in your auth must be 8 to 64 letters, digits, '-' or '_', "
+                f"not {tab!r}: pick a random one per tab (or leave 'client' out)"
+            )
+        return tab
+
+    async def _take_over(self, sid: str, name: str) -> None:
+        """Let ``sid`` have ``name`` if the session holding it came from the same client.
+
+        Over long-polling (or through a black hole) the server learns that a session is
+        gone only from its heartbeat, up to ``ping_interval + ping_timeout`` later; a
+        client that reconnected meanwhile would find its own name taken. When the holder
+        sent the same client id, it is that client's old session: it is disconnected here
+        (its name is released as in any disconnect) and the new session logs in.
+        """
+        tab = self._tabs.get(sid)
+        if tab is None:
+            return
+        holder = await self.roster.sid_of(name)
+        if holder is None or holder == sid or self._tabs.get(holder) != tab:
+            return
+        logger.info("%s takes %r over from %s, the same client's old session", sid, name, holder)
+        await self.sio.disconnect(holder)
+
     async def _replay(self, sid: str, messages: list[StoredMessage]) -> None:
         for kept in messages:
             data = {**kept.payload, "offset": kept.offset, "replay": True}
@@ -865,6 +914,7 @@ class ChatApp:
         if self._sent_by_the_client(sid):
             return await self._reserved("disconnect", sid)
         self._connected.discard(sid)
+        self._tabs.pop(sid, None)
         self._live.discard(sid)
         self._behind.pop(sid, None)
         self._missed.pop(sid, None)
@@ -1067,6 +1117,7 @@ class ChatApp:
         if not name or len(name) > MAX_NAME:
             raise Refused(f"a name has 1 to {MAX_NAME} characters, not {len(name)}")
         name = await self._new_name(sid, name)
+        await self._take_over(sid, name)
         # Under the roster's lock: a heartbeat must never see the name in Redis but not
         # yet here (it would take it out again as stale).
         async with self.roster.lock:

@@ -14,10 +14,12 @@ import json
 import math
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 import kit
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.usefixtures("no_leaks")
 
@@ -135,4 +137,54 @@ def test_with_a_store_the_connect_answer_goes_out_before_the_welcome_and_the_rep
     assert [(m["mess"], m["offset"], m["replay"]) for m in said[1:]] == [
         (f"m{n}", n + 1, True) for n in range(3)
     ]
+    chat.store.close()
+
+
+def login(server: kit.Server, client: str | None, name: str = "ann") -> tuple[Any, Any]:
+    """A client over WebSocket (no reconnection) with ``client`` in its auth, and its answer."""
+    auth = {"client": client} if client is not None else None
+    socket = kit.SocketIOClient(server, transports=["websocket"], auth=auth, reconnection=False)
+    return socket, socket.call("add user", name)
+
+
+def test_the_same_client_takes_its_name_over_from_its_old_session(tmp_path: Path) -> None:
+    # The server still holds "ann" for her old session (it has not seen it go: a cut
+    # long-poll, a black hole); her page comes back with the same client id and logs in.
+    chat = kit.chat_app(store=tmp_path / "chat.sqlite")
+    server = kit.serve(chat, name="chat")
+    watcher, _ = login(server, None, "bob")
+    old, answer = login(server, "tab-0123456789")
+    assert answer["users"] == ["bob", "ann"]
+    new, answer = login(server, "tab-0123456789")
+    assert "error" not in answer and sorted(answer["users"]) == ["ann", "bob"]
+    eventually(lambda: not old.connected, what="the old session to be disconnected")
+    assert old.state == "disconnected"
+    assert watcher.wait_for("user left") == [{"username": "ann", "numUsers": 1}]
+    assert watcher.wait_for("user joined") == [{"username": "ann", "numUsers": 2}]
+    # The new session is ann: it sends as ann.
+    assert new.call("recive message", {"message": "back"})["ok"]
+    # Another client, or one without an id, still finds the name taken.
+    for other in ("tab-9876543210", None):
+        _, answer = login(server, other)
+        assert answer == {"error": "the name 'ann' is taken"}
+    assert new.connected
+    chat.store.close()
+
+
+def test_without_a_store_a_client_id_takes_nothing_over() -> None:
+    server = kit.serve(kit.chat_app(), name="chat")
+    old, _ = login(server, "tab-0123456789")
+    _, answer = login(server, "tab-0123456789")
+    assert answer == {"error": "the name 'ann' is taken"}
+    assert old.connected
+
+
+@pytest.mark.parametrize("client", ["short", "x" * 65, "tab 0123456789", 12345678, ["tab"]])
+def test_a_bad_client_id_refuses_the_connection(tmp_path: Path, client: object) -> None:
+    chat = kit.chat_app(store=tmp_path / "chat.sqlite")
+    server = kit.serve(chat, name="chat")
+    with pytest.raises(ConnectionRefusedError, match="the server refused the connection") as info:
+        kit.SocketIOClient(server, transports=["websocket"], auth={"client": client})
+    why = f"the client id in your auth must be 8 to 64 letters, digits, '-' or '_', not {client!r}"
+    assert why in str(info.value)
     chat.store.close()

@@ -26,6 +26,7 @@ from typing import Any
 import pytest
 
 import kit
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.usefixtures("no_leaks")
 
@@ -282,3 +283,36 @@ def test_the_link_sets_the_reconnect_backoff_and_a_bad_value_is_named(
         assert errors == []
     else:
         assert len(errors) == 1 and errors[0].startswith(error), errors
+
+
+def test_the_page_takes_its_name_over_from_a_session_the_server_still_holds(
+    no_leaks, page, socketio_client_js: Path, tmp_path: Path
+) -> None:
+    from playwright.sync_api import expect
+
+    chat = kit.chat_app(client_js=socketio_client_js, store=tmp_path / "chat.sqlite")
+    server = kit.serve(chat, name="chat with a store")
+    tap = kit.tap(server)
+    try:
+        page.goto(f"{tap.url}/")
+        expect(page.locator("#status")).to_have_text(re.compile("^connected over "))
+        tab = page.evaluate("() => tab")
+        # The page's CONNECT carried its tab's id.
+        connect = tap.wait_for("CONNECT", layer="socket.io", direction="client->server")
+        assert connect.carries(f'"client":"{tab}"')
+        # An old session of this tab that the server has not seen go (as after a cut of a
+        # long-poll): it holds the name.
+        old = kit.SocketIOClient(
+            server, transports=["websocket"], auth={"client": tab}, reconnection=False
+        )
+        assert old.call("add user", "ann")["users"] == ["ann"]
+        page.fill("#nickname", "ann")
+        page.click("#login-button")
+        expect(page.locator("#me")).to_have_text("ann")
+        expect(page.locator("#login-error")).to_have_text("")
+        eventually(lambda: not old.connected, what="the old session to be disconnected")
+        page.fill("#message", "mine again")
+        page.click("#send")
+        expect(page.locator("li.message")).to_have_text(["ann: mine again"])
+    finally:
+        chat.store.close()
