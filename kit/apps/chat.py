@@ -125,8 +125,8 @@ every chat message in an SQLite file (:class:`~kit.apps.chatstore.ChatStore`) *b
 broadcasting it, under an offset that only grows; without a store nothing below is on
 the wire. With one::
 
-    server -> client  (on connect)  "new message"  {"mess": "welcome ...", "rooms": [...],
-                                                    "offset": 40, "store": "9f3c..."}
+    server -> client  (on connect, after the CONNECT answer)  "new message"
+                      {"mess": "welcome ...", "rooms": [...], "offset": 40, "store": "9f3c..."}
                                     (the newest offset now, and the file's store id)
     client -> server  "recive message"  {"message": "hi", "id": "ann-1f2e3d4c5b6a"}
                       ("id": optional, 1 to 64 characters, the client's own, unique)
@@ -134,14 +134,24 @@ the wire. With one::
                       the same id again, same text and room: {"ok": true, "offset": 41,
                       "duplicate": true}, stored and broadcast once; other text: an error
     server -> all     "new message"  {"user": "ann", "mess": "hi", ..., "id": ..., "offset": 41}
-    client -> server  CONNECT auth   {"offset": 41, "store": "9f3c...", ...anything else}
+    client -> server  CONNECT auth   {"offset": 41, "store": "9f3c...", "client": "tab-1f2e",
+                                     ...anything else}   ("client": optional, see below)
     server -> client  "new message"  {..., "offset": 42, "replay": true}   (each one missed,
                                      to everyone, oldest first, before any live one)
     client -> server  "join"         {"room": "room one", "offset": 41}
                                      (then that room's messages after 41, replayed)
 
 A bad offset (not an integer, negative, newer than the newest, or with another file's
-store id) refuses the CONNECT (``connect_error`` naming it) or the ``join``. The store
+store id) refuses the CONNECT (``connect_error`` naming it) or the ``join``. Every
+CONNECT_ERROR names its reason, python-socketio's own too (see
+:func:`connect_error_payload`), and says in ``data.retry`` whether connecting again can
+help; the chat page retries those that say so. A client that sends the same ``client``
+id (8 to 64 letters, digits, ``-``, ``_``; the page makes one per tab) on every CONNECT
+takes its name over from an old session of its own that the server still holds (one it
+has not seen go: only a heartbeat tells, up to ``ping_interval + ping_timeout`` later);
+the old session is disconnected. The welcome and the replay follow the
+CONNECT answer: the official JS client drops events that came before it when the
+connection breaks before the answer arrives. The store
 serves one server: ``store=`` with ``redis=`` is refused (each server would count
 offsets of its own). A message that cannot be kept (the file became read-only) is
 refused with the reason, so the sender can try again; nothing kept is ever deleted but
@@ -161,7 +171,9 @@ import contextvars
 import datetime
 import functools
 import logging
+import math
 import os
+import re
 import time
 from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
@@ -224,6 +236,13 @@ ANONYMOUS = "anonymous"
 PAGE_ERROR = "Error loading index.html"
 SUBSCRIBE_TIMEOUT = 5.0
 CHANNEL = "wire-to-room"
+PING_INTERVAL = 25.0
+"""Seconds between the server's heartbeats (python-socketio's default, and Node's)."""
+PING_TIMEOUT = 20.0
+"""Seconds the server waits for a heartbeat's answer before it drops the client."""
+CLIENT_ID = re.compile(r"[A-Za-z0-9_-]{8,64}")
+"""A client id in a CONNECT's auth (with a store): one per tab, the same on every reconnect."""
+CONNECT_WAIT = 5.0  # seconds a welcome waits for python-socketio's CONNECT answer to go out
 """The Redis pub/sub channel (and key prefix) a chat cluster uses by default."""
 
 _ack_wanted: contextvars.ContextVar[bool] = contextvars.ContextVar("ack_wanted", default=False)
@@ -231,6 +250,20 @@ _ack_wanted: contextvars.ContextVar[bool] = contextvars.ContextVar("ack_wanted",
 
 class Refused(Exception):
     """A client's event that the chat server will not carry out, and why."""
+
+
+def check_heartbeat(option: str, value: object) -> float:
+    """``value`` as seconds for ``ping_interval``/``ping_timeout``, or a clear error.
+
+    Raises:
+        TypeError: not a number (a bool is not one either).
+        ValueError: zero, negative, or not finite.
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{option} must be a number of seconds, not {value!r}")
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(f"{option} must be a positive number of seconds, not {value!r}")
+    return float(value)
 
 
 @functools.cache
@@ -261,7 +294,36 @@ def _packet_class() -> type:
                 _ack_wanted.set(self.id is not None)
             return complete
 
+        def encode(self) -> Any:
+            said: Any = getattr(self, "data", None)  # python-socketio's, untyped
+            if self.packet_type == packet.CONNECT_ERROR and isinstance(said, str):
+                self.data = connect_error_payload(said, self.namespace or "/")
+            return super().encode()
+
     return AckAwarePacket
+
+
+def connect_error_payload(said: str, namespace: str) -> dict[str, Any]:
+    """The ``{message, data}`` a CONNECT_ERROR must carry, for one python-socketio sent bare.
+
+    The socket.io protocol (v5) gives a CONNECT_ERROR an object ``{"message": ...,
+    "data": ...}``; the official JS client makes ``new Error(packet.data.message)`` of it.
+    python-socketio (5.x) sends the bare string ``"Unable to connect"`` when a CONNECT
+    comes for a namespace that this engine.io connection is already in (or on its way
+    into): the JS client then reports a refusal with an EMPTY message and stops
+    reconnecting. A CONNECT comes twice, for example, when a browser sends a long-poll
+    POST again after the tap cut it. Here it names what happened, and ``data.retry``
+    tells a client whether connecting again can help (the chat page retries then).
+    """
+    if namespace == "/":
+        message = (
+            f"{said}: this connection already has a session in namespace '/' (a second "
+            "CONNECT came on it, for example a request the browser sent again after a "
+            "cut); connect again"
+        )
+        return {"message": message, "data": {"retry": True}}
+    message = f"{said}: this server has no namespace {namespace!r}; connect to '/'"
+    return {"message": message, "data": {"retry": False}}
 
 
 def _find_client_js(client_js: Path | str | None) -> tuple[str, Path | None]:
@@ -453,6 +515,8 @@ class ChatApp:
         rate_limit: RateLimit | None = None,
         join_token: str | None = None,
         store: str | os.PathLike[str] | ChatStore | None = None,
+        ping_interval: float = PING_INTERVAL,
+        ping_timeout: float = PING_TIMEOUT,
     ) -> None:
         import socketio
         from aiohttp import web
@@ -461,6 +525,8 @@ class ChatApp:
             raise ValueError(f"max_text must be at least 1, not {max_text}")
         if max_backlog < 1:
             raise ValueError(f"max_backlog must be at least 1 packet, not {max_backlog}")
+        self.ping_interval = check_heartbeat("ping_interval", ping_interval)
+        self.ping_timeout = check_heartbeat("ping_timeout", ping_timeout)
         self.max_backlog = max_backlog
         self._missed: dict[str, int] = {}  # sid -> broadcasts it was skipped for
         self._in_flight = 0  # broadcasts python-socketio is still handing out (cluster)
@@ -479,6 +545,8 @@ class ChatApp:
         self._live: set[str] = set()  # sids past their replay: stored messages reach them
         self._behind: dict[str, int] = {}  # with a store: sid -> offset it had when skipped
         self._catching_up: asyncio.Task[None] | None = None
+        self._welcoming: set[asyncio.Future[None]] = set()  # welcomes and replays to send
+        self._tabs: dict[str, str] = {}  # with a store: sid -> the client id of its auth
         self.channel = channel
         manager = None
         if redis is not None:
@@ -517,7 +585,11 @@ class ChatApp:
         """Who may connect, under which name, to which rooms, how fast (see
         :mod:`kit.apps.admission`)."""
         self.origins = admission.origins_option(origins)
-        options: dict[str, Any] = {"cors_allowed_origins": self.origins}
+        options: dict[str, Any] = {
+            "cors_allowed_origins": self.origins,
+            "ping_interval": self.ping_interval,
+            "ping_timeout": self.ping_timeout,
+        }
         if manager is not None:
             # python-socketio runs each event in a task of its own (async_handlers=True);
             # a handler that awaits Redis (the online list, the publish) can then be
@@ -743,8 +815,11 @@ class ChatApp:
         if sid in self._connected or self._sent_by_the_client(sid):
             return await self._reserved("connect", sid)
         resume = self._resume_point(auth)  # a bad offset: ConnectionRefusedError too
+        tab = self._client_id(auth)  # a bad client id too
         self.admission.admit(sid, auth, self.sio)  # raises ConnectionRefusedError: connect_error
         self._connected.add(sid)
+        if tab is not None:
+            self._tabs[sid] = tab
         await self.roster.add_client(sid)
         logger.info("connect %s from %s over %s", sid, _peer(environ), self.sio.transport(sid))
         rooms = list(self.rooms) if self.rooms is not None else None  # None: any name
@@ -752,15 +827,35 @@ class ChatApp:
         if self.store is None:
             await self.sio.emit("new message", welcome, to=sid)
             return None
+        # The welcome and the replay go out after python-socketio has sent the CONNECT
+        # answer, which it does only once this handler returned. The official JS client
+        # keeps events that come before that answer and throws them away if the
+        # connection breaks first: a replay of many messages sent ahead of the answer
+        # was lost whole at every cut, and the next CONNECT asked for all of it again.
+        task = asyncio.ensure_future(self._welcome(sid, welcome, resume))
+        self._welcoming.add(task)
+        task.add_done_callback(self._welcoming.discard)
+        return None
+
+    async def _welcome(self, sid: str, welcome: dict[str, Any], resume: int | None) -> None:
+        assert self.store is not None
+        # A task made in the handler runs once the handler's caller paused: by then the
+        # CONNECT answer is queued (python-socketio queues it without pausing).
+        deadline = time.monotonic() + CONNECT_WAIT
+        while not self.sio.manager.is_connected(sid, "/"):
+            if sid not in self._connected or time.monotonic() > deadline:
+                return  # gone before it was connected: nothing to welcome
+            await asyncio.sleep(0.001)
         # Under the lock no message is stored meanwhile: the welcome's offset is the newest,
         # the replay ends there, and every later message reaches this client live.
         async with self._order:
+            if sid not in self._connected:
+                return
             welcome.update(offset=self.store.newest, store=self.store.id)
             await self.sio.emit("new message", welcome, to=sid)
             if resume is not None:
                 await self._replay(sid, self.store.after(resume))
             self._live.add(sid)
-        return None
 
     def _resume_point(self, auth: Any) -> int | None:
         """The offset a CONNECT asks to resume after; a bad one refuses the connection."""
@@ -773,6 +868,43 @@ class ChatApp:
         except ValueError as exc:
             raise ConnectionRefusedError(str(exc)) from None
 
+    def _client_id(self, auth: Any) -> str | None:
+        """The client id a CONNECT's ``auth`` gives (``{"client": ...}``), with a store.
+
+        A client that comes back with the same id is the same client (the chat page sends
+        one per tab): its ``add user`` may take over its name from its old session, which
+        the server may still hold (see :meth:`_take_over`). A bad id refuses the CONNECT.
+        """
+        if self.store is None or not isinstance(auth, dict) or auth.get("client") is None:
+            return None
+        from socketio.exceptions import ConnectionRefusedError
+
+        tab = auth["client"]
+        if not isinstance(tab, str) or not CLIENT_ID.fullmatch(tab):
+            raise ConnectionRefusedError(
+                f"the client id in your auth must be 8 to 64 letters, digits, '-' or '_', "
+                f"not {tab!r}: pick a random one per tab (or leave 'client' out)"
+            )
+        return tab
+
+    async def _take_over(self, sid: str, name: str) -> None:
+        """Let ``sid`` have ``name`` if the session holding it came from the same client.
+
+        Over long-polling (or through a black hole) the server learns that a session is
+        gone only from its heartbeat, up to ``ping_interval + ping_timeout`` later; a
+        client that reconnected meanwhile would find its own name taken. When the holder
+        sent the same client id, it is that client's old session: it is disconnected here
+        (its name is released as in any disconnect) and the new session logs in.
+        """
+        tab = self._tabs.get(sid)
+        if tab is None:
+            return
+        holder = await self.roster.sid_of(name)
+        if holder is None or holder == sid or self._tabs.get(holder) != tab:
+            return
+        logger.info("%s takes %r over from %s, the same client's old session", sid, name, holder)
+        await self.sio.disconnect(holder)
+
     async def _replay(self, sid: str, messages: list[StoredMessage]) -> None:
         for kept in messages:
             data = {**kept.payload, "offset": kept.offset, "replay": True}
@@ -782,6 +914,7 @@ class ChatApp:
         if self._sent_by_the_client(sid):
             return await self._reserved("disconnect", sid)
         self._connected.discard(sid)
+        self._tabs.pop(sid, None)
         self._live.discard(sid)
         self._behind.pop(sid, None)
         self._missed.pop(sid, None)
@@ -984,6 +1117,7 @@ class ChatApp:
         if not name or len(name) > MAX_NAME:
             raise Refused(f"a name has 1 to {MAX_NAME} characters, not {len(name)}")
         name = await self._new_name(sid, name)
+        await self._take_over(sid, name)
         # Under the roster's lock: a heartbeat must never see the name in Redis but not
         # yet here (it would take it out again as stale).
         async with self.roster.lock:
@@ -1106,6 +1240,8 @@ class ChatApp:
     async def stop(self) -> None:
         """Stop serving: every client gets an engine.io CLOSE, then the sockets close."""
         adapter, self._adapter = self._adapter, None
+        for task in list(self._welcoming):
+            task.cancel()
         try:
             if adapter is not None:
                 self._stopping = adapter
@@ -1156,6 +1292,8 @@ def chat_app(
     rate_limit: RateLimit | None = None,
     join_token: str | None = None,
     store: str | os.PathLike[str] | ChatStore | None = None,
+    ping_interval: float = PING_INTERVAL,
+    ping_timeout: float = PING_TIMEOUT,
 ) -> ChatApp:
     """A chat server to hand to ``kit.serve``: the page, the client, the events.
 
@@ -1191,10 +1329,19 @@ def chat_app(
             :class:`~kit.apps.chatstore.ChatStore`: every message is kept there with an
             offset, and clients that come back get what they missed (see "Messages that
             survive" in :mod:`kit.apps.chat`). None: nothing is kept, as before.
+        ping_interval: seconds between the server's heartbeats (25, as python-socketio
+            and Node's socket.io); the OPEN packet tells every client (``pingInterval``,
+            in ms).
+        ping_timeout: seconds the server waits for a heartbeat's answer (20). A client
+            gone without a word (a cut long-poll, a black hole) is noticed, and its name
+            given back, within ``ping_interval + ping_timeout``: shorter values free it
+            sooner, at the price of more heartbeats.
 
     Raises:
         FileNotFoundError: ``client_js`` (or ``$KIT_SOCKETIO_JS``) names no file.
-        ValueError: ``redis`` is not a Redis URL, or both ``redis`` and ``store`` are given.
+        ValueError: ``redis`` is not a Redis URL, or both ``redis`` and ``store`` are given;
+            ``ping_interval`` or ``ping_timeout`` is not positive.
+        TypeError: ``ping_interval`` or ``ping_timeout`` is not a number.
         kit.apps.recovery.StoreFileError: the store file is locked, read-only or corrupt.
 
     Serving it (``kit.serve``) raises :class:`~kit.apps.roster.RedisUnavailableError`
@@ -1215,4 +1362,6 @@ def chat_app(
         rate_limit=rate_limit,
         join_token=join_token,
         store=store,
+        ping_interval=ping_interval,
+        ping_timeout=ping_timeout,
     )

@@ -50,7 +50,17 @@ def send(client: kit.SocketIOClient, text: str, **more: Any) -> Any:
 
 
 def settle(chat: kit.ChatApp, *clients: kit.SocketIOClient, token: str = "s") -> None:
-    kit.run(chat.sio.emit("sentinel", token))
+    """Send a sentinel after every replay and message under way; wait for it to arrive.
+
+    Replays and stored messages go out under the chat's order lock (a replay follows the
+    CONNECT answer and the welcome, in a task of its own): the sentinel waits its turn.
+    """
+
+    async def sentinel() -> None:
+        async with chat._order:
+            await chat.sio.emit("sentinel", token)
+
+    kit.run(sentinel())
     for client in clients:
         assert client.wait_for("sentinel") == [token]
 
@@ -104,6 +114,7 @@ def test_a_client_that_comes_back_gets_what_it_missed_in_order(path: Path) -> No
     store = chat.store.id
     back = connect(server, auth={"offset": 2, "store": store})
     assert back.welcome["offset"] == 7
+    settle(chat, back)  # the replay follows the welcome, after the CONNECT answer
     replayed = chat_messages(back)
     assert [(m["mess"], m["offset"], m["replay"]) for m in replayed] == [
         ("m2", 3, True),
@@ -117,8 +128,10 @@ def test_a_client_that_comes_back_gets_what_it_missed_in_order(path: Path) -> No
     settle(chat, back)
     assert [(m["mess"], m["offset"]) for m in chat_messages(back)[4:]] == [("in the room", 6)]
     # A client up to date gets nothing again; one with offset 0 gets everything to everyone.
-    assert chat_messages(connect(server, auth={"offset": 7, "store": store})) == []
-    assert len(chat_messages(connect(server, auth={"offset": 0}))) == 6
+    up_to_date, from_zero = (connect(server, auth={"offset": n, "store": store}) for n in (7, 0))
+    settle(chat, up_to_date, from_zero, token="t")
+    assert chat_messages(up_to_date) == []
+    assert len(chat_messages(from_zero)) == 6
 
 
 def test_a_server_restarted_on_the_same_file_replays_across_the_restart(path: Path) -> None:

@@ -289,12 +289,18 @@ def test_help_documents_every_option() -> None:
     assert "--client-js" in done.stdout and "--quiet" in done.stdout
     assert "--max-text N" in done.stdout and "--max-backlog N" in done.stdout
     assert "--store PATH" in done.stdout and "SQLite file" in done.stdout
+    assert "--ping-interval S" in done.stdout and "--ping-timeout S" in done.stdout
     assert "SIGTERM" in done.stdout
 
 
 @pytest.mark.parametrize(
     ("option", "value", "why"),
-    [("--max-text", "0", "must be at least 1"), ("--max-backlog", "many", "whole number")],
+    [
+        ("--max-text", "0", "must be at least 1"),
+        ("--max-backlog", "many", "whole number"),
+        ("--ping-interval", "0", "must be a positive number of seconds"),
+        ("--ping-timeout", "soon", "is a number of seconds, not 'soon'"),
+    ],
 )
 def test_a_bad_limit_is_a_clear_usage_error(option: str, value: str, why: str) -> None:
     done = subprocess.run(
