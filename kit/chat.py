@@ -84,7 +84,7 @@ def _positive(what: str) -> Callable[[str], int]:
     return parse
 
 
-def _seconds(what: str) -> Callable[[str], float]:
+def _seconds(what: str, *, whole: bool = False) -> Callable[[str], float]:
     def parse(text: str) -> float:
         try:
             value = float(text)
@@ -93,7 +93,7 @@ def _seconds(what: str) -> Callable[[str], float]:
                 f"{what} is a number of seconds, not {text!r}"
             ) from None
         try:
-            return check_heartbeat(what, value)
+            return check_heartbeat(what, value, whole=whole)
         except ValueError as exc:
             raise argparse.ArgumentTypeError(str(exc)) from None
 
@@ -184,7 +184,7 @@ def parser() -> argparse.ArgumentParser:
     )
     commands.add_argument(
         "--ping-interval",
-        type=_seconds("--ping-interval"),
+        type=_seconds("--ping-interval", whole=True),
         default=PING_INTERVAL,
         metavar="S",
         help=f"seconds between the server's heartbeats (default {PING_INTERVAL:g})",

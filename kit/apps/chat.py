@@ -252,17 +252,29 @@ class Refused(Exception):
     """A client's event that the chat server will not carry out, and why."""
 
 
-def check_heartbeat(option: str, value: object) -> float:
+def check_heartbeat(option: str, value: object, *, whole: bool = False) -> float:
     """``value`` as seconds for ``ping_interval``/``ping_timeout``, or a clear error.
+
+    ``whole=True`` (for ``ping_interval``) also refuses a fraction: python-engineio
+    (4.x) announces ``int(ping_interval) * 1000`` ms in its OPEN packet, so 1.5 s would
+    be announced as 1000 ms while it pings every 1500 ms, and a client that trusts the
+    announcement (the JS client waits ``pingInterval + pingTimeout``) could give up
+    on a server that is fine (``tests/apps/test_chat_connect.py`` shows the truncation).
 
     Raises:
         TypeError: not a number (a bool is not one either).
-        ValueError: zero, negative, or not finite.
+        ValueError: zero, negative, not finite, or (``whole``) not a whole number.
     """
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise TypeError(f"{option} must be a number of seconds, not {value!r}")
     if not math.isfinite(value) or value <= 0:
         raise ValueError(f"{option} must be a positive number of seconds, not {value!r}")
+    if whole and not float(value).is_integer():
+        raise ValueError(
+            f"{option} must be a whole number of seconds, not {value!r}: python-engineio "
+            f"would announce {int(value) * 1000} ms to the clients while it pings every "
+            f"{round(value * 1000)} ms; use {max(1, round(value))}"
+        )
     return float(value)
 
 
@@ -525,7 +537,7 @@ class ChatApp:
             raise ValueError(f"max_text must be at least 1, not {max_text}")
         if max_backlog < 1:
             raise ValueError(f"max_backlog must be at least 1 packet, not {max_backlog}")
-        self.ping_interval = check_heartbeat("ping_interval", ping_interval)
+        self.ping_interval = check_heartbeat("ping_interval", ping_interval, whole=True)
         self.ping_timeout = check_heartbeat("ping_timeout", ping_timeout)
         self.max_backlog = max_backlog
         self._missed: dict[str, int] = {}  # sid -> broadcasts it was skipped for

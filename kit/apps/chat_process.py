@@ -20,7 +20,15 @@ import sys
 from collections.abc import Iterable
 from pathlib import Path
 
-from kit.apps.chat import CHANNEL, DEFAULT_ROOMS, MAX_BACKLOG, MAX_TEXT
+from kit.apps.chat import (
+    CHANNEL,
+    DEFAULT_ROOMS,
+    MAX_BACKLOG,
+    MAX_TEXT,
+    PING_INTERVAL,
+    PING_TIMEOUT,
+    check_heartbeat,
+)
 from kit.apps.roster import check_redis_url
 from kit.runtime.processes import ChildProgram
 from kit.runtime.servers import Server, serve
@@ -48,11 +56,15 @@ class ChatProcess(ChildProgram):
         rooms: Iterable[str] | None,
         max_text: int = MAX_TEXT,
         max_backlog: int = MAX_BACKLOG,
+        ping_interval: float = PING_INTERVAL,
+        ping_timeout: float = PING_TIMEOUT,
     ) -> None:
         super().__init__()
         for what, value in (("max_text", max_text), ("max_backlog", max_backlog)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{what} must be a whole number of at least 1, not {value!r}")
+        self.ping_interval = check_heartbeat("ping_interval", ping_interval, whole=True)
+        self.ping_timeout = check_heartbeat("ping_timeout", ping_timeout)
         self.redis = check_redis_url(redis) if redis is not None else None
         self.channel = channel
         self.rooms = tuple(rooms) if rooms is not None else None
@@ -68,6 +80,8 @@ class ChatProcess(ChildProgram):
             for room in self.rooms:
                 argv += ["--room", room]
         argv += ["--max-text", str(self.max_text), "--max-backlog", str(self.max_backlog)]
+        argv += ["--ping-interval", repr(self.ping_interval)]
+        argv += ["--ping-timeout", repr(self.ping_timeout)]
         return argv
 
     def environment(self) -> dict[str, str]:
@@ -85,6 +99,8 @@ def chat_process(
     rooms: Iterable[str] | None = DEFAULT_ROOMS,
     max_text: int = MAX_TEXT,
     max_backlog: int = MAX_BACKLOG,
+    ping_interval: float = PING_INTERVAL,
+    ping_timeout: float = PING_TIMEOUT,
 ) -> Server:
     """Start ``python -m kit.chat`` in a child process and return its kit server.
 
@@ -96,11 +112,15 @@ def chat_process(
         rooms: the rooms clients may join (None: any name).
         max_text: the longest message, in characters (``kit.chat_app(max_text=...)``).
         max_backlog: packets a client may have waiting before broadcasts skip it.
+        ping_interval, ping_timeout: the heartbeat in seconds (25 and 20), as
+            ``kit.chat_app(ping_interval=..., ping_timeout=...)``.
 
     Raises:
         ChildProgramError: the command exited while starting (its log is quoted: an
             unreachable Redis, say).
-        ValueError: ``max_text`` or ``max_backlog`` is not a whole number of at least 1.
+        ValueError: ``max_text`` or ``max_backlog`` is not a whole number of at least 1;
+            ``ping_interval`` or ``ping_timeout`` is not positive.
+        TypeError: ``ping_interval`` or ``ping_timeout`` is not a number.
     """
     url = getattr(redis, "url", redis)
     process = ChatProcess(
@@ -109,5 +129,7 @@ def chat_process(
         rooms=rooms,
         max_text=max_text,
         max_backlog=max_backlog,
+        ping_interval=ping_interval,
+        ping_timeout=ping_timeout,
     )
     return serve(process, name=name, port=port)

@@ -57,6 +57,15 @@ def test_the_heartbeat_options_reach_the_open_packet() -> None:
     assert (opened["pingInterval"], opened["pingTimeout"]) == (2000, 1500)
 
 
+def test_python_engineio_announces_a_fractional_ping_interval_truncated() -> None:
+    """Why ``kit.chat_app`` refuses ``ping_interval=1.5`` (see ``check_heartbeat``)."""
+    import socketio
+
+    server = kit.serve(socketio.AsyncServer(async_mode="aiohttp", ping_interval=1.5), name="raw")
+    opened = handshake(server)
+    assert opened["pingInterval"] == 1000  # int(1.5) * 1000, not 1500
+
+
 @pytest.mark.parametrize(
     ("option", "value", "error", "why"),
     [
@@ -67,6 +76,7 @@ def test_the_heartbeat_options_reach_the_open_packet() -> None:
         ("ping_interval", "25", TypeError, "ping_interval must be a number of seconds, not '25'"),
         ("ping_timeout", True, TypeError, "ping_timeout must be a number of seconds, not True"),
         ("ping_interval", None, TypeError, "not None"),
+        ("ping_interval", 1.5, ValueError, "whole number of seconds, not 1.5: python-engineio"),
     ],
 )
 def test_a_bad_heartbeat_option_is_a_clear_error(

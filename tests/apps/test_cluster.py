@@ -14,6 +14,7 @@ import subprocess
 import sys
 import textwrap
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -299,6 +300,7 @@ def test_help_documents_every_option() -> None:
         ("--max-text", "0", "must be at least 1"),
         ("--max-backlog", "many", "whole number"),
         ("--ping-interval", "0", "must be a positive number of seconds"),
+        ("--ping-interval", "2.5", "must be a whole number of seconds"),
         ("--ping-timeout", "soon", "is a number of seconds, not 'soon'"),
     ],
 )
@@ -317,10 +319,17 @@ def test_a_bad_limit_is_a_clear_usage_error(option: str, value: str, why: str) -
 def test_chat_process_passes_its_limits_to_the_child(no_leaks) -> None:
     with pytest.raises(ValueError, match="max_backlog must be a whole number of at least 1"):
         kit.chat_process(max_backlog=0)
-    server = kit.chat_process(max_text=20, max_backlog=3, name="limits")
-    assert server.app.command(server.app.directory)[-4:] == [
-        "--max-text", "20", "--max-backlog", "3",
+    with pytest.raises(ValueError, match="ping_timeout must be a positive number"):
+        kit.chat_process(ping_timeout=0)
+    server = kit.chat_process(
+        max_text=20, max_backlog=3, ping_interval=2, ping_timeout=4.5, name="limits"
+    )
+    assert server.app.command(server.app.directory)[-8:] == [
+        "--max-text", "20", "--max-backlog", "3", "--ping-interval", "2.0", "--ping-timeout", "4.5",
     ]  # fmt: skip
+    with urllib.request.urlopen(f"{server.url}/socket.io/?EIO=4&transport=polling") as answer:
+        opened = json.loads(answer.read().decode()[1:])  # "0" + the OPEN packet's JSON
+    assert (opened["pingInterval"], opened["pingTimeout"]) == (2000, 4500)
     sender = kit.SocketIOClient(server)
     assert sender.call("recive message", {"message": "x" * 20}) == {"ok": True}
     answer = sender.call("recive message", {"message": "x" * 21})
