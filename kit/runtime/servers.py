@@ -33,8 +33,9 @@ from collections import deque
 from collections.abc import Iterable
 from typing import Any
 
-from kit.runtime import cells
+from kit.runtime import cells, collector
 from kit.runtime.adapters import AppAdapter, abort_connections, adapter_for
+from kit.runtime.collector import freeze_long_lived
 from kit.runtime.errors import PortInUseError, ServeError, UnsafeHostError
 from kit.runtime.hosts import SERVING, RequestGuard, Serving, allowed_hosts_for
 from kit.runtime.links import Link, browser_url, link_for
@@ -373,6 +374,7 @@ async def _start(
     with registry.lock:
         registry.running[name] = server
         registry.history.append(server)
+    freeze_long_lived()  # full collections skip the kernel's libraries and this app
     return server
 
 
@@ -457,6 +459,8 @@ def stop(name: str) -> None:
 def stop_all() -> None:
     """Stop every kit server and client, and the runtime thread itself.
 
-    Afterwards no kit thread, socket or task is left; the next kit call starts afresh.
+    Afterwards no kit thread, socket or task is left; the next kit call starts afresh,
+    and the garbage collector has the thresholds it had before the first server.
     """
     runtime.stop()
+    collector.restore()
