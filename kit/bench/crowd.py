@@ -176,6 +176,7 @@ async def _crowd(plan: CrowdPlan) -> CrowdReport:
         # What the clients log while the crowd hangs up ("Server sent close packet") is
         # not about the run.
         logging.getLogger(name).removeHandler(errors)
+        logging.getLogger(name).setLevel(logging.ERROR)  # and Python's last resort not print it
     for _, client in live:
         with contextlib.suppress(Exception):
             await asyncio.wait_for(client.disconnect(), 2)

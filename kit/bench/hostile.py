@@ -56,6 +56,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import logging
 import multiprocessing
 import socket
@@ -167,6 +168,45 @@ class RuntimeCPU:
     def __exit__(self, *exc: object) -> None:
         self.cpu = runtime.run(self._thread_time(), 30) - self._cpu
         self.wall = time.perf_counter() - self._wall
+
+
+class GCWatch:
+    """The garbage collector's pauses while the block runs (``gc.callbacks``).
+
+    A full (generation 2) collection walks every object the process keeps; in a kernel
+    running servers for hundreds of clients it stops whichever thread triggered it, the
+    runtime loop included, for tens of milliseconds.
+    """
+
+    def __init__(self) -> None:
+        self.longest = [0.0, 0.0, 0.0]
+        self.counts = [0, 0, 0]
+        self._started = 0.0
+
+    def _callback(self, phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+            return
+        generation = info["generation"]
+        self.counts[generation] += 1
+        self.longest[generation] = max(
+            self.longest[generation], time.perf_counter() - self._started
+        )
+
+    def __enter__(self) -> GCWatch:
+        gc.callbacks.append(self._callback)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        gc.callbacks.remove(self._callback)
+
+    def __str__(self) -> str:
+        return ", ".join(
+            f"gen {generation}: {count} x, longest {ms(longest)}"
+            for generation, (count, longest) in enumerate(
+                zip(self.counts, self.longest, strict=True)
+            )
+        )
 
 
 class RSSPeak:
@@ -504,7 +544,7 @@ def _crowd(name: str, args: argparse.Namespace, spread: float, call_bound: float
             first += share
         reports: list[CrowdReport] = []
         errors: list[object] = []
-        with RSSPeak() as rss, LoopWatch() as loop, RuntimeCPU() as cpu:
+        with RSSPeak() as rss, LoopWatch() as loop, RuntimeCPU() as cpu, GCWatch() as collections:
             for process, child in processes:
                 process.start()
                 child.close()
@@ -533,7 +573,9 @@ def _crowd(name: str, args: argparse.Namespace, spread: float, call_bound: float
         result.figure("crowd failed", "; ".join(str(error) for error in errors))
         result.check("the crowd ran", False)
         return result
-    return _crowd_result(result, merge(reports), plan, sampler, rss, loop, cpu, call_bound)
+    return _crowd_result(
+        result, merge(reports), plan, sampler, rss, loop, cpu, collections, call_bound
+    )
 
 
 def _split(count: int, parts: int) -> list[range]:
@@ -555,6 +597,7 @@ def _crowd_result(
     rss: RSSPeak,
     loop: LoopWatch,
     cpu: RuntimeCPU,
+    collections: GCWatch,
     call_bound: float | None,
 ) -> Result:
     accepted = sum(len(numbers) for numbers in report.accepted.values())
@@ -574,6 +617,8 @@ def _crowd_result(
     result.figure("deliveries expected", f"{expected:,}")
     result.figure("received / missed (told)", f"{received:,} / {missed:,}")
     result.figure("lost", f"{lost:,}")
+    if lost:
+        result.figure("where deliveries are short", _shortfall(report))
     result.figure("duplicates", str(report.duplicates))
     result.figure(
         "clients dropped", f"{len(report.disconnects)} {sorted(set(report.disconnects.values()))}"
@@ -595,6 +640,7 @@ def _crowd_result(
         "runtime thread CPU / wall",
         f"{cpu.cpu:,.1f} s / {cpu.wall:,.1f} s ({cpu.cpu / max(cpu.wall, 1e-9):.0%})",
     )
+    result.figure("garbage collections", str(collections))
     result.figure("peak RSS growth", mib(rss.grown))
     result.check("every client connected", report.connected == plan.clients)
     result.check("no client dropped", not report.disconnects)
@@ -604,6 +650,20 @@ def _crowd_result(
         p99 = percentile(sampler.samples, 0.99)
         result.check(f"kit.run p99 < {call_bound * 1000:.0f} ms", p99 < call_bound, timed=True)
     return result
+
+
+def _shortfall(report: CrowdReport) -> str:
+    """Which clients lack accepted messages (beyond what they were told they missed)."""
+    sent = {(sender, number) for sender, numbers in report.accepted.items() for number in numbers}
+    short = []
+    for client, pairs in sorted(report.received_pairs.items()):
+        missing = sorted(sent - set(pairs))
+        if len(missing) > report.missed.get(client, 0):
+            told = report.missed.get(client, 0)
+            short.append(
+                f"client {client}: {len(missing)} missing, {told} told, e.g. {missing[:3]}"
+            )
+    return f"{len(short)} clients; " + "; ".join(short[:5])
 
 
 def burst(args: argparse.Namespace) -> Result:
