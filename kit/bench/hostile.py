@@ -526,6 +526,9 @@ def _crowd(name: str, args: argparse.Namespace, spread: float, call_bound: float
     result = Result(name)
     with fresh_kit():
         chat = kit.chat_app()
+        budget = getattr(args, "max_deliveries", None)
+        if budget is not None:
+            chat.max_deliveries = budget or None
         server = kit.serve(chat, name="chat")
         plan = CrowdPlan(server.url, args.clients, args.messages, spread, nice=args.crowd_nice)
         # The crowd is split over processes so that a delivery the clients cannot take in
@@ -574,7 +577,16 @@ def _crowd(name: str, args: argparse.Namespace, spread: float, call_bound: float
         result.check("the crowd ran", False)
         return result
     return _crowd_result(
-        result, merge(reports), plan, sampler, rss, loop, cpu, collections, call_bound
+        result,
+        merge(reports),
+        plan,
+        sampler,
+        rss,
+        loop,
+        cpu,
+        collections,
+        call_bound,
+        chat.max_deliveries,
     )
 
 
@@ -599,6 +611,7 @@ def _crowd_result(
     cpu: RuntimeCPU,
     collections: GCWatch,
     call_bound: float | None,
+    chat_budget: int | None,
 ) -> Result:
     accepted = sum(len(numbers) for numbers in report.accepted.values())
     expected = accepted * report.connected
@@ -612,6 +625,7 @@ def _crowd_result(
         result.figure(
             "crowd processes", f"nice +{plan.nice} (the server's process has the CPU first)"
         )
+    result.figure("delivery budget", f"{chat_budget:,} a second" if chat_budget else "none")
     result.figure("accepted / refused", f"{accepted} / {len(report.refused)} {reasons}")
     result.figure("unanswered", str(report.unanswered))
     result.figure("deliveries expected", f"{expected:,}")
@@ -717,6 +731,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "positive value lets the kernel's servers have the CPU first (default 0)",
     )
     parser.add_argument(
+        "--max-deliveries",
+        type=int,
+        default=None,
+        help="the chat's delivery budget, deliveries a second (default: the chat's own, "
+        "kit.apps.chat.MAX_DELIVERIES; 0: no budget)",
+    )
+    parser.add_argument(
         "--check", action="store_true", help="exit with status 1 if a bound is not met"
     )
 
@@ -736,6 +757,8 @@ def run(args: argparse.Namespace) -> int:
         raise SystemExit(
             "--clients, --messages, --crowd-processes, --spread and --paced-spread must be positive"
         )
+    if args.max_deliveries is not None and args.max_deliveries < 0:
+        raise SystemExit(f"--max-deliveries is 0 (no budget) or more, not {args.max_deliveries}")
     if not 0 <= args.crowd_nice <= 19:
         raise SystemExit(f"--crowd-nice is 0 to 19 (a nice increment), not {args.crowd_nice}")
     names = args.only or list(SCENARIOS)
