@@ -232,15 +232,15 @@ MAX_LAG = 2.0
 """Seconds a client's heartbeat answer (PONG) may be late before broadcasts skip it, as
 if it had ``max_backlog`` packets waiting (see "Clients that cannot keep up")."""
 MAX_DELIVERIES = 5_000
-"""Deliveries (one message to one client) a server hands out per second, all its rooms
-together, before it refuses messages as busy: its loop writes each delivery on its own,
-and the clients must handle each. A message to a room of 500 costs 500, so a room of 500
-gets about 10 messages a second and a room of 30 about 160. The default comes from the
-hostile benchmark's burst (500 clients on the same shared 2-core machine as the server):
-at 10,000 a second the clients fell over 5 s behind and python-engineio's client dropped
-125 of them; at 5,000 none (see the README's hostile figures). ``chat.max_deliveries``
-changes it (None: no budget); a server whose clients are on other machines can take
-more."""
+"""Deliveries (one message to one client) a server hands out per second to its own
+clients, all its rooms together, before it refuses messages as busy: its loop writes
+each delivery on its own, and the clients must handle each. A message to a room of 500
+costs 500, so a room of 500 gets about 10 messages a second and a room of 30 about 160.
+The default comes from the hostile benchmark's burst (500 clients on the same shared
+2-core machine as the server): at 10,000 a second the clients fell over 5 s behind and
+python-engineio's client dropped 125 of them in one of two runs; at 5,000 none, in three
+runs (see the README's hostile figures). ``chat.max_deliveries`` changes it (None: no
+budget); a server whose clients are on other machines can take more."""
 MAX_IN_FLIGHT = 32
 """Broadcasts that may still be going out before new ones are refused as busy: in a Redis
 cluster, those python-socketio is handing out (a task per recipient); on a server on its
@@ -959,9 +959,8 @@ class ChatApp:
         ]
         if recipients and len(behind) * 2 > len(recipients):
             lagging = sum(late)
-            why = f", {lagging} of them with a heartbeat answer over {MAX_LAG:g} s late" * (
-                lagging > 0
-            )
+            why = f", {lagging} of them answering the heartbeat over {MAX_LAG:g} s late"
+            why = why if lagging else ""
             raise Refused(
                 f"busy: {len(behind)} of {len(recipients)} recipients still have over "
                 f"{self.max_backlog} messages waiting{why}; try again in a moment"
@@ -1031,7 +1030,8 @@ class ChatApp:
                 compat.engineio_enqueue(self.sio.eio, eio_sid, packets)
 
     def lag(self, sid: str) -> float:
-        """Seconds client ``sid``'s heartbeat answer is late so far (0.0: none is due)."""
+        """Seconds client ``sid``'s heartbeat PING has waited for its PONG (0.0: none is
+        waiting), as python-engineio's server noted it."""
         eio_sid = self.sio.manager.eio_sid_from_sid(sid, "/")
         return compat.engineio_ping_wait(self.sio.eio, eio_sid) if eio_sid else 0.0
 
