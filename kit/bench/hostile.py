@@ -44,8 +44,11 @@ task that asks to wake every 10 ms. "kit.run p99" is the time a cell waits for
 the time the crowd ran: a long ``kit.run`` wait with a low share means the loop had little
 to do and the thread was waiting for a core (on a machine shared with the crowd's
 processes, or anything else). "What the clients logged" counts the warnings and errors
-of the clients' own libraries (a client that drops itself says why there). Peak RSS is
-the whole process's (the servers and the tap live in it).
+of the clients' own libraries (a client that drops itself says why there). "Garbage
+collections" counts the collector's runs in the kernel's process per generation and the
+longest of each (``gc.callbacks``): a collection holds the GIL, so it stalls the loop and
+every waiting cell. "Delivery budget" is the chat's ``max_deliveries`` (``--max-deliveries``).
+Peak RSS is the whole process's (the servers and the tap live in it).
 
 Why this module is long: each scenario is a small program of its own (a server, its rude
 peers, a bystander and their measurements); they share only the reporting.
@@ -552,9 +555,24 @@ def _crowd(name: str, args: argparse.Namespace, spread: float, call_bound: float
                 process.start()
                 child.close()
             sampler = CallSampler()
-            # The crowd connects (500 clients take minutes on a busy machine), sends for
-            # `spread` seconds, then waits up to plan.timeout for the deliveries to stop;
-            # its processes end on their own, so wait for their reports or their end.
+            # The crowd connects (500 clients take minutes on a busy machine); once every
+            # process says its clients are connected, all start sending at one time (a
+            # process that started early would send to clients not there yet), for
+            # `spread` seconds, then wait up to plan.timeout for the deliveries to stop;
+            # the processes end on their own, so wait for their reports or their end.
+            early: dict[int, tuple[str, object]] = {}
+
+            def all_connected() -> bool:
+                for index, pipe in enumerate(pipes):
+                    if index not in early and pipe.poll():
+                        early[index] = pipe.recv()
+                return len(early) == len(pipes) or not any(p.is_alive() for p, _ in processes)
+
+            sampler.sample_while(all_connected, timeout=600)
+            start_at = time.time() + 0.5
+            for index, pipe in enumerate(pipes):
+                if early.get(index, ("",))[0] == "connected":
+                    pipe.send(start_at)
             sampler.sample_while(
                 lambda: (
                     all(pipe.poll() for pipe in pipes)
@@ -562,8 +580,12 @@ def _crowd(name: str, args: argparse.Namespace, spread: float, call_bound: float
                 ),
                 timeout=spread + plan.timeout + 600,
             )
-            for pipe in pipes:
-                kind, report = pipe.recv() if pipe.poll(30) else ("error", "no report")
+            for index, pipe in enumerate(pipes):
+                first = early.get(index)
+                if first is not None and first[0] != "connected":
+                    kind, report = first  # it failed before it was connected
+                else:
+                    kind, report = pipe.recv() if pipe.poll(30) else ("error", "no report")
                 if kind == "report" and isinstance(report, CrowdReport):
                     reports.append(report)
                 else:
