@@ -581,9 +581,9 @@ def _crowd(name: str, args: argparse.Namespace, spread: float, call_bound: float
                 timeout=spread + plan.timeout + 600,
             )
             for index, pipe in enumerate(pipes):
-                first = early.get(index)
-                if first is not None and first[0] != "connected":
-                    kind, report = first  # it failed before it was connected
+                said = early.get(index)
+                if said is not None and said[0] != "connected":
+                    kind, report = said  # it failed before it was connected
                 else:
                     kind, report = pipe.recv() if pipe.poll(30) else ("error", "no report")
                 if kind == "report" and isinstance(report, CrowdReport):
