@@ -16,7 +16,10 @@ Rules the kit keeps for you:
   re-running a cell never fails with "address already in use" and never leaks a server;
 - a busy fixed port raises :class:`~kit.runtime.errors.PortInUseError` in the cell;
 - every server runs on the kit's runtime thread and is stopped by ``server.stop()``,
-  ``kit.stop_all()`` or, at the latest, when the interpreter exits.
+  ``kit.stop_all()`` or, at the latest, when the interpreter exits;
+- while servers run, the garbage collector's full collections are rarer and skip what
+  the process held when its first server started (:mod:`kit.runtime.collector`), so they
+  do not stall the servers and the waiting cell for tenths of a second.
 """
 
 from __future__ import annotations
