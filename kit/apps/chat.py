@@ -491,6 +491,7 @@ class ChatApp:
             raise ValueError(f"max_backlog must be at least 1 packet, not {max_backlog}")
         self.max_backlog = max_backlog
         self._missed: dict[str, int] = {}  # sid -> broadcasts it was skipped for
+        self._late: set[str] = set()  # of those, skipped for a late heartbeat answer
         self._in_flight = 0  # broadcasts python-socketio is still handing out (cluster)
         self.max_deliveries: int | None = MAX_DELIVERIES
         """Deliveries a second this server hands out before it refuses messages as busy
@@ -819,6 +820,7 @@ class ChatApp:
         self._live.discard(sid)
         self._behind.pop(sid, None)
         self._missed.pop(sid, None)
+        self._late.discard(sid)
         self.admission.forget(sid)
         await self.roster.remove_client(sid)
         logger.info("disconnect %s (%s)", sid, reason or "gone")
@@ -980,9 +982,12 @@ class ChatApp:
         # Going out now: only now does it count as missed by those it skips.
         for sid in behind:
             self._missed[sid] = self._missed.get(sid, 0) + 1
-        if self._missed and (self._telling is None or self._telling.done()):
-            # When the burst is over there may be no next broadcast to tell them at.
-            self._telling = asyncio.ensure_future(self._tell_missed_when_caught_up())
+        self._late.update(
+            sid for (sid, _), lagging in zip(recipients, late, strict=True) if lagging
+        )
+        if self._late and (self._telling is None or self._telling.done()):
+            # A client that was late is told when it answers again, next broadcast or not.
+            self._telling = asyncio.ensure_future(self._tell_late_when_caught_up())
         skipped = behind + sorted(skipping)
         if self._manager is None:
             self._hand_out(event, data, recipients, set(behind))
@@ -1035,22 +1040,31 @@ class ChatApp:
         eio_sid = self.sio.manager.eio_sid_from_sid(sid, "/")
         return compat.engineio_ping_wait(self.sio.eio, eio_sid) if eio_sid else 0.0
 
-    async def _tell_missed_when_caught_up(self) -> None:
-        """Tell each skipped client its count once it caught up, next broadcast or not."""
-        while self._missed:
+    async def _tell_late_when_caught_up(self) -> None:
+        """Tell each client skipped for a late PONG its count once it answered.
+
+        A burst may be over by then, with no next broadcast to tell it at. (A client
+        skipped only for its long queue is told before the next broadcast it gets.)
+        """
+        while self._late:
             await asyncio.sleep(0.25)
-            for sid in list(self._missed):
-                if self.backlog(sid) <= self.max_backlog // 2 and self.lag(sid) <= MAX_LAG:
+            for sid in list(self._late):
+                if sid not in self._missed:
+                    self._late.discard(sid)
+                elif self.backlog(sid) <= self.max_backlog // 2 and self.lag(sid) <= MAX_LAG:
                     await self._tell_missed(sid)
 
     async def _tell_missed(self, sid: str) -> None:
         count = self._missed.pop(sid, 0)
+        late = sid in self._late
+        self._late.discard(sid)
         if count:
-            why = (
-                f"you were more than {self.max_backlog} messages behind, or answered the "
-                f"heartbeat over {MAX_LAG:g} s late, so {count} broadcast(s) skipped you "
-                "while you caught up"
+            behind = (
+                f"you answered the heartbeat over {MAX_LAG:g} s late"
+                if late
+                else f"you were more than {self.max_backlog} messages behind"
             )
+            why = f"{behind}, so {count} broadcast(s) skipped you while you caught up"
             await self.sio.emit("missed messages", {"count": count, "why": why}, to=sid)
 
     async def _add_user(self, sid: str, *args: Any) -> dict[str, Any]:
