@@ -26,6 +26,10 @@ python-engineio server            ``eio.sockets[eio_sid].queue``: how many packe
                                   backpressure); no public API reports it. And
                                   ``queue.put_nowait``: hand one packet, encoded
                                   once, to many clients without a task per client
+python-engineio server            ``eio.sockets[eio_sid].last_ping``: when the       4.x
+                                  PING still unanswered was sent (None once the
+                                  PONG came): how far behind a client's own loop
+                                  is, which no public API reports
 python-socketio server            ``sio.packet_class`` and ``socketio.packet.EVENT``:  5.x
                                   the EVENT packet ``emit()`` builds, made once for
                                   the chat app's own fan-out
@@ -45,6 +49,7 @@ Version bounds in ``pyproject.toml`` stop at the next major release of each libr
 from __future__ import annotations
 
 import sys
+import time
 from contextvars import ContextVar
 from typing import Any
 
@@ -55,6 +60,7 @@ __all__ = [
     "close_redis_manager",
     "counting_redis_manager",
     "engineio_enqueue",
+    "engineio_ping_wait",
     "engineio_queue_size",
     "engineio_service_stopped",
     "ipykernel_has_context_parents",
@@ -131,6 +137,23 @@ def engineio_queue_size(eio: Any, eio_sid: str) -> int:
     """
     socket = eio.sockets.get(eio_sid)
     return socket.queue.qsize() if socket is not None else 0
+
+
+def engineio_ping_wait(eio: Any, eio_sid: str, now: float | None = None) -> float:
+    """Seconds one client's heartbeat PING has waited for its PONG (0.0 if answered or gone).
+
+    python-engineio's server sends a PING every ``ping_interval`` and notes the time in
+    ``AsyncSocket.last_ping``; the client's PONG sets it back to None. A client that
+    reads its socket but handles what it read late (its own loop behind a backlog of
+    messages) answers late, while its queue on the server stays empty: the kernel's
+    socket buffers and the client's loop hold the backlog. ``now`` is ``time.time()``
+    (the clock python-engineio uses), passed in when many clients are asked at once.
+    """
+    socket = eio.sockets.get(eio_sid)
+    sent = socket.last_ping if socket is not None and not socket.closed else None
+    if not sent:
+        return 0.0
+    return max(0.0, (time.time() if now is None else now) - sent)
 
 
 def engineio_enqueue(eio: Any, eio_sid: str, packets: list[Any]) -> bool:

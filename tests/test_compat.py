@@ -180,3 +180,32 @@ def test_redis_manager_publish_and_connect_hooks() -> None:
 async def _enqueue_to(sio: Any, eio_sid: str, packets: list[Any]) -> bool:
     """On the runtime loop, where python-engineio's queues live."""
     return compat.engineio_enqueue(sio.eio, eio_sid, packets)
+
+
+def test_engineio_sockets_note_when_their_unanswered_ping_was_sent(no_leaks: None) -> None:
+    """python-engineio: AsyncSocket.last_ping is the time of the PING still unanswered and
+    None once the PONG came (engineio_ping_wait)."""
+    import time
+
+    import socketio
+    from engineio.async_socket import AsyncSocket
+
+    import kit
+
+    sent = inspect.getsource(AsyncSocket._send_ping)
+    answered = inspect.getsource(AsyncSocket.schedule_ping)
+    assert "self.last_ping = time.time()" in sent and "self.last_ping = None" in answered, (
+        "kit.compat.engineio_ping_wait: python-engineio no longer notes when its PING was "
+        "sent in AsyncSocket.last_ping; the chat app cannot see a client's lag"
+    )
+    sio = socketio.AsyncServer(async_mode="aiohttp")
+    server = kit.serve(sio, name="canary")
+    client = kit.SocketIOClient(server)
+    eio_sid = sio.manager.eio_sid_from_sid(client.sid(), "/")
+    socket = sio.eio.sockets[eio_sid]
+    assert socket.last_ping is None, "a connected client with no PING out has last_ping None"
+    assert compat.engineio_ping_wait(sio.eio, eio_sid) == 0.0
+    socket.last_ping = time.time() - 3  # what _send_ping notes, 3 s ago
+    assert 3 <= compat.engineio_ping_wait(sio.eio, eio_sid) < 4
+    socket.last_ping = None
+    assert compat.engineio_ping_wait(sio.eio, "no such sid") == 0.0

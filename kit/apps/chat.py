@@ -82,9 +82,24 @@ broadcast (``max_backlog`` packets, 100 by default):
 - a recipient with more than ``max_backlog`` packets waiting is *behind*: the message
   skips it, and when it has caught up it gets ``missed messages`` ``{"count": 3, "why":
   ...}`` before anything else;
+- a recipient whose heartbeat answer is over ``MAX_LAG`` (2 s) late is behind as well:
+  its queue here may be empty while what it was sent waits in the kernel's socket
+  buffers and in its own loop, and its PONG waits behind all of that; left alone it
+  would be dropped as dead once the answer is ``ping_timeout`` late;
 - when more than half of the recipients are behind, the server is *busy*: the message is
   refused (``{"error": "busy: ..."}``), so the sender knows to try again, instead of
   being queued for everyone;
+- a server hands out at most ``MAX_DELIVERIES`` (5,000) deliveries a second, all rooms
+  together (a message to 500 clients is 500): past that budget a message is refused as
+  busy, before any client has fallen behind. The heartbeat signal above comes only once
+  per ``ping_interval`` per client (25 s by default), too late for a burst: a burst into
+  a room of 500 would put minutes of work into the clients' sockets and loops before any
+  PONG was late. And a client must not fall far behind: a PING reaches it only after
+  everything sent before it, and python-engineio's client ends its own connection when
+  it has had nothing to send for ``max(ping_interval, ping_timeout) + 5`` seconds (30 s
+  by default), which a quiet client more than 5 s behind reaches ("packet queue is
+  empty, aborting"). The budget keeps what is sent within what can be handled, so
+  heartbeats stay on time and nobody is dropped;
 - a server on its own puts a broadcast in each recipient's queue at once, encoded once
   (python-socketio's ``emit`` would start a task per recipient, and those tasks kept a
   notebook cell's ``kit.run`` waiting behind the servers); in a cluster the broadcast
@@ -225,6 +240,19 @@ MAX_ROOMS_PER_CLIENT = 50
 MAX_BACKLOG = 100
 """Packets a client may have waiting before broadcasts skip it (see "Clients that cannot
 keep up")."""
+MAX_LAG = 2.0
+"""Seconds a client's heartbeat answer (PONG) may be late before broadcasts skip it, as
+if it had ``max_backlog`` packets waiting (see "Clients that cannot keep up")."""
+MAX_DELIVERIES = 5_000
+"""Deliveries (one message to one client) a server hands out per second to its own
+clients, all its rooms together, before it refuses messages as busy: its loop writes
+each delivery on its own, and the clients must handle each. A message to a room of 500
+costs 500, so a room of 500 gets about 10 messages a second and a room of 30 about 160.
+The default comes from the hostile benchmark's burst (500 clients on the same shared
+2-core machine as the server): at 10,000 a second the clients fell over 5 s behind and
+python-engineio's client dropped 125 of them in one of two runs; at 5,000 none, in three
+runs (see the README's hostile figures). ``chat.max_deliveries`` changes it (None: no
+budget); a server whose clients are on other machines can take more."""
 MAX_IN_FLIGHT = 32
 """Broadcasts that may still be going out before new ones are refused as busy: in a Redis
 cluster, those python-socketio is handing out (a task per recipient); on a server on its
@@ -541,7 +569,14 @@ class ChatApp:
         self.ping_timeout = check_heartbeat("ping_timeout", ping_timeout)
         self.max_backlog = max_backlog
         self._missed: dict[str, int] = {}  # sid -> broadcasts it was skipped for
+        self._late: set[str] = set()  # of those, skipped for a late heartbeat answer
         self._in_flight = 0  # broadcasts python-socketio is still handing out (cluster)
+        self.max_deliveries: int | None = MAX_DELIVERIES
+        """Deliveries a second this server hands out before it refuses messages as busy
+        (``MAX_DELIVERIES``); None: no budget."""
+        self._budget = float(MAX_DELIVERIES)  # deliveries that may go out now
+        self._budget_at = time.monotonic()
+        self._telling: asyncio.Task[None] | None = None  # tells skipped clients, later
         self.redis_url: str | None = None
         """The Redis this server shares its chat through, or None (a server on its own)."""
         if store is not None and redis is not None:
@@ -930,6 +965,7 @@ class ChatApp:
         self._live.discard(sid)
         self._behind.pop(sid, None)
         self._missed.pop(sid, None)
+        self._late.discard(sid)
         self.admission.forget(sid)
         await self.roster.remove_client(sid)
         logger.info("disconnect %s (%s)", sid, reason or "gone")
@@ -1003,7 +1039,7 @@ class ChatApp:
             skip = []
             for sid, _ in self.sio.manager.get_participants("/", room):
                 if sid in self._live and sid not in self._behind:
-                    if self.backlog(sid) <= self.max_backlog:
+                    if self.backlog(sid) <= self.max_backlog and self.lag(sid) <= MAX_LAG:
                         continue
                     self._behind[sid] = offset - 1
                 skip.append(sid)
@@ -1033,7 +1069,7 @@ class ChatApp:
                 for sid, offset in list(self._behind.items()):
                     if sid not in self._live:
                         del self._behind[sid]
-                    elif self.backlog(sid) <= self.max_backlog // 2:
+                    elif self.backlog(sid) <= self.max_backlog // 2 and self.lag(sid) <= MAX_LAG:
                         del self._behind[sid]
                         rooms = self._joined(sid)
                         await self._replay(sid, self.store.after(offset, rooms=[None, *rooms]))
@@ -1060,19 +1096,22 @@ class ChatApp:
             for sid, eio_sid in self.sio.manager.get_participants("/", room)
             if sid not in skipping
         ]
-        waiting = [compat.engineio_queue_size(self.sio.eio, eio_sid) for _, eio_sid in recipients]
+        eio, now = self.sio.eio, time.time()
+        waiting = [compat.engineio_queue_size(eio, eio_sid) for _, eio_sid in recipients]
+        late = [compat.engineio_ping_wait(eio, eio_sid, now) > MAX_LAG for _, eio_sid in recipients]
         behind = [
             sid
-            for (sid, _), size in zip(recipients, waiting, strict=True)
-            if size > self.max_backlog
+            for (sid, _), size, lagging in zip(recipients, waiting, late, strict=True)
+            if size > self.max_backlog or lagging
         ]
         if recipients and len(behind) * 2 > len(recipients):
+            lagging = sum(late)
+            why = f", {lagging} of them answering the heartbeat over {MAX_LAG:g} s late"
+            why = why if lagging else ""
             raise Refused(
                 f"busy: {len(behind)} of {len(recipients)} recipients still have over "
-                f"{self.max_backlog} messages waiting; try again in a moment"
+                f"{self.max_backlog} messages waiting{why}; try again in a moment"
             )
-        for sid in behind:
-            self._missed[sid] = self._missed.get(sid, 0) + 1
         for sid, _ in recipients:
             if sid in self._missed and sid not in behind:
                 await self._tell_missed(sid)
@@ -1084,6 +1123,16 @@ class ChatApp:
             raise Refused(
                 f"busy: {going_out} messages are still going out to everyone; try again in a moment"
             )
+        self._spend(len(recipients) - len(behind))
+        # Going out now: only now does it count as missed by those it skips.
+        for sid in behind:
+            self._missed[sid] = self._missed.get(sid, 0) + 1
+        self._late.update(
+            sid for (sid, _), lagging in zip(recipients, late, strict=True) if lagging
+        )
+        if self._late and (self._telling is None or self._telling.done()):
+            # A client that was late is told when it answers again, next broadcast or not.
+            self._telling = asyncio.ensure_future(self._tell_late_when_caught_up())
         skipped = behind + sorted(skipping)
         if self._manager is None:
             self._hand_out(event, data, recipients, set(behind))
@@ -1093,6 +1142,26 @@ class ChatApp:
             await self.sio.emit(event, data, to=room, skip_sid=skipped or None)
         finally:
             self._in_flight -= 1
+
+    def _spend(self, deliveries: int) -> None:
+        """Take ``deliveries`` from this second's budget, or refuse the message as busy.
+
+        A token bucket: ``max_deliveries`` a second flow in, at most one second's worth
+        is kept, and a message to more clients than a second's worth goes out only when
+        the bucket is full (then the next messages wait longer).
+        """
+        rate = self.max_deliveries
+        if rate is None:
+            return
+        now = time.monotonic()
+        self._budget = min(float(rate), self._budget + (now - self._budget_at) * rate)
+        self._budget_at = now
+        if self._budget < min(deliveries, rate):
+            raise Refused(
+                f"busy: this server hands out at most {rate:,} deliveries a second (this "
+                f"message would be {deliveries:,}); try again in a moment"
+            )
+        self._budget -= deliveries
 
     def _hand_out(
         self, event: str, data: Any, recipients: list[tuple[str, str]], behind: set[str]
@@ -1110,13 +1179,37 @@ class ChatApp:
             if sid not in behind:
                 compat.engineio_enqueue(self.sio.eio, eio_sid, packets)
 
+    def lag(self, sid: str) -> float:
+        """Seconds client ``sid``'s heartbeat PING has waited for its PONG (0.0: none is
+        waiting), as python-engineio's server noted it."""
+        eio_sid = self.sio.manager.eio_sid_from_sid(sid, "/")
+        return compat.engineio_ping_wait(self.sio.eio, eio_sid) if eio_sid else 0.0
+
+    async def _tell_late_when_caught_up(self) -> None:
+        """Tell each client skipped for a late PONG its count once it answered.
+
+        A burst may be over by then, with no next broadcast to tell it at. (A client
+        skipped only for its long queue is told before the next broadcast it gets.)
+        """
+        while self._late:
+            await asyncio.sleep(0.25)
+            for sid in list(self._late):
+                if sid not in self._missed:
+                    self._late.discard(sid)
+                elif self.backlog(sid) <= self.max_backlog // 2 and self.lag(sid) <= MAX_LAG:
+                    await self._tell_missed(sid)
+
     async def _tell_missed(self, sid: str) -> None:
         count = self._missed.pop(sid, 0)
+        late = sid in self._late
+        self._late.discard(sid)
         if count:
-            why = (
-                f"you were more than {self.max_backlog} messages behind, so {count} "
-                "broadcast(s) skipped you while you caught up"
+            behind = (
+                f"you answered the heartbeat over {MAX_LAG:g} s late"
+                if late
+                else f"you were more than {self.max_backlog} messages behind"
             )
+            why = f"{behind}, so {count} broadcast(s) skipped you while you caught up"
             await self.sio.emit("missed messages", {"count": count, "why": why}, to=sid)
 
     async def _add_user(self, sid: str, *args: Any) -> dict[str, Any]:

@@ -141,7 +141,13 @@ class _ErrorCounter(logging.Handler):
         self.counts[f"{record.name}: {record.getMessage()}"[:200]] += 1
 
 
-async def _crowd(plan: CrowdPlan) -> CrowdReport:
+async def _crowd(plan: CrowdPlan, conn: Any = None) -> CrowdReport:
+    """Connect, send, wait for the deliveries to stop; ``conn``: start when the parent says.
+
+    With several crowd processes, each sends ``("connected", n)`` down ``conn`` once its
+    clients are connected and waits for the parent's start time (``time.time()``), so no
+    process sends before every client of every process is there to receive.
+    """
     errors = _ErrorCounter()
     for name in ("engineio.client", "socketio.client"):
         # python-engineio's client sets ERROR on its logger when it has no level; a
@@ -163,6 +169,10 @@ async def _crowd(plan: CrowdPlan) -> CrowdReport:
     failed = [f"client {i}: {c!r}" for i, c in enumerate(clients) if isinstance(c, Exception)]
     live = [(i, c) for i, c in enumerate(clients) if not isinstance(c, Exception)]
     start = time.monotonic() + 0.5
+    if conn is not None:
+        conn.send(("connected", len(live)))
+        start_at = await asyncio.get_running_loop().run_in_executor(None, conn.recv)
+        start = time.monotonic() + max(0.0, float(start_at) - time.time())
     await asyncio.gather(*(_talk(plan.first + i, c, plan, logs[i], start) for i, c in live))
     # Wait for the deliveries to stop arriving.
     last, deadline = -1, time.monotonic() + plan.timeout
@@ -176,6 +186,7 @@ async def _crowd(plan: CrowdPlan) -> CrowdReport:
         # What the clients log while the crowd hangs up ("Server sent close packet") is
         # not about the run.
         logging.getLogger(name).removeHandler(errors)
+        logging.getLogger(name).setLevel(logging.ERROR)  # and Python's last resort not print it
     for _, client in live:
         with contextlib.suppress(Exception):
             await asyncio.wait_for(client.disconnect(), 2)
@@ -227,7 +238,7 @@ def crowd_process(conn: Any, plan: CrowdPlan) -> None:
     try:
         if plan.nice:
             os.nice(plan.nice)
-        conn.send(("report", asyncio.run(_crowd(plan))))
+        conn.send(("report", asyncio.run(_crowd(plan, conn))))
     except BaseException as exc:  # the parent must hear about it, whatever it is
         conn.send(("error", f"{type(exc).__name__}: {exc}"))
     finally:

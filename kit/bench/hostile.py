@@ -44,8 +44,11 @@ task that asks to wake every 10 ms. "kit.run p99" is the time a cell waits for
 the time the crowd ran: a long ``kit.run`` wait with a low share means the loop had little
 to do and the thread was waiting for a core (on a machine shared with the crowd's
 processes, or anything else). "What the clients logged" counts the warnings and errors
-of the clients' own libraries (a client that drops itself says why there). Peak RSS is
-the whole process's (the servers and the tap live in it).
+of the clients' own libraries (a client that drops itself says why there). "Garbage
+collections" counts the collector's runs in the kernel's process per generation and the
+longest of each (``gc.callbacks``): a collection holds the GIL, so it stalls the loop and
+every waiting cell. "Delivery budget" is the chat's ``max_deliveries`` (``--max-deliveries``).
+Peak RSS is the whole process's (the servers and the tap live in it).
 
 Why this module is long: each scenario is a small program of its own (a server, its rude
 peers, a bystander and their measurements); they share only the reporting.
@@ -56,6 +59,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import logging
 import multiprocessing
 import socket
@@ -167,6 +171,45 @@ class RuntimeCPU:
     def __exit__(self, *exc: object) -> None:
         self.cpu = runtime.run(self._thread_time(), 30) - self._cpu
         self.wall = time.perf_counter() - self._wall
+
+
+class GCWatch:
+    """The garbage collector's pauses while the block runs (``gc.callbacks``).
+
+    A full (generation 2) collection walks every object the process keeps; in a kernel
+    running servers for hundreds of clients it stops whichever thread triggered it, the
+    runtime loop included, for tens of milliseconds.
+    """
+
+    def __init__(self) -> None:
+        self.longest = [0.0, 0.0, 0.0]
+        self.counts = [0, 0, 0]
+        self._started = 0.0
+
+    def _callback(self, phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+            return
+        generation = info["generation"]
+        self.counts[generation] += 1
+        self.longest[generation] = max(
+            self.longest[generation], time.perf_counter() - self._started
+        )
+
+    def __enter__(self) -> GCWatch:
+        gc.callbacks.append(self._callback)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        gc.callbacks.remove(self._callback)
+
+    def __str__(self) -> str:
+        return ", ".join(
+            f"gen {generation}: {count} x, longest {ms(longest)}"
+            for generation, (count, longest) in enumerate(
+                zip(self.counts, self.longest, strict=True)
+            )
+        )
 
 
 class RSSPeak:
@@ -486,6 +529,9 @@ def _crowd(name: str, args: argparse.Namespace, spread: float, call_bound: float
     result = Result(name)
     with fresh_kit():
         chat = kit.chat_app()
+        budget = getattr(args, "max_deliveries", None)
+        if budget is not None:
+            chat.max_deliveries = budget or None
         server = kit.serve(chat, name="chat")
         plan = CrowdPlan(server.url, args.clients, args.messages, spread, nice=args.crowd_nice)
         # The crowd is split over processes so that a delivery the clients cannot take in
@@ -504,14 +550,29 @@ def _crowd(name: str, args: argparse.Namespace, spread: float, call_bound: float
             first += share
         reports: list[CrowdReport] = []
         errors: list[object] = []
-        with RSSPeak() as rss, LoopWatch() as loop, RuntimeCPU() as cpu:
+        with RSSPeak() as rss, LoopWatch() as loop, RuntimeCPU() as cpu, GCWatch() as collections:
             for process, child in processes:
                 process.start()
                 child.close()
             sampler = CallSampler()
-            # The crowd connects (500 clients take minutes on a busy machine), sends for
-            # `spread` seconds, then waits up to plan.timeout for the deliveries to stop;
-            # its processes end on their own, so wait for their reports or their end.
+            # The crowd connects (500 clients take minutes on a busy machine); once every
+            # process says its clients are connected, all start sending at one time (a
+            # process that started early would send to clients not there yet), for
+            # `spread` seconds, then wait up to plan.timeout for the deliveries to stop;
+            # the processes end on their own, so wait for their reports or their end.
+            early: dict[int, tuple[str, object]] = {}
+
+            def all_connected() -> bool:
+                for index, pipe in enumerate(pipes):
+                    if index not in early and pipe.poll():
+                        early[index] = pipe.recv()
+                return len(early) == len(pipes) or not any(p.is_alive() for p, _ in processes)
+
+            sampler.sample_while(all_connected, timeout=600)
+            start_at = time.time() + 0.5
+            for index, pipe in enumerate(pipes):
+                if early.get(index, ("",))[0] == "connected":
+                    pipe.send(start_at)
             sampler.sample_while(
                 lambda: (
                     all(pipe.poll() for pipe in pipes)
@@ -519,8 +580,12 @@ def _crowd(name: str, args: argparse.Namespace, spread: float, call_bound: float
                 ),
                 timeout=spread + plan.timeout + 600,
             )
-            for pipe in pipes:
-                kind, report = pipe.recv() if pipe.poll(30) else ("error", "no report")
+            for index, pipe in enumerate(pipes):
+                said = early.get(index)
+                if said is not None and said[0] != "connected":
+                    kind, report = said  # it failed before it was connected
+                else:
+                    kind, report = pipe.recv() if pipe.poll(30) else ("error", "no report")
                 if kind == "report" and isinstance(report, CrowdReport):
                     reports.append(report)
                 else:
@@ -533,7 +598,18 @@ def _crowd(name: str, args: argparse.Namespace, spread: float, call_bound: float
         result.figure("crowd failed", "; ".join(str(error) for error in errors))
         result.check("the crowd ran", False)
         return result
-    return _crowd_result(result, merge(reports), plan, sampler, rss, loop, cpu, call_bound)
+    return _crowd_result(
+        result,
+        merge(reports),
+        plan,
+        sampler,
+        rss,
+        loop,
+        cpu,
+        collections,
+        call_bound,
+        chat.max_deliveries,
+    )
 
 
 def _split(count: int, parts: int) -> list[range]:
@@ -555,7 +631,9 @@ def _crowd_result(
     rss: RSSPeak,
     loop: LoopWatch,
     cpu: RuntimeCPU,
+    collections: GCWatch,
     call_bound: float | None,
+    chat_budget: int | None,
 ) -> Result:
     accepted = sum(len(numbers) for numbers in report.accepted.values())
     expected = accepted * report.connected
@@ -569,11 +647,14 @@ def _crowd_result(
         result.figure(
             "crowd processes", f"nice +{plan.nice} (the server's process has the CPU first)"
         )
+    result.figure("delivery budget", f"{chat_budget:,} a second" if chat_budget else "none")
     result.figure("accepted / refused", f"{accepted} / {len(report.refused)} {reasons}")
     result.figure("unanswered", str(report.unanswered))
     result.figure("deliveries expected", f"{expected:,}")
     result.figure("received / missed (told)", f"{received:,} / {missed:,}")
     result.figure("lost", f"{lost:,}")
+    if lost:
+        result.figure("where deliveries are short", _shortfall(report))
     result.figure("duplicates", str(report.duplicates))
     result.figure(
         "clients dropped", f"{len(report.disconnects)} {sorted(set(report.disconnects.values()))}"
@@ -595,6 +676,7 @@ def _crowd_result(
         "runtime thread CPU / wall",
         f"{cpu.cpu:,.1f} s / {cpu.wall:,.1f} s ({cpu.cpu / max(cpu.wall, 1e-9):.0%})",
     )
+    result.figure("garbage collections", str(collections))
     result.figure("peak RSS growth", mib(rss.grown))
     result.check("every client connected", report.connected == plan.clients)
     result.check("no client dropped", not report.disconnects)
@@ -604,6 +686,20 @@ def _crowd_result(
         p99 = percentile(sampler.samples, 0.99)
         result.check(f"kit.run p99 < {call_bound * 1000:.0f} ms", p99 < call_bound, timed=True)
     return result
+
+
+def _shortfall(report: CrowdReport) -> str:
+    """Which clients lack accepted messages (beyond what they were told they missed)."""
+    sent = {(sender, number) for sender, numbers in report.accepted.items() for number in numbers}
+    short = []
+    for client, pairs in sorted(report.received_pairs.items()):
+        missing = sorted(sent - set(pairs))
+        if len(missing) > report.missed.get(client, 0):
+            told = report.missed.get(client, 0)
+            short.append(
+                f"client {client}: {len(missing)} missing, {told} told, e.g. {missing[:3]}"
+            )
+    return f"{len(short)} clients; " + "; ".join(short[:5])
 
 
 def burst(args: argparse.Namespace) -> Result:
@@ -657,6 +753,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "positive value lets the kernel's servers have the CPU first (default 0)",
     )
     parser.add_argument(
+        "--max-deliveries",
+        type=int,
+        default=None,
+        help="the chat's delivery budget, deliveries a second (default: the chat's own, "
+        "kit.apps.chat.MAX_DELIVERIES; 0: no budget)",
+    )
+    parser.add_argument(
         "--check", action="store_true", help="exit with status 1 if a bound is not met"
     )
 
@@ -676,6 +779,8 @@ def run(args: argparse.Namespace) -> int:
         raise SystemExit(
             "--clients, --messages, --crowd-processes, --spread and --paced-spread must be positive"
         )
+    if args.max_deliveries is not None and args.max_deliveries < 0:
+        raise SystemExit(f"--max-deliveries is 0 (no budget) or more, not {args.max_deliveries}")
     if not 0 <= args.crowd_nice <= 19:
         raise SystemExit(f"--crowd-nice is 0 to 19 (a nice increment), not {args.crowd_nice}")
     names = args.only or list(SCENARIOS)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+import time
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
@@ -33,12 +34,20 @@ def rude() -> Iterator[list[socket.socket]]:
         sock.close()
 
 
-def socketio_events(sock: socket.socket, *, until: str, timeout: float = 10.0) -> list[list]:
-    """Read a raw engine.io-over-WebSocket peer until event ``until``; answer PINGs."""
+def socketio_events(
+    sock: socket.socket, *, until: str, timeout: float = 10.0, within: float | None = None
+) -> list[list]:
+    """Read a raw engine.io-over-WebSocket peer until event ``until``; answer PINGs.
+
+    ``within``: fail after that many seconds even if PINGs keep coming."""
     sock.settimeout(timeout)
     reader = MessageReader(mask_required=False, max_size=None)
     events: list[list] = []
+    deadline = time.monotonic() + within if within is not None else None
     while True:
+        assert deadline is None or time.monotonic() < deadline, (
+            f"no {until!r} within {within} s; events: {events[-3:]}"
+        )
         data = sock.recv(65536)
         assert data, f"the server closed the connection; events so far: {events[-3:]}"
         reader.feed(data)
@@ -291,3 +300,76 @@ def test_one_slow_reader_of_two_recipients_does_not_make_the_server_busy(rude) -
     else:
         pytest.fail("the stalled client never fell behind")
     assert sender.call("recive message", {"message": "still fine"}) == {"ok": True}
+
+
+def test_past_its_delivery_budget_a_server_refuses_messages_as_busy() -> None:
+    """MAX_DELIVERIES: one message to three clients is three deliveries; past the budget
+    the message is refused with the reason, and the budget refills with time."""
+    chat = kit.chat_app()
+    assert chat.max_deliveries == chatapp.MAX_DELIVERIES == 5_000
+    server = kit.serve(chat, name="chat")
+    clients = [kit.SocketIOClient(server) for _ in range(3)]
+    for client in clients:
+        client.wait_for("new message")  # the welcome
+    chat.max_deliveries = 10
+    data = {"user": "ann", "mess": "hi", "time": "t", "room": None}
+
+    async def burst() -> list[str]:
+        answers = []
+        for _ in range(5):  # no await that yields to the loop in between
+            try:
+                await chat._broadcast("new message", data)
+                answers.append("ok")
+            except chatapp.Refused as exc:
+                answers.append(str(exc))
+        return answers
+
+    answers = kit.run(burst())
+    busy = (
+        "busy: this server hands out at most 10 deliveries a second (this message would "
+        "be 3); try again in a moment"
+    )
+    assert answers == ["ok"] * 3 + [busy] * 2
+    for client in clients:
+        for _ in range(3):
+            assert client.wait_for("new message", timeout=10)[0] == data
+    eventually(
+        lambda: clients[0].call("recive message", {"message": "later"}) == {"ok": True},
+        what="the budget refilled",
+    )
+    chat.max_deliveries = None
+    assert kit.run(burst()) == ["ok"] * 5
+
+
+def test_a_client_whose_heartbeat_answer_is_late_is_skipped_and_told_when_it_answers(
+    rude,
+) -> None:
+    """A client whose queue here is empty but whose PONG is over MAX_LAG late is behind
+    (its backlog is in the socket buffers and its own loop): broadcasts skip it, and once
+    it answers it is told how many it missed, with no further broadcast needed."""
+    chat = kit.chat_app()
+    chat.sio.eio.ping_interval = 0.3  # python-engineio's option: a PING every 0.3 s
+    server = kit.serve(chat, name="chat")
+    sender, bystander = kit.SocketIOClient(server), kit.SocketIOClient(server)
+    bystander.wait_for("new message")  # the welcome
+    late = peers.stalled_socketio(server.port)  # reads nothing, answers no PING
+    rude.append(late)
+    slow = stalled_sid(chat, {sender.sid(), bystander.sid()})
+    eio_socket = chat.sio.eio.sockets[chat.sio.manager.eio_sid_from_sid(slow, "/")]
+
+    def pong_late() -> bool:  # what chat.lag(slow) > MAX_LAG (2 s) says, read directly
+        sent = eio_socket.last_ping
+        return bool(sent) and time.time() - sent > 2.0
+
+    eventually(pong_late, what="the PONG over 2 s late", timeout=10)
+    assert chat.backlog(slow) <= chat.max_backlog  # its queue here says nothing
+    for number in range(3):
+        answer = sender.call("recive message", {"message": f"while you were away {number}"})
+        assert answer == {"ok": True}
+        assert bystander.wait_for("new message")[0]["mess"] == f"while you were away {number}"
+    events = socketio_events(late, until="missed messages", within=10)  # answers PINGs
+    assert [e for e in events if "away" in str(e)] == []
+    missed = events[-1][1]
+    assert missed["count"] == 3
+    assert "over 2 s late" in missed["why"]
+    assert chat.lag(slow) <= chatapp.MAX_LAG == 2.0

@@ -42,6 +42,8 @@ def test_the_command_checks_its_options(capsys: pytest.CaptureFixture[str]) -> N
         main(["hostile", "--clients", "0"])
     with pytest.raises(SystemExit, match="--crowd-nice is 0 to 19"):
         main(["hostile", "--crowd-nice", "20"])
+    with pytest.raises(SystemExit, match=r"--max-deliveries is 0 \(no budget\) or more"):
+        main(["hostile", "--max-deliveries", "-1"])
 
 
 def test_a_crowd_reports_the_errors_its_client_libraries_logged() -> None:
