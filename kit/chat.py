@@ -24,6 +24,9 @@ with the file and the fix named.
 ``--ping-interval S`` and ``--ping-timeout S`` set the heartbeat
 (``kit.chat_app(ping_interval=..., ping_timeout=...)``, 25 and 20 s by default): a
 client gone without a word is dropped, and its name freed, within their sum.
+
+``--max-deliveries N`` is the delivery budget (``kit.chat_app(max_deliveries=...)``,
+5,000 a second by default; 0: none): past it, messages are refused as busy.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ from kit.apps.chat import (
     CHANNEL,
     DEFAULT_ROOMS,
     MAX_BACKLOG,
+    MAX_DELIVERIES,
     MAX_TEXT,
     PING_INTERVAL,
     PING_TIMEOUT,
@@ -82,6 +86,20 @@ def _positive(what: str) -> Callable[[str], int]:
         return value
 
     return parse
+
+
+def _budget(text: str) -> int | None:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"--max-deliveries is a whole number, not {text!r}"
+        ) from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(
+            f"--max-deliveries must be 0 (no budget) or more, not {value}"
+        )
+    return value or None
 
 
 def _seconds(what: str, *, whole: bool = False) -> Callable[[str], float]:
@@ -198,6 +216,14 @@ def parser() -> argparse.ArgumentParser:
         f"name freed (default {PING_TIMEOUT:g})",
     )
     commands.add_argument(
+        "--max-deliveries",
+        type=_budget,
+        default=MAX_DELIVERIES,
+        metavar="N",
+        help="deliveries a second (one message to one client) before messages are refused "
+        f"as busy; 0: no budget (default {MAX_DELIVERIES:,})",
+    )
+    commands.add_argument(
         "--quiet",
         action="store_true",
         help="log warnings only, not one line per connection",
@@ -222,6 +248,7 @@ def main(argv: list[str] | None = None) -> int:
             store=args.store,
             ping_interval=args.ping_interval,
             ping_timeout=args.ping_timeout,
+            max_deliveries=args.max_deliveries,
         )
     except (FileNotFoundError, ValueError, StoreFileError) as exc:
         print(f"kit.chat: {exc}", file=sys.stderr)

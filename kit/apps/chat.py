@@ -252,7 +252,8 @@ The default comes from the hostile benchmark's burst (500 clients on the same sh
 2-core machine as the server): at 10,000 a second the clients fell over 5 s behind and
 python-engineio's client dropped 125 of them in one of two runs; at 5,000 none, in three
 runs (see the README's hostile figures). ``chat.max_deliveries`` changes it (None: no
-budget); a server whose clients are on other machines can take more."""
+budget), as does ``kit.chat_app(max_deliveries=...)``; a server whose clients are on
+other machines can take more."""
 MAX_IN_FLIGHT = 32
 """Broadcasts that may still be going out before new ones are refused as busy: in a Redis
 cluster, those python-socketio is handing out (a task per recipient); on a server on its
@@ -304,6 +305,22 @@ def check_heartbeat(option: str, value: object, *, whole: bool = False) -> float
             f"{round(value * 1000)} ms; use {max(1, round(value))}"
         )
     return float(value)
+
+
+def check_deliveries(value: object) -> int | None:
+    """``value`` as a delivery budget (``max_deliveries``), or a clear error.
+
+    Raises:
+        ValueError: not None and not a whole number of at least 1.
+    """
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(
+            f"max_deliveries must be a whole number of at least 1 (or None: no budget), "
+            f"not {value!r}"
+        )
+    return value
 
 
 @functools.cache
@@ -535,6 +552,7 @@ class ChatApp:
         rooms: the rooms clients may join, or None for any name.
         max_text: the longest message, in characters.
         max_backlog: packets a client may have waiting before broadcasts skip it.
+        max_deliveries: deliveries a second before messages are refused as busy, or None.
         store: the :class:`~kit.apps.chatstore.ChatStore` messages are kept in, or None.
     """
 
@@ -557,6 +575,7 @@ class ChatApp:
         store: str | os.PathLike[str] | ChatStore | None = None,
         ping_interval: float = PING_INTERVAL,
         ping_timeout: float = PING_TIMEOUT,
+        max_deliveries: int | None = MAX_DELIVERIES,
     ) -> None:
         import socketio
         from aiohttp import web
@@ -571,10 +590,10 @@ class ChatApp:
         self._missed: dict[str, int] = {}  # sid -> broadcasts it was skipped for
         self._late: set[str] = set()  # of those, skipped for a late heartbeat answer
         self._in_flight = 0  # broadcasts python-socketio is still handing out (cluster)
-        self.max_deliveries: int | None = MAX_DELIVERIES
+        self.max_deliveries: int | None = check_deliveries(max_deliveries)
         """Deliveries a second this server hands out before it refuses messages as busy
-        (``MAX_DELIVERIES``); None: no budget."""
-        self._budget = float(MAX_DELIVERIES)  # deliveries that may go out now
+        (``MAX_DELIVERIES`` by default); None: no budget."""
+        self._budget = float(max_deliveries or 0)  # deliveries that may go out now
         self._budget_at = time.monotonic()
         self._telling: asyncio.Task[None] | None = None  # tells skipped clients, later
         self.redis_url: str | None = None
@@ -1345,8 +1364,9 @@ class ChatApp:
     async def stop(self) -> None:
         """Stop serving: every client gets an engine.io CLOSE, then the sockets close."""
         adapter, self._adapter = self._adapter, None
-        for task in list(self._welcoming):
-            task.cancel()
+        for task in [*self._welcoming, self._catching_up, self._telling]:
+            if task is not None:
+                task.cancel()  # they would otherwise outlive the server they serve
         try:
             if adapter is not None:
                 self._stopping = adapter
@@ -1399,6 +1419,7 @@ def chat_app(
     store: str | os.PathLike[str] | ChatStore | None = None,
     ping_interval: float = PING_INTERVAL,
     ping_timeout: float = PING_TIMEOUT,
+    max_deliveries: int | None = MAX_DELIVERIES,
 ) -> ChatApp:
     """A chat server to hand to ``kit.serve``: the page, the client, the events.
 
@@ -1441,11 +1462,15 @@ def chat_app(
             gone without a word (a cut long-poll, a black hole) is noticed, and its name
             given back, within ``ping_interval + ping_timeout``: shorter values free it
             sooner, at the price of more heartbeats.
+        max_deliveries: deliveries (one message to one client) a second this server hands
+            out, all rooms together, before it refuses messages as busy (5,000; see
+            :data:`MAX_DELIVERIES`). None: no budget.
 
     Raises:
         FileNotFoundError: ``client_js`` (or ``$KIT_SOCKETIO_JS``) names no file.
         ValueError: ``redis`` is not a Redis URL, or both ``redis`` and ``store`` are given;
-            ``ping_interval`` or ``ping_timeout`` is not positive.
+            ``ping_interval`` or ``ping_timeout`` is not positive; ``max_deliveries`` is
+            not a whole number of at least 1 (nor None).
         TypeError: ``ping_interval`` or ``ping_timeout`` is not a number.
         kit.apps.recovery.StoreFileError: the store file is locked, read-only or corrupt.
 
@@ -1469,4 +1494,5 @@ def chat_app(
         store=store,
         ping_interval=ping_interval,
         ping_timeout=ping_timeout,
+        max_deliveries=max_deliveries,
     )

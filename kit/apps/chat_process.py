@@ -24,9 +24,11 @@ from kit.apps.chat import (
     CHANNEL,
     DEFAULT_ROOMS,
     MAX_BACKLOG,
+    MAX_DELIVERIES,
     MAX_TEXT,
     PING_INTERVAL,
     PING_TIMEOUT,
+    check_deliveries,
     check_heartbeat,
 )
 from kit.apps.roster import check_redis_url
@@ -58,6 +60,7 @@ class ChatProcess(ChildProgram):
         max_backlog: int = MAX_BACKLOG,
         ping_interval: float = PING_INTERVAL,
         ping_timeout: float = PING_TIMEOUT,
+        max_deliveries: int | None = MAX_DELIVERIES,
     ) -> None:
         super().__init__()
         for what, value in (("max_text", max_text), ("max_backlog", max_backlog)):
@@ -65,6 +68,7 @@ class ChatProcess(ChildProgram):
                 raise ValueError(f"{what} must be a whole number of at least 1, not {value!r}")
         self.ping_interval = check_heartbeat("ping_interval", ping_interval, whole=True)
         self.ping_timeout = check_heartbeat("ping_timeout", ping_timeout)
+        self.max_deliveries = check_deliveries(max_deliveries)
         self.redis = check_redis_url(redis) if redis is not None else None
         self.channel = channel
         self.rooms = tuple(rooms) if rooms is not None else None
@@ -82,6 +86,7 @@ class ChatProcess(ChildProgram):
         argv += ["--max-text", str(self.max_text), "--max-backlog", str(self.max_backlog)]
         argv += ["--ping-interval", repr(self.ping_interval)]
         argv += ["--ping-timeout", repr(self.ping_timeout)]
+        argv += ["--max-deliveries", str(self.max_deliveries or 0)]
         return argv
 
     def environment(self) -> dict[str, str]:
@@ -101,6 +106,7 @@ def chat_process(
     max_backlog: int = MAX_BACKLOG,
     ping_interval: float = PING_INTERVAL,
     ping_timeout: float = PING_TIMEOUT,
+    max_deliveries: int | None = MAX_DELIVERIES,
 ) -> Server:
     """Start ``python -m kit.chat`` in a child process and return its kit server.
 
@@ -114,12 +120,15 @@ def chat_process(
         max_backlog: packets a client may have waiting before broadcasts skip it.
         ping_interval, ping_timeout: the heartbeat in seconds (25 and 20), as
             ``kit.chat_app(ping_interval=..., ping_timeout=...)``.
+        max_deliveries: the delivery budget a second (5,000), or None for none, as
+            ``kit.chat_app(max_deliveries=...)``.
 
     Raises:
         ChildProgramError: the command exited while starting (its log is quoted: an
             unreachable Redis, say).
         ValueError: ``max_text`` or ``max_backlog`` is not a whole number of at least 1;
-            ``ping_interval`` or ``ping_timeout`` is not positive.
+            ``ping_interval`` or ``ping_timeout`` is not positive; ``max_deliveries`` is
+            not a whole number of at least 1 (nor None).
         TypeError: ``ping_interval`` or ``ping_timeout`` is not a number.
     """
     url = getattr(redis, "url", redis)
@@ -131,5 +140,6 @@ def chat_process(
         max_backlog=max_backlog,
         ping_interval=ping_interval,
         ping_timeout=ping_timeout,
+        max_deliveries=max_deliveries,
     )
     return serve(process, name=name, port=port)

@@ -170,6 +170,17 @@ def test_max_backlog_is_checked() -> None:
         kit.chat_app(max_backlog=0)
 
 
+@pytest.mark.parametrize("bad", [0, -5, 2.5, True, "100"])
+def test_max_deliveries_is_checked(bad: object) -> None:
+    with pytest.raises(ValueError, match="max_deliveries must be a whole number of at least 1"):
+        kit.chat_app(max_deliveries=bad)  # type: ignore[arg-type]
+
+
+def test_max_deliveries_is_an_option_and_none_turns_the_budget_off() -> None:
+    assert kit.chat_app(max_deliveries=7).max_deliveries == 7
+    assert kit.chat_app(max_deliveries=None).max_deliveries is None
+
+
 def test_while_too_many_broadcasts_are_going_out_a_message_is_refused_as_busy(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -291,6 +291,10 @@ def test_help_documents_every_option() -> None:
     assert "--max-text N" in done.stdout and "--max-backlog N" in done.stdout
     assert "--store PATH" in done.stdout and "SQLite file" in done.stdout
     assert "--ping-interval S" in done.stdout and "--ping-timeout S" in done.stdout
+    assert "--max-deliveries N" in done.stdout and "(default 5,000)" in " ".join(
+        done.stdout.split()
+    )
+    assert "--ping-interval S" in done.stdout and "--ping-timeout S" in done.stdout
     assert "SIGTERM" in done.stdout
 
 
@@ -301,6 +305,8 @@ def test_help_documents_every_option() -> None:
         ("--max-backlog", "many", "whole number"),
         ("--ping-interval", "0", "must be a positive number of seconds"),
         ("--ping-interval", "2.5", "must be a whole number of seconds"),
+        ("--max-deliveries", "-1", "must be 0 (no budget) or more, not -1"),
+        ("--max-deliveries", "lots", "is a whole number, not 'lots'"),
         ("--ping-timeout", "soon", "is a number of seconds, not 'soon'"),
     ],
 )
@@ -321,11 +327,19 @@ def test_chat_process_passes_its_limits_to_the_child(no_leaks) -> None:
         kit.chat_process(max_backlog=0)
     with pytest.raises(ValueError, match="ping_timeout must be a positive number"):
         kit.chat_process(ping_timeout=0)
+    with pytest.raises(ValueError, match="max_deliveries must be a whole number"):
+        kit.chat_process(max_deliveries=0)
     server = kit.chat_process(
-        max_text=20, max_backlog=3, ping_interval=2, ping_timeout=4.5, name="limits"
+        max_text=20,
+        max_backlog=3,
+        ping_interval=2,
+        ping_timeout=4.5,
+        max_deliveries=1000,
+        name="limits",
     )
-    assert server.app.command(server.app.directory)[-8:] == [
+    assert server.app.command(server.app.directory)[-10:] == [
         "--max-text", "20", "--max-backlog", "3", "--ping-interval", "2.0", "--ping-timeout", "4.5",
+        "--max-deliveries", "1000",
     ]  # fmt: skip
     with urllib.request.urlopen(f"{server.url}/socket.io/?EIO=4&transport=polling") as answer:
         opened = json.loads(answer.read().decode()[1:])  # "0" + the OPEN packet's JSON
