@@ -267,6 +267,21 @@ def test_a_broadcast_makes_no_task_per_recipient(rude) -> None:
     assert ours == 0
 
 
+BURST_DATA = {"user": "ann", "mess": "hi", "time": "t", "room": None}
+
+
+async def burst(chat: chatapp.ChatApp, count: int) -> list[str]:
+    """``count`` broadcasts of BURST_DATA in one go: "ok" or the refusal, for each."""
+    answers = []
+    for _ in range(count):  # no await that yields to the loop in between
+        try:
+            await chat._broadcast("new message", BURST_DATA)
+            answers.append("ok")
+        except chatapp.Refused as exc:
+            answers.append(str(exc))
+    return answers
+
+
 def test_a_burst_handed_out_faster_than_the_writers_run_is_refused_as_busy() -> None:
     """On a server on its own: 40 broadcasts in one go, with no chance for the recipients'
     writer tasks to run in between; after 32 (MAX_IN_FLIGHT) the loop counts as saturated."""
@@ -275,25 +290,13 @@ def test_a_burst_handed_out_faster_than_the_writers_run_is_refused_as_busy() -> 
     clients = [kit.SocketIOClient(server) for _ in range(3)]
     for client in clients:
         client.wait_for("new message")  # the welcome
-    data = {"user": "ann", "mess": "hi", "time": "t", "room": None}
-
-    async def burst() -> list[str]:
-        answers = []
-        for _ in range(40):  # no await that yields to the loop in between
-            try:
-                await chat._broadcast("new message", data)
-                answers.append("ok")
-            except chatapp.Refused as exc:
-                answers.append(str(exc))
-        return answers
-
-    answers = kit.run(burst())
+    answers = kit.run(burst(chat, 40))
     assert answers[:32] == ["ok"] * 32
     busy = "busy: 32 messages are still going out to everyone; try again in a moment"
     assert answers[32:] == [busy] * 8
     for client in clients:
         for _ in range(32):
-            assert client.wait_for("new message", timeout=10)[0] == data
+            assert client.wait_for("new message", timeout=10)[0] == BURST_DATA
     assert clients[0].call("recive message", {"message": "after"}) == {"ok": True}
 
 
@@ -323,19 +326,7 @@ def test_past_its_delivery_budget_a_server_refuses_messages_as_busy() -> None:
     for client in clients:
         client.wait_for("new message")  # the welcome
     chat.max_deliveries = 10
-    data = {"user": "ann", "mess": "hi", "time": "t", "room": None}
-
-    async def burst() -> list[str]:
-        answers = []
-        for _ in range(5):  # no await that yields to the loop in between
-            try:
-                await chat._broadcast("new message", data)
-                answers.append("ok")
-            except chatapp.Refused as exc:
-                answers.append(str(exc))
-        return answers
-
-    answers = kit.run(burst())
+    answers = kit.run(burst(chat, 5))
     busy = (
         "busy: this server hands out at most 10 deliveries a second (this message would "
         "be 3); try again in a moment"
@@ -343,13 +334,13 @@ def test_past_its_delivery_budget_a_server_refuses_messages_as_busy() -> None:
     assert answers == ["ok"] * 3 + [busy] * 2
     for client in clients:
         for _ in range(3):
-            assert client.wait_for("new message", timeout=10)[0] == data
+            assert client.wait_for("new message", timeout=10)[0] == BURST_DATA
     eventually(
         lambda: clients[0].call("recive message", {"message": "later"}) == {"ok": True},
         what="the budget refilled",
     )
     chat.max_deliveries = None
-    assert kit.run(burst()) == ["ok"] * 5
+    assert kit.run(burst(chat, 5)) == ["ok"] * 5
 
 
 def test_a_client_whose_heartbeat_answer_is_late_is_skipped_and_told_when_it_answers(

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +52,22 @@ SEND_FROM_THE_PAGE = """(count) => {
 OUTBOX = "() => outbox.queue.length"
 
 
+Stored = tuple["kit.apps.chat.ChatApp", kit.Server, Any]
+
+
+@pytest.fixture
+def stored(no_leaks, socketio_client_js: Path, tmp_path: Path) -> Iterator[Stored]:
+    """A chat with a store in ``tmp_path``, served, and a tap in front of it (the page
+    goes through the tap); the store is closed afterwards."""
+    chat = kit.chat_app(client_js=socketio_client_js, store=tmp_path / "chat.sqlite")
+    server = kit.serve(chat, name="chat with a store")
+    try:
+        yield chat, server, kit.tap(server)
+    finally:
+        assert chat.store is not None
+        chat.store.close()
+
+
 def log_in(page: Any, url: str, name: str) -> None:
     from playwright.sync_api import expect
 
@@ -61,46 +78,39 @@ def log_in(page: Any, url: str, name: str) -> None:
     expect(page.locator("#me")).to_have_text(name)
 
 
-def test_the_page_resumes_from_its_offset_after_a_cut(
-    no_leaks, page, socketio_client_js: Path, tmp_path: Path
-) -> None:
+def test_the_page_resumes_from_its_offset_after_a_cut(page: Any, stored: Stored) -> None:
     from playwright.sync_api import expect
 
-    chat = kit.chat_app(client_js=socketio_client_js, store=tmp_path / "chat.sqlite")
-    server = kit.serve(chat, name="chat with a store")
-    tap = kit.tap(server)
+    chat, server, tap = stored
     bob = kit.SocketIOChatClient(server, user="bob", resume=True, retries=5, message_ids=True)
-    try:
-        log_in(page, f"{tap.url}/", "ann")
-        page.fill("#message", "before")
-        page.click("#send")
-        expect(page.locator("li.message")).to_have_text(["ann: before"])
-        tap.refuse(duration=2.0)  # the page stays away while bob talks
-        tap.cut()
-        expect(page.locator("#status")).to_have_text(re.compile("reconnecting"), timeout=5000)
-        for n in range(5):
-            bob.send(f"while away #{n}")
-        bob.wait_sent(10)
-        expect(page.locator("#status")).to_have_text(re.compile("^connected over "), timeout=15000)
-        page.fill("#message", "back")
-        page.click("#send")
-        missed = [f"bob: while away #{n}" for n in range(5)]
-        expect(page.locator("li.message")).to_have_text(["ann: before", *missed, "ann: back"])
-        replayed = page.locator("li.message[data-replay='yes']").all_text_contents()
-        assert replayed == missed
-        offsets = [int(offset) for _, offset in page.evaluate(SHOWN)]
-        assert offsets == list(range(1, 8))
-        # The CONNECT after the cut sent the offset the page had shown, with the store id.
-        connects = tap.select("CONNECT", layer="socket.io", direction="client->server")
-        assert len(connects) >= 2
-        assert "offset" not in connects[0].summary
-        assert "'offset': 1" in connects[-1].summary or '"offset":1' in connects[-1].summary
-        assert chat.store.id in connects[-1].summary
-        assert chat.store.count == 7
-        assert page.locator("li.error").count() == 0
-    finally:
-        bob.close()
-        chat.store.close()
+    log_in(page, f"{tap.url}/", "ann")
+    page.fill("#message", "before")
+    page.click("#send")
+    expect(page.locator("li.message")).to_have_text(["ann: before"])
+    tap.refuse(duration=2.0)  # the page stays away while bob talks
+    tap.cut()
+    expect(page.locator("#status")).to_have_text(re.compile("reconnecting"), timeout=5000)
+    for n in range(5):
+        bob.send(f"while away #{n}")
+    bob.wait_sent(10)
+    expect(page.locator("#status")).to_have_text(re.compile("^connected over "), timeout=15000)
+    page.fill("#message", "back")
+    page.click("#send")
+    missed = [f"bob: while away #{n}" for n in range(5)]
+    expect(page.locator("li.message")).to_have_text(["ann: before", *missed, "ann: back"])
+    replayed = page.locator("li.message[data-replay='yes']").all_text_contents()
+    assert replayed == missed
+    offsets = [int(offset) for _, offset in page.evaluate(SHOWN)]
+    assert offsets == list(range(1, 8))
+    # The CONNECT after the cut sent the offset the page had shown, with the store id.
+    connects = tap.select("CONNECT", layer="socket.io", direction="client->server")
+    assert len(connects) >= 2
+    assert "offset" not in connects[0].summary
+    assert "'offset': 1" in connects[-1].summary or '"offset":1' in connects[-1].summary
+    assert chat.store.id in connects[-1].summary
+    assert chat.store.count == 7
+    assert page.locator("li.error").count() == 0
+    bob.close()
 
 
 def test_the_page_without_a_store_chats_as_before(no_leaks, page, socketio_client_js: Path) -> None:
@@ -139,40 +149,35 @@ CONNECT_AGAIN = "() => socket.io.engine.write('0' + JSON.stringify({}))"
 
 
 def test_a_connect_that_came_twice_is_refused_with_its_reason_and_the_page_comes_back(
-    no_leaks, page, socketio_client_js: Path, tmp_path: Path
+    page: Any, stored: Stored
 ) -> None:
     from playwright.sync_api import expect
 
-    chat = kit.chat_app(client_js=socketio_client_js, store=tmp_path / "chat.sqlite")
-    server = kit.serve(chat, name="chat with a store")
-    tap = kit.tap(server)
-    try:
-        log_in(page, f"{tap.url}/", "ann")
-        page.fill("#message", "before")
-        page.click("#send")
-        expect(page.locator("li.message")).to_have_text(["ann: before"])
-        page.evaluate(CONNECT_AGAIN)
-        # python-socketio refuses it with the bare string "Unable to connect", which the
-        # official client reads as a refusal with an empty message; the kit's server
-        # says what happened and that connecting again helps.
-        refusal = tap.wait_for("CONNECT_ERROR", layer="socket.io", direction="server->client")
-        assert refusal.carries("Unable to connect: this connection already has a session")
-        assert refusal.carries('"data":{"retry":true}')
-        # The client does not connect again after a refusal; the page does, after a while.
-        expect(page.locator("li.system", has_text="refused: Unable to connect")).to_have_count(1)
-        told = page.locator("li.system", has_text="refused: ").first.text_content() or ""
-        assert re.search(r"already has a session in namespace '/'.*trying again in", told)
-        expect(page.locator("li.system", has_text="reconnected: logged in as ann")).to_have_count(
-            1, timeout=10000
-        )
-        expect(page.locator("#status")).to_have_text(re.compile("^connected over "))
-        page.fill("#message", "after")
-        page.click("#send")
-        expect(page.locator("li.message")).to_have_text(["ann: before", "ann: after"])
-        assert page.locator("li.error").count() == 0
-        assert chat.store.count == 2
-    finally:
-        chat.store.close()
+    chat, _, tap = stored
+    log_in(page, f"{tap.url}/", "ann")
+    page.fill("#message", "before")
+    page.click("#send")
+    expect(page.locator("li.message")).to_have_text(["ann: before"])
+    page.evaluate(CONNECT_AGAIN)
+    # python-socketio refuses it with the bare string "Unable to connect", which the
+    # official client reads as a refusal with an empty message; the kit's server
+    # says what happened and that connecting again helps.
+    refusal = tap.wait_for("CONNECT_ERROR", layer="socket.io", direction="server->client")
+    assert refusal.carries("Unable to connect: this connection already has a session")
+    assert refusal.carries('"data":{"retry":true}')
+    # The client does not connect again after a refusal; the page does, after a while.
+    expect(page.locator("li.system", has_text="refused: Unable to connect")).to_have_count(1)
+    told = page.locator("li.system", has_text="refused: ").first.text_content() or ""
+    assert re.search(r"already has a session in namespace '/'.*trying again in", told)
+    expect(page.locator("li.system", has_text="reconnected: logged in as ann")).to_have_count(
+        1, timeout=10000
+    )
+    expect(page.locator("#status")).to_have_text(re.compile("^connected over "))
+    page.fill("#message", "after")
+    page.click("#send")
+    expect(page.locator("li.message")).to_have_text(["ann: before", "ann: after"])
+    assert page.locator("li.error").count() == 0
+    assert chat.store.count == 2
 
 
 def in_order(lines: list[str], prefix: str) -> list[str]:
@@ -286,33 +291,28 @@ def test_the_link_sets_the_reconnect_backoff_and_a_bad_value_is_named(
 
 
 def test_the_page_takes_its_name_over_from_a_session_the_server_still_holds(
-    no_leaks, page, socketio_client_js: Path, tmp_path: Path
+    page: Any, stored: Stored
 ) -> None:
     from playwright.sync_api import expect
 
-    chat = kit.chat_app(client_js=socketio_client_js, store=tmp_path / "chat.sqlite")
-    server = kit.serve(chat, name="chat with a store")
-    tap = kit.tap(server)
-    try:
-        page.goto(f"{tap.url}/")
-        expect(page.locator("#status")).to_have_text(re.compile("^connected over "))
-        tab = page.evaluate("() => tab")
-        # The page's CONNECT carried its tab's id.
-        connect = tap.wait_for("CONNECT", layer="socket.io", direction="client->server")
-        assert connect.carries(f'"client":"{tab}"')
-        # An old session of this tab that the server has not seen go (as after a cut of a
-        # long-poll): it holds the name.
-        old = kit.SocketIOClient(
-            server, transports=["websocket"], auth={"client": tab}, reconnection=False
-        )
-        assert old.call("add user", "ann")["users"] == ["ann"]
-        page.fill("#nickname", "ann")
-        page.click("#login-button")
-        expect(page.locator("#me")).to_have_text("ann")
-        expect(page.locator("#login-error")).to_have_text("")
-        eventually(lambda: not old.connected, what="the old session to be disconnected")
-        page.fill("#message", "mine again")
-        page.click("#send")
-        expect(page.locator("li.message")).to_have_text(["ann: mine again"])
-    finally:
-        chat.store.close()
+    _, server, tap = stored
+    page.goto(f"{tap.url}/")
+    expect(page.locator("#status")).to_have_text(re.compile("^connected over "))
+    tab = page.evaluate("() => tab")
+    # The page's CONNECT carried its tab's id.
+    connect = tap.wait_for("CONNECT", layer="socket.io", direction="client->server")
+    assert connect.carries(f'"client":"{tab}"')
+    # An old session of this tab that the server has not seen go (as after a cut of a
+    # long-poll): it holds the name.
+    old = kit.SocketIOClient(
+        server, transports=["websocket"], auth={"client": tab}, reconnection=False
+    )
+    assert old.call("add user", "ann")["users"] == ["ann"]
+    page.fill("#nickname", "ann")
+    page.click("#login-button")
+    expect(page.locator("#me")).to_have_text("ann")
+    expect(page.locator("#login-error")).to_have_text("")
+    eventually(lambda: not old.connected, what="the old session to be disconnected")
+    page.fill("#message", "mine again")
+    page.click("#send")
+    expect(page.locator("li.message")).to_have_text(["ann: mine again"])
