@@ -1058,7 +1058,7 @@ class ChatApp:
             skip = []
             for sid, _ in self.sio.manager.get_participants("/", room):
                 if sid in self._live and sid not in self._behind:
-                    if self.backlog(sid) <= self.max_backlog and self.lag(sid) <= MAX_LAG:
+                    if self._keeping_up(sid, self.max_backlog):
                         continue
                     self._behind[sid] = offset - 1
                 skip.append(sid)
@@ -1088,7 +1088,7 @@ class ChatApp:
                 for sid, offset in list(self._behind.items()):
                     if sid not in self._live:
                         del self._behind[sid]
-                    elif self.backlog(sid) <= self.max_backlog // 2 and self.lag(sid) <= MAX_LAG:
+                    elif self._keeping_up(sid, self.max_backlog // 2):
                         del self._behind[sid]
                         rooms = self._joined(sid)
                         await self._replay(sid, self.store.after(offset, rooms=[None, *rooms]))
@@ -1204,6 +1204,12 @@ class ChatApp:
         eio_sid = self.sio.manager.eio_sid_from_sid(sid, "/")
         return compat.engineio_ping_wait(self.sio.eio, eio_sid) if eio_sid else 0.0
 
+    def _keeping_up(self, sid: str, packets: int) -> bool:
+        """True when client ``sid`` has at most ``packets`` waiting and its heartbeat
+        answer is not over ``MAX_LAG`` late: not behind (``max_backlog``), or caught up
+        again (half of it)."""
+        return self.backlog(sid) <= packets and self.lag(sid) <= MAX_LAG
+
     async def _tell_late_when_caught_up(self) -> None:
         """Tell each client skipped for a late PONG its count once it answered.
 
@@ -1215,7 +1221,7 @@ class ChatApp:
             for sid in list(self._late):
                 if sid not in self._missed:
                     self._late.discard(sid)
-                elif self.backlog(sid) <= self.max_backlog // 2 and self.lag(sid) <= MAX_LAG:
+                elif self._keeping_up(sid, self.max_backlog // 2):
                     await self._tell_missed(sid)
 
     async def _tell_missed(self, sid: str) -> None:

@@ -38,7 +38,6 @@ from typing import Any
 
 from kit.runtime import cells, collector
 from kit.runtime.adapters import AppAdapter, abort_connections, adapter_for
-from kit.runtime.collector import freeze_long_lived
 from kit.runtime.errors import PortInUseError, ServeError, UnsafeHostError
 from kit.runtime.hosts import SERVING, RequestGuard, Serving, allowed_hosts_for
 from kit.runtime.links import Link, browser_url, link_for
@@ -377,7 +376,7 @@ async def _start(
     with registry.lock:
         registry.running[name] = server
         registry.history.append(server)
-    freeze_long_lived()  # full collections skip the kernel's libraries and this app
+    collector.freeze_long_lived()  # full collections skip the kernel's libraries and this app
     return server
 
 
