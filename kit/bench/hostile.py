@@ -694,8 +694,8 @@ def _shortfall(report: CrowdReport) -> str:
     short = []
     for client, pairs in sorted(report.received_pairs.items()):
         missing = sorted(sent - set(pairs))
-        if len(missing) > report.missed.get(client, 0):
-            told = report.missed.get(client, 0)
+        told = report.missed.get(client, 0)
+        if len(missing) > told:
             short.append(
                 f"client {client}: {len(missing)} missing, {told} told, e.g. {missing[:3]}"
             )
